@@ -1,0 +1,120 @@
+package hnsw
+
+// Result is one neighbour found by a search. Dist is the metric's distance
+// (squared L2 for distance.L2, −dot for distance.Dot, 1 − cos for
+// distance.Cosine): smaller is closer.
+type Result struct {
+	ID   uint32
+	Dist float32
+}
+
+// minHeap and maxHeap are binary heaps of Results ordered by Dist, written out
+// by hand so the hot path has no interface calls.
+type minHeap []Result
+
+func (h *minHeap) push(r Result) {
+	s := append(*h, r)
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if s[p].Dist <= r.Dist {
+			break
+		}
+		s[i] = s[p]
+		i = p
+	}
+	s[i] = r
+	*h = s
+}
+
+func (h *minHeap) pop() Result {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	last := s[n]
+	s = s[:n]
+	i := 0
+	for {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && s[c+1].Dist < s[c].Dist {
+			c++
+		}
+		if last.Dist <= s[c].Dist {
+			break
+		}
+		s[i] = s[c]
+		i = c
+	}
+	if n > 0 {
+		s[i] = last
+	}
+	*h = s
+	return top
+}
+
+type maxHeap []Result
+
+func (h *maxHeap) push(r Result) {
+	s := append(*h, r)
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if s[p].Dist >= r.Dist {
+			break
+		}
+		s[i] = s[p]
+		i = p
+	}
+	s[i] = r
+	*h = s
+}
+
+func (h *maxHeap) pop() Result {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	last := s[n]
+	s = s[:n]
+	i := 0
+	for {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && s[c+1].Dist > s[c].Dist {
+			c++
+		}
+		if last.Dist >= s[c].Dist {
+			break
+		}
+		s[i] = s[c]
+		i = c
+	}
+	if n > 0 {
+		s[i] = last
+	}
+	*h = s
+	return top
+}
+
+// visited is an epoch-stamped visited set: a node is visited when its stamp
+// equals the current epoch, so a reset costs one increment.
+type visited struct {
+	mark  []uint16
+	epoch uint16
+}
+
+func (v *visited) reset(n int) {
+	if len(v.mark) < n {
+		v.mark = make([]uint16, n)
+		v.epoch = 0
+	}
+	v.epoch++
+	if v.epoch == 0 {
+		clear(v.mark)
+		v.epoch = 1
+	}
+}

@@ -1,0 +1,198 @@
+package hnsw
+
+import (
+	"slices"
+	"sync/atomic"
+
+	"github.com/weftdb/weft/index/distance"
+)
+
+// Allow restricts a filtered search to the ids it contains. A
+// roaring.Bitmap and index/filter's bitsets satisfy it.
+type Allow interface {
+	Contains(id uint32) bool
+}
+
+// greedy walks layer from ep towards q, one best neighbour at a time, and
+// returns the closest node it reaches.
+func (x *Index) greedy(q []float32, ep Result, layer int) Result {
+	for changed := true; changed; {
+		changed = false
+		lst := x.links(ep.ID, layer)
+		cnt := int(atomic.LoadUint32(&lst[0]))
+		for j := 1; j <= cnt; j++ {
+			nb := atomic.LoadUint32(&lst[j])
+			if d := x.dist(q, nb); d < ep.Dist {
+				ep = Result{nb, d}
+				changed = true
+			}
+		}
+	}
+	return ep
+}
+
+// searchLayer runs the beam search of width ef on layer from the entry points
+// in s.cand (already marked visited) and leaves the ef best accepted nodes in
+// s.res. A node is accepted when it is not deleted (if skipDeleted) and allow
+// is nil or contains it; rejected nodes still extend the search.
+func (x *Index) searchLayer(s *searcher, q []float32, ef, layer int, allow Allow, skipDeleted bool) {
+	mark, epoch := s.vis.mark, s.vis.epoch
+	filtered := allow != nil || (skipDeleted && x.ndeleted > 0)
+	s.res = s.res[:0]
+	for _, c := range s.cand {
+		if !filtered || x.accept(c.ID, allow, skipDeleted) {
+			s.res.push(c)
+		}
+	}
+	stride := x.maxLinks(layer) + 1
+	for len(s.cand) > 0 {
+		c := s.cand[0]
+		if len(s.res) >= ef && c.Dist > s.res[0].Dist {
+			break
+		}
+		s.cand.pop()
+		var lst []uint32
+		if layer == 0 {
+			o := int(c.ID) * stride
+			lst = x.links0[o : o+stride : o+stride]
+		} else {
+			lst = x.links(c.ID, layer)
+		}
+		cnt := int(atomic.LoadUint32(&lst[0]))
+		if cnt >= len(lst) {
+			cnt = len(lst) - 1
+		}
+		for j := 1; j <= cnt; j++ {
+			nb := atomic.LoadUint32(&lst[j])
+			if mark[nb] == epoch {
+				continue
+			}
+			mark[nb] = epoch
+			d := x.dist(q, nb)
+			if len(s.res) < ef || d < s.res[0].Dist {
+				s.cand.push(Result{nb, d})
+				if !filtered || x.accept(nb, allow, skipDeleted) {
+					s.res.push(Result{nb, d})
+					if len(s.res) > ef {
+						s.res.pop()
+					}
+				}
+			}
+		}
+	}
+}
+
+func (x *Index) accept(id uint32, allow Allow, skipDeleted bool) bool {
+	if skipDeleted && x.Deleted(id) {
+		return false
+	}
+	return allow == nil || allow.Contains(id)
+}
+
+// prepare copies q into the searcher, normalised if the metric needs it.
+func (x *Index) prepare(s *searcher, q []float32) []float32 {
+	s.q = append(s.q[:0], q[:x.dim]...)
+	if x.metric == distance.Cosine {
+		distance.Normalize(s.q)
+	}
+	return s.q
+}
+
+// descend finds layer 0's entry point for q by greedy search from the top.
+func (x *Index) descend(q []float32) Result {
+	ep := Result{x.entry, x.dist(q, x.entry)}
+	for l := x.maxLevel; l > 0; l-- {
+		ep = x.greedy(q, ep, l)
+	}
+	return ep
+}
+
+// Search returns the k nearest live nodes to q, nearest first, exploring with
+// a beam of width ef (raised to k if smaller). q has Dim values; it is not
+// modified.
+func (x *Index) Search(q []float32, k, ef int) []Result {
+	return x.SearchFiltered(q, k, ef, nil)
+}
+
+// SearchFiltered is Search restricted to the ids allow contains (nil allows
+// every id). The graph is traversed through every node but only allowed ones
+// fill the beam, so the beam keeps widening until ef allowed nodes are seen:
+// this suits filters that keep a sizeable share of the index. For very
+// selective filters, index/filter plans an exact scan instead.
+func (x *Index) SearchFiltered(q []float32, k, ef int, allow Allow) []Result {
+	if x.n == 0 || k <= 0 {
+		return nil
+	}
+	ef = max(ef, k)
+	s := x.newSearcher()
+	defer x.pool.Put(s)
+	qq := x.prepare(s, q)
+	ep := x.descend(qq)
+	s.vis.reset(x.n)
+	s.vis.mark[ep.ID] = s.vis.epoch
+	s.cand = append(s.cand[:0], ep)
+	x.searchLayer(s, qq, ef, 0, allow, true)
+	for len(s.res) > k {
+		s.res.pop()
+	}
+	out := make([]Result, len(s.res))
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i] = s.res.pop()
+	}
+	return out
+}
+
+// ExactSearch scans every allowed live node (allow nil allows all) and
+// returns the k nearest exactly, nearest first.
+func (x *Index) ExactSearch(q []float32, k int, ids []uint32, allow Allow) []Result {
+	if k <= 0 {
+		return nil
+	}
+	s := x.newSearcher()
+	defer x.pool.Put(s)
+	qq := x.prepare(s, q)
+	s.res = s.res[:0]
+	try := func(id uint32) {
+		if x.ndeleted > 0 && x.Deleted(id) {
+			return
+		}
+		d := x.dist(qq, id)
+		if len(s.res) < k || d < s.res[0].Dist {
+			s.res.push(Result{id, d})
+			if len(s.res) > k {
+				s.res.pop()
+			}
+		}
+	}
+	if ids != nil {
+		for _, id := range ids {
+			if int(id) < x.n {
+				try(id)
+			}
+		}
+	} else {
+		for id := range uint32(x.n) {
+			if allow == nil || allow.Contains(id) {
+				try(id)
+			}
+		}
+	}
+	out := make([]Result, len(s.res))
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i] = s.res.pop()
+	}
+	return out
+}
+
+// sortResults orders rs by distance, then id.
+func sortResults(rs []Result) {
+	slices.SortFunc(rs, func(a, b Result) int {
+		switch {
+		case a.Dist < b.Dist:
+			return -1
+		case a.Dist > b.Dist:
+			return 1
+		}
+		return int(a.ID) - int(b.ID)
+	})
+}
