@@ -1,0 +1,436 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func testConfig() Config {
+	c := DefaultConfig()
+	c.PoolSize = 2
+	c.CallDeadline = 50 * time.Millisecond
+	c.MemoryLimitPages = 256 // 16 MiB
+	c.InitDeadline = 500 * time.Millisecond
+	return c
+}
+
+type testHost struct {
+	*Host
+	reg *prometheus.Registry
+}
+
+func newTestHost(t testing.TB, cfg Config) testHost {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	h, err := NewHost(cfg, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := h.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	return testHost{h, reg}
+}
+
+func hostile(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "hostile", name+".wasm"))
+	if err != nil {
+		t.Fatalf("%v (rebuild with scripts/build-plugins.sh hostile)", err)
+	}
+	return b
+}
+
+func mustLoad(t testing.TB, h testHost, name string, wasm []byte, opts Options) *Plugin {
+	t.Helper()
+	p, err := h.Load(context.Background(), name, wasm, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func abcBatch() *Batch {
+	return &Batch{IDs: []string{"a", "b", "c"}, Distances: []float32{0.1, 0.2, 0.3}, TopK: 3, Metric: MetricL2}
+}
+
+func TestValidate(t *testing.T) {
+	h := newTestHost(t, testConfig())
+	ctx := context.Background()
+	good := hostile(t, "good")
+	info, err := h.Validate(ctx, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []Hook{HookRoute, HookFilter, HookRerank}; !slices.Equal(info.Hooks, want) {
+		t.Errorf("hooks %v, want %v", info.Hooks, want)
+	}
+	if info.ABIVersion != ABIVersion || info.Size != len(good) || info.SHA256 != Digest(good) {
+		t.Errorf("info %+v", info)
+	}
+
+	cases := []struct {
+		module string
+		kind   error
+		msg    string
+	}{
+		{"abi_wrong", ErrABI, "ABI version 99"},
+		{"abi_missing", ErrABI, "does not export weft_abi_version"},
+		{"abi_bad_signature", ErrABI, "export weft_rerank has type (i32, i32) -> (i32)"},
+		{"no_hooks", ErrABI, "exports no hook"},
+		{"foreign_import", ErrABI, "imports env.steal"},
+		{"memory_min_huge", ErrInvalidModule, "memory"},
+		{"init_loop", ErrDeadline, "initialisation"},
+	}
+	for _, c := range cases {
+		t.Run(c.module, func(t *testing.T) {
+			start := time.Now()
+			_, err := h.Validate(ctx, hostile(t, c.module))
+			if !errors.Is(err, c.kind) || !strings.Contains(err.Error(), c.msg) {
+				t.Fatalf("got %v, want %v containing %q", err, c.kind, c.msg)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("took %s", d)
+			}
+			t.Log(err)
+		})
+	}
+	if _, err := h.Validate(ctx, []byte("\x00asm garbage")); !errors.Is(err, ErrInvalidModule) {
+		t.Errorf("garbage: %v", err)
+	}
+	cfg := testConfig()
+	cfg.MaxModuleBytes = 100
+	small := newTestHost(t, cfg)
+	if _, err := small.Validate(ctx, good); !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "limit is 100") {
+		t.Errorf("size limit: %v", err)
+	}
+}
+
+func TestRerank(t *testing.T) {
+	h := newTestHost(t, testConfig())
+	p := mustLoad(t, h, "good", hostile(t, "good"), Options{})
+	res, err := p.Rerank(context.Background(), map[string]string{"bonus": "1"}, abcBatch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []float32{-0.1, -float32(0.2) + 1, -0.3}
+	if !slices.Equal(res.Scores, want) {
+		t.Errorf("scores %v, want %v", res.Scores, want)
+	}
+	if !slices.Equal(res.Order, []int{1, 0, 2}) {
+		t.Errorf("order %v", res.Order)
+	}
+	// Without params the scores are -distance and the order is unchanged.
+	res, err = p.Rerank(context.Background(), nil, abcBatch())
+	if err != nil || !slices.Equal(res.Order, []int{0, 1, 2}) || res.Scores[2] != -0.3 {
+		t.Errorf("no params: %+v %v", res, err)
+	}
+}
+
+func TestFilter(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxFilterBatch = 3
+	h := newTestHost(t, cfg)
+	p := mustLoad(t, h, "good", hostile(t, "good"), Options{})
+	ids := []string{"a", "xb", "c", "xd", "e", "f", "xg", "h", "i", "x"}
+	b := &Batch{IDs: ids, Distances: make([]float32, len(ids))}
+	res, err := p.Filter(context.Background(), nil, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, i := range res.Kept() {
+		kept = append(kept, ids[i])
+	}
+	if want := []string{"a", "c", "e", "f", "h", "i"}; !slices.Equal(kept, want) {
+		t.Errorf("kept %v, want %v", kept, want)
+	}
+	// Pre-ANN: no distances.
+	res, err = p.Filter(context.Background(), nil, &Batch{IDs: []string{"xa", "b"}})
+	if err != nil || !slices.Equal(res.Keep, []bool{false, true}) {
+		t.Errorf("pre-ANN: %+v %v", res, err)
+	}
+	// A guest error is reported and leaves the instance in the pool.
+	_, err = p.Filter(context.Background(), map[string]string{"fail": "1"}, b)
+	if !errors.Is(err, ErrGuest) || !strings.Contains(err.Error(), `plugin "good" filter: plugin error: status 1: asked to fail by params`) {
+		t.Errorf("guest error: %v", err)
+	}
+	if n := value(h.metrics.instantiations.WithLabelValues("good")); n != 2 {
+		t.Errorf("instantiations %v, want 2", n)
+	}
+}
+
+func TestRoute(t *testing.T) {
+	h := newTestHost(t, testConfig())
+	p := mustLoad(t, h, "good", hostile(t, "good"), Options{})
+	shards := []Shard{{"acme", 10}, {"globex", 30}, {"initech", 20}}
+	res, err := p.Route(context.Background(), nil, RouteRequest{Shards: shards})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Weights, []float32{10, 30, 20}) || !slices.Equal(res.Selected(3), []int{1, 2, 0}) {
+		t.Errorf("all: %+v %v", res, res.Selected(3))
+	}
+	res, err = p.Route(context.Background(), map[string]string{"tenant": "globex", "nprobe": "1"}, RouteRequest{Shards: shards})
+	if err != nil || !slices.Equal(res.Weights, []float32{0, 30, 0}) || res.NProbe != 1 || !slices.Equal(res.Selected(3), []int{1}) {
+		t.Errorf("tenant: %+v %v", res, err)
+	}
+}
+
+func TestAttributesReachTheGuest(t *testing.T) {
+	// The wire format is checked end to end by the example plugins; here the
+	// encoder's layout is pinned (change ABIVersion if this has to change).
+	rows := []map[string]any{
+		{"tenant": "acme", "n": 3, "score": 0.5, "ok": true, "tags": []string{"x", "yz"}},
+		{"tenant": "globex", "tags": []string{}},
+	}
+	cols, err := ColumnsFromRows(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := batchInput(HookRerank, &Batch{IDs: []string{"a", "bb"}, Distances: []float32{1, 2}, Attributes: cols, Query: []float32{1, 0}}, map[string]string{"k": "v"}, time.UnixMilli(1700000000000))
+	l := in.plan()
+	buf := make([]byte, l.total)
+	in.encode(buf, &l)
+	if got, want := Digest(buf), "cd8694dbc614418b64ed3b09ea8e46b66643b398e80a98dab369603f5ad1942f"; got != want {
+		t.Errorf("encoding changed: sha256 %s, want %s (%d bytes)", got, want, len(buf))
+	}
+	if le.Uint32(buf[hNAttrs:]) != 5 || le.Uint32(buf[hTotalLen:]) != uint32(len(buf)) || le.Uint32(buf[hFlags:]) != flagDistances {
+		t.Errorf("header %x", buf[:inHeaderSize])
+	}
+	names := []string{}
+	for i := range 5 {
+		d := buf[l.attrs+attrDescSize*i:]
+		names = append(names, string(buf[le.Uint32(d):][:le.Uint32(d[4:])]))
+	}
+	if !sort.StringsAreSorted(names) {
+		t.Errorf("attribute names not sorted: %v", names)
+	}
+}
+
+// hostileCase is one misbehaving module and what the host must make of it.
+type hostileCase struct {
+	module string
+	kind   error
+	msg    string
+}
+
+var hostileCases = []hostileCase{
+	{"loop", ErrDeadline, "did not return within 50ms"},
+	// Grows memory 4 MiB at a time until the 16 MiB limit refuses, then
+	// traps.
+	{"membomb", ErrTrap, "unreachable"},
+	{"trap", ErrTrap, "unreachable"},
+	{"oob_access", ErrTrap, "out of bounds memory access"},
+	// C's shadow stack lives in linear memory: overflowing it is an
+	// out-of-bounds access.
+	{"stack_overflow", ErrTrap, "out of bounds memory access"},
+	{"out_oob", ErrOutput, "outside guest memory"},
+	{"out_huge", ErrOutput, "too large"},
+	{"out_len_max", ErrOutput, "outside guest memory"},
+	{"out_short", ErrOutput, "3 candidates need 36"},
+	{"nan", ErrOutput, "NaN"},
+	{"alloc_oob", ErrABI, "weft_alloc"},
+	{"guest_error", ErrGuest, "tenant param missing"},
+}
+
+func TestHostile(t *testing.T) {
+	h := newTestHost(t, testConfig())
+	good := mustLoad(t, h, "good", hostile(t, "good"), Options{})
+	deadline := 50 * time.Millisecond
+	for _, c := range hostileCases {
+		t.Run(c.module, func(t *testing.T) {
+			p := mustLoad(t, h, c.module, hostile(t, c.module), Options{Policy: FailClosed})
+			var took []time.Duration
+			for range 5 {
+				start := time.Now()
+				_, err := p.Rerank(context.Background(), nil, abcBatch())
+				took = append(took, time.Since(start))
+				if !errors.Is(err, c.kind) || !strings.Contains(err.Error(), c.msg) {
+					t.Fatalf("got %v, want %v containing %q", err, c.kind, c.msg)
+				}
+				var e *Error
+				if !errors.As(err, &e) || e.Plugin != c.module || e.Hook != HookRerank {
+					t.Fatalf("error %#v does not name the plugin and hook", err)
+				}
+				// Other plugins keep serving meanwhile.
+				if res, err := good.Rerank(context.Background(), nil, abcBatch()); err != nil || len(res.Order) != 3 {
+					t.Fatalf("good plugin after %s: %v", c.module, err)
+				}
+			}
+			slices.Sort(took)
+			if took[2] > deadline+10*time.Millisecond {
+				t.Errorf("median call took %s, want ≤ deadline (%s) + 10ms", took[2], deadline)
+			}
+			t.Logf("%v (median %s, max %s)", took, took[2], took[4])
+
+			// Fail-open: the same failure passes the input through.
+			open := mustLoad(t, h, c.module+"-open", hostile(t, c.module), Options{Policy: FailOpen})
+			res, err := open.Rerank(context.Background(), nil, abcBatch())
+			if err != nil || !errors.Is(res.Skipped, c.kind) || res.Scores != nil || !slices.Equal(res.Order, []int{0, 1, 2}) {
+				t.Errorf("fail-open: %+v, %v", res, err)
+			}
+			if n := value(h.metrics.failOpen.WithLabelValues(c.module+"-open", "rerank")); n != 1 {
+				t.Errorf("fail-open metric %v", n)
+			}
+			if n := value(h.metrics.errors.WithLabelValues(c.module, "rerank", reason(c.kind))); n != 5 {
+				t.Errorf("error metric %v, want 5", n)
+			}
+		})
+	}
+}
+
+func TestMemoryLimit(t *testing.T) {
+	cfg := testConfig()
+	cfg.CallDeadline = 5 * time.Second
+	h := newTestHost(t, cfg)
+	p := mustLoad(t, h, "bomb", hostile(t, "membomb_silent"), Options{})
+	if _, err := p.Rerank(context.Background(), nil, abcBatch()); err != nil {
+		t.Fatal(err)
+	}
+	inst := <-p.idle
+	size := inst.mem.Size()
+	p.idle <- inst
+	if limit := uint32(256 << 16); size > limit {
+		t.Errorf("instance memory grew to %d bytes, over the %d limit", size, limit)
+	}
+	// An input that cannot fit in the memory limit is refused up front.
+	big := &Batch{IDs: make([]string, 5_000_000), Distances: make([]float32, 5_000_000)}
+	if _, err := p.Rerank(context.Background(), nil, big); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("big input: %v", err)
+	}
+}
+
+func TestCanceledContextIsNotSwallowed(t *testing.T) {
+	h := newTestHost(t, testConfig())
+	p := mustLoad(t, h, "loop", hostile(t, "loop"), Options{Policy: FailOpen})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := p.Rerank(ctx, nil, abcBatch())
+	if !errors.Is(err, ErrCanceled) {
+		t.Fatalf("got %v, want ErrCanceled", err)
+	}
+	if d := time.Since(start); d > 40*time.Millisecond {
+		t.Errorf("took %s", d)
+	}
+}
+
+func TestBusy(t *testing.T) {
+	cfg := testConfig()
+	cfg.PoolSize = 1
+	h := newTestHost(t, cfg)
+	p := mustLoad(t, h, "loop", hostile(t, "loop"), Options{Deadline: 30 * time.Millisecond})
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := p.Rerank(context.Background(), nil, abcBatch())
+			errs <- err
+		}()
+	}
+	var kinds []string
+	for range 2 {
+		kinds = append(kinds, reason(<-errs))
+	}
+	slices.Sort(kinds)
+	if !slices.Equal(kinds, []string{"busy", "deadline"}) {
+		t.Errorf("got %v, want one deadline and one busy", kinds)
+	}
+}
+
+func TestReloadAndUnload(t *testing.T) {
+	h := newTestHost(t, testConfig())
+	ctx := context.Background()
+	p1 := mustLoad(t, h, "p", hostile(t, "good"), Options{})
+	if again := mustLoad(t, h, "p", hostile(t, "good"), Options{}); again != p1 {
+		t.Error("loading the same bytes again made a new plugin")
+	}
+	p2 := mustLoad(t, h, "p", hostile(t, "trap"), Options{})
+	if h.Get("p") != p2 || slices.Compare(h.Plugins(), []string{"p"}) != 0 {
+		t.Error("replacement not visible")
+	}
+	if _, err := p1.Rerank(ctx, nil, abcBatch()); err == nil {
+		// The replaced plugin may still be draining; once closed it refuses.
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.Unload(ctx, "p")
+	if h.Get("p") != nil {
+		t.Error("unloaded plugin still visible")
+	}
+	if _, err := p2.Rerank(ctx, nil, abcBatch()); !errors.Is(err, ErrClosed) {
+		t.Errorf("unloaded: %v", err)
+	}
+}
+
+func TestConcurrentCalls(t *testing.T) {
+	cfg := testConfig()
+	cfg.PoolSize = 3
+	cfg.CallDeadline = time.Second
+	h := newTestHost(t, cfg)
+	p := mustLoad(t, h, "good", hostile(t, "good"), Options{})
+	errs := make(chan error, 16)
+	for g := range 16 {
+		go func() {
+			for i := range 200 {
+				b := &Batch{IDs: []string{"a", "b"}, Distances: []float32{float32(g), float32(i)}}
+				res, err := p.Rerank(context.Background(), map[string]string{"bonus": "0.5"}, b)
+				if err == nil && (res.Scores[0] != -float32(g) || res.Scores[1] != -float32(i)+0.5) {
+					err = errors.New("wrong scores")
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestColumnsFromRows(t *testing.T) {
+	cols, err := ColumnsFromRows([]map[string]any{{"a": 1}, {"a": "x"}})
+	if err == nil || !strings.Contains(err.Error(), `attribute "a" of row 1`) {
+		t.Errorf("mixed types: %v %v", cols, err)
+	}
+	cols, err = ColumnsFromRows([]map[string]any{{"f": 1.5}, {}})
+	if err != nil || len(cols) != 1 || cols[0].Floats[0] != 1.5 || !slices.Equal(cols[0].Valid, []bool{true, false}) {
+		t.Errorf("%+v %v", cols, err)
+	}
+	if math.IsNaN(0) {
+		t.Fatal()
+	}
+}
+
+func value(m prometheus.Metric) float64 {
+	var d dto.Metric
+	if err := m.Write(&d); err != nil {
+		panic(err)
+	}
+	if d.Counter != nil {
+		return d.Counter.GetValue()
+	}
+	return d.Gauge.GetValue()
+}
