@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math"
@@ -228,37 +229,38 @@ func TestAttributesReachTheGuest(t *testing.T) {
 
 // hostileCase is one misbehaving module and what the host must make of it.
 type hostileCase struct {
-	module string
-	kind   error
-	msg    string
+	module   string
+	kind     error
+	msg      string
+	deadline time.Duration // 0: 50ms
 }
 
 var hostileCases = []hostileCase{
-	{"loop", ErrDeadline, "did not return within 50ms"},
+	{"loop", ErrDeadline, "did not return within 50ms", 0},
 	// Grows memory 4 MiB at a time until the 16 MiB limit refuses, then
-	// traps.
-	{"membomb", ErrTrap, "unreachable"},
-	{"trap", ErrTrap, "unreachable"},
-	{"oob_access", ErrTrap, "out of bounds memory access"},
+	// traps; copying memory as it grows takes a while on a busy machine.
+	{"membomb", ErrTrap, "unreachable", time.Second},
+	{"trap", ErrTrap, "unreachable", 0},
+	{"oob_access", ErrTrap, "out of bounds memory access", 0},
 	// C's shadow stack lives in linear memory: overflowing it is an
 	// out-of-bounds access.
-	{"stack_overflow", ErrTrap, "out of bounds memory access"},
-	{"out_oob", ErrOutput, "outside guest memory"},
-	{"out_huge", ErrOutput, "too large"},
-	{"out_len_max", ErrOutput, "outside guest memory"},
-	{"out_short", ErrOutput, "3 candidates need 36"},
-	{"nan", ErrOutput, "NaN"},
-	{"alloc_oob", ErrABI, "weft_alloc"},
-	{"guest_error", ErrGuest, "tenant param missing"},
+	{"stack_overflow", ErrTrap, "out of bounds memory access", 0},
+	{"out_oob", ErrOutput, "outside guest memory", 0},
+	{"out_huge", ErrOutput, "too large", 0},
+	{"out_len_max", ErrOutput, "outside guest memory", 0},
+	{"out_short", ErrOutput, "3 candidates need 36", 0},
+	{"nan", ErrOutput, "NaN", 0},
+	{"alloc_oob", ErrABI, "weft_alloc", 0},
+	{"guest_error", ErrGuest, "tenant param missing", 0},
 }
 
 func TestHostile(t *testing.T) {
 	h := newTestHost(t, testConfig())
 	good := mustLoad(t, h, "good", hostile(t, "good"), Options{})
-	deadline := 50 * time.Millisecond
 	for _, c := range hostileCases {
 		t.Run(c.module, func(t *testing.T) {
-			p := mustLoad(t, h, c.module, hostile(t, c.module), Options{Policy: FailClosed})
+			deadline := cmp.Or(c.deadline, 50*time.Millisecond)
+			p := mustLoad(t, h, c.module, hostile(t, c.module), Options{Policy: FailClosed, Deadline: deadline})
 			var took []time.Duration
 			for range 5 {
 				start := time.Now()
@@ -283,7 +285,7 @@ func TestHostile(t *testing.T) {
 			t.Logf("%v (median %s, max %s)", took, took[2], took[4])
 
 			// Fail-open: the same failure passes the input through.
-			open := mustLoad(t, h, c.module+"-open", hostile(t, c.module), Options{Policy: FailOpen})
+			open := mustLoad(t, h, c.module+"-open", hostile(t, c.module), Options{Policy: FailOpen, Deadline: deadline})
 			res, err := open.Rerank(context.Background(), nil, abcBatch())
 			if err != nil || !errors.Is(res.Skipped, c.kind) || res.Scores != nil || !slices.Equal(res.Order, []int{0, 1, 2}) {
 				t.Errorf("fail-open: %+v, %v", res, err)

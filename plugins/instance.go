@@ -21,12 +21,12 @@ type instance struct {
 	version, alloc api.Function
 	hooks          [4]api.Function
 	inPtr, inCap   uint32
-	stderr         *tailBuffer
+	stderr         *headBuffer
 	stack          [2]uint64
 }
 
 func newInstance(ctx context.Context, rt wazero.Runtime, mod wazero.CompiledModule, info Info) (*instance, error) {
-	stderr := &tailBuffer{max: 2048}
+	stderr := &headBuffer{max: 2048}
 	mc := wazero.NewModuleConfig().
 		WithName(""). // anonymous: many instances of one module
 		WithStartFunctions("_initialize").
@@ -115,45 +115,41 @@ func firstLine(s string) string {
 	return s
 }
 
-// tailBuffer keeps the last bytes written to a guest's stderr, to explain
-// a trap (a Go guest prints its panic there before exiting).
-type tailBuffer struct {
+// headBuffer keeps the first bytes a guest writes to stderr during a call,
+// to explain a trap: a Go guest prints "fatal error: ..." or "panic: ..."
+// there, then its stacks, before exiting.
+type headBuffer struct {
 	mu  sync.Mutex
 	max int
 	buf []byte
 }
 
-func (t *tailBuffer) Write(p []byte) (int, error) {
+func (t *headBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := len(p)
-	if len(p) > t.max {
-		p = p[len(p)-t.max:]
+	if room := t.max - len(t.buf); room > 0 {
+		t.buf = append(t.buf, p[:min(room, len(p))]...)
 	}
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
-	}
-	return n, nil
+	return len(p), nil
 }
 
-func (t *tailBuffer) reset() {
+func (t *headBuffer) reset() {
 	t.mu.Lock()
 	t.buf = t.buf[:0]
 	t.mu.Unlock()
 }
 
 // suffix returns ": <the first lines of stderr>" or "".
-func (t *tailBuffer) suffix() string {
+func (t *headBuffer) suffix() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s := bytes.TrimSpace(t.buf)
 	if len(s) == 0 {
 		return ""
 	}
-	lines := strings.SplitN(string(s), "\n", 4)
-	if len(lines) > 3 {
-		lines = lines[:3]
+	lines := strings.SplitN(strings.ToValidUTF8(string(s), "?"), "\n", 3)
+	if len(lines) > 2 {
+		lines = lines[:2]
 	}
 	return "; stderr: " + strings.Join(lines, " | ")
 }

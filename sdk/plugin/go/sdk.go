@@ -1,0 +1,369 @@
+//go:build wasip1
+
+package weftplugin
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"unsafe"
+)
+
+// ABIVersion is the plugin ABI version this SDK speaks.
+const ABIVersion = 1
+
+const (
+	magic         = 0x54464557
+	inHeaderSize  = 96
+	outHeaderSize = 24
+)
+
+// Hooks, as Input.Hook reports them.
+const (
+	HookRoute  = 1
+	HookFilter = 2
+	HookRerank = 3
+)
+
+// Metrics, as Input.Metric reports them.
+const (
+	MetricCosine = 1
+	MetricL2     = 2
+	MetricDot    = 3
+)
+
+// Attribute types, as Column.Type reports them.
+const (
+	TypeString     = 1
+	TypeInt64      = 2
+	TypeFloat64    = 3
+	TypeBool       = 4
+	TypeStringList = 5
+)
+
+var le = binary.LittleEndian
+
+// Buffers are backed by []uint64 so they are 8-byte aligned, as the ABI
+// asks.
+var inWords, outWords []uint64
+
+func words(n int) []uint64 { return make([]uint64, (n+7)/8) }
+
+func bytesOf(w []uint64) []byte {
+	if len(w) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), 8*len(w))
+}
+
+//go:wasmexport weft_abi_version
+func abiVersion() uint32 { return ABIVersion }
+
+//go:wasmexport weft_alloc
+func alloc(n uint32) uint32 {
+	if int(n) > 8*len(inWords) {
+		inWords = words(int(n))
+	}
+	return uint32(uintptr(unsafe.Pointer(&inWords[0])))
+}
+
+// Input is one hook call's input.
+type Input struct {
+	b []byte
+}
+
+func (in *Input) u32(off int) uint32 { return le.Uint32(in.b[off:]) }
+
+// Hook returns the hook being called.
+func (in *Input) Hook() int { return int(in.u32(8)) }
+
+// Count returns the number of candidates (route: shards).
+func (in *Input) Count() int { return int(in.u32(16)) }
+
+// Dim returns the vector dimension, 0 without vectors or query.
+func (in *Input) Dim() int { return int(in.u32(20)) }
+
+// Metric returns the namespace's metric (MetricCosine...), 0 if unknown.
+func (in *Input) Metric() int { return int(in.u32(24)) }
+
+// TopK returns the query's top_k.
+func (in *Input) TopK() int { return int(in.u32(28)) }
+
+// NowUnixMilli returns the host's clock (the guest's own clock is fake).
+func (in *Input) NowUnixMilli() int64 { return int64(le.Uint64(in.b[32:])) }
+
+// NProbe returns the planner's number of shards to probe (route), 0 = all.
+func (in *Input) NProbe() int { return int(in.u32(40)) }
+
+// PreANN reports a pre-ANN filter call over documents (no distances).
+func (in *Input) PreANN() bool { return in.u32(12)&4 != 0 }
+
+func (in *Input) str(col, n, i int) string {
+	data := col + 4*(n+1)
+	a, b := int(in.u32(col+4*i)), int(in.u32(col+4*(i+1)))
+	if a == b {
+		return ""
+	}
+	return unsafe.String(&in.b[data+a], b-a)
+}
+
+// ID returns candidate i's id (route: shard i's key).
+func (in *Input) ID(i int) string { return in.str(int(in.u32(52)), in.Count(), i) }
+
+func (in *Input) f32s(off, n int) []float32 {
+	if off == 0 || n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&in.b[off])), n)
+}
+
+// Distances returns the candidates' distances (smaller is closer), nil
+// for a pre-ANN filter.
+func (in *Input) Distances() []float32 { return in.f32s(int(in.u32(56)), in.Count()) }
+
+// Query returns the query vector, or nil.
+func (in *Input) Query() []float32 { return in.f32s(int(in.u32(60)), in.Dim()) }
+
+// Vector returns candidate i's vector, or nil when vectors were not sent.
+func (in *Input) Vector(i int) []float32 {
+	off := int(in.u32(64))
+	if off == 0 {
+		return nil
+	}
+	d := in.Dim()
+	return in.f32s(off+4*d*i, d)
+}
+
+// ShardSize returns the number of documents in shard i (route).
+func (in *Input) ShardSize(i int) int64 {
+	off := int(in.u32(68))
+	if off == 0 {
+		return 0
+	}
+	return int64(le.Uint64(in.b[off+8*i:]))
+}
+
+// Param returns a per-query parameter.
+func (in *Input) Param(key string) (string, bool) {
+	n, col := int(in.u32(44)), int(in.u32(48))
+	for i := range n {
+		if in.str(col, 2*n, 2*i) == key {
+			return in.str(col, 2*n, 2*i+1), true
+		}
+	}
+	return "", false
+}
+
+// ParamFloat returns a numeric parameter, or def when absent or not a
+// number.
+func (in *Input) ParamFloat(key string, def float64) float64 {
+	s, ok := in.Param(key)
+	if !ok {
+		return def
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return def
+	}
+	return v
+}
+
+// Column is one attribute over all candidates.
+type Column struct {
+	in    *Input
+	name  string
+	typ   int
+	data  int
+	valid int
+}
+
+// Column returns the attribute column called name.
+func (in *Input) Column(name string) (Column, bool) {
+	n, off := int(in.u32(72)), int(in.u32(76))
+	for i := range n {
+		d := off + 24*i
+		no, nl := int(in.u32(d)), int(in.u32(d+4))
+		if nl == len(name) && string(in.b[no:no+nl]) == name {
+			return Column{in: in, name: name, typ: int(in.u32(d + 8)), data: int(in.u32(d + 12)), valid: int(in.u32(d + 16))}, true
+		}
+	}
+	return Column{}, false
+}
+
+// Name returns the attribute's name.
+func (c Column) Name() string { return c.name }
+
+// Type returns the attribute's type (TypeString...).
+func (c Column) Type() int { return c.typ }
+
+// Valid reports whether candidate i has the attribute.
+func (c Column) Valid(i int) bool { return c.valid == 0 || c.in.b[c.valid+i] != 0 }
+
+// String returns candidate i's value of a string column.
+func (c Column) String(i int) string { return c.in.str(c.data, c.in.Count(), i) }
+
+// Int returns candidate i's value of an int64 column.
+func (c Column) Int(i int) int64 { return int64(le.Uint64(c.in.b[c.data+8*i:])) }
+
+// Float returns candidate i's value of a float64 column.
+func (c Column) Float(i int) float64 {
+	return math.Float64frombits(le.Uint64(c.in.b[c.data+8*i:]))
+}
+
+// Bool returns candidate i's value of a bool column.
+func (c Column) Bool(i int) bool { return c.in.b[c.data+i] != 0 }
+
+// Number returns candidate i's value of an int64 or float64 column as a
+// float64, and false for other types.
+func (c Column) Number(i int) (float64, bool) {
+	switch c.typ {
+	case TypeInt64:
+		return float64(c.Int(i)), true
+	case TypeFloat64:
+		return c.Float(i), true
+	}
+	return 0, false
+}
+
+// ListLen returns the number of items of candidate i's string list.
+func (c Column) ListLen(i int) int {
+	return int(c.in.u32(c.data+4*(i+1)) - c.in.u32(c.data+4*i))
+}
+
+// ListItem returns item j of candidate i's string list.
+func (c Column) ListItem(i, j int) string {
+	n := c.in.Count()
+	total := int(c.in.u32(c.data + 4*n))
+	return c.in.str(c.data+4*(n+1), total, int(c.in.u32(c.data+4*i))+j)
+}
+
+// ListContains reports whether candidate i's string list contains s.
+func (c Column) ListContains(i int, s string) bool {
+	for j := range c.ListLen(i) {
+		if c.ListItem(i, j) == s {
+			return true
+		}
+	}
+	return false
+}
+
+// begin checks the input and prepares an output whose payload has elem
+// bytes per candidate.
+func begin(ptr, n uint32, hook, elem int) (*Input, []byte, error) {
+	in := bytesOf(inWords)
+	if len(in) == 0 || uint32(uintptr(unsafe.Pointer(&in[0]))) != ptr || int(n) > len(in) {
+		return nil, nil, errors.New("weftplugin: input is not in the weft_alloc buffer")
+	}
+	x := &Input{b: in[:n]}
+	if n < inHeaderSize || x.u32(0) != magic || x.u32(4) != ABIVersion || x.Hook() != hook {
+		return nil, nil, errors.New("weftplugin: unexpected input header")
+	}
+	size := outHeaderSize + elem*x.Count()
+	if size > 8*len(outWords) {
+		outWords = words(size)
+	}
+	out := bytesOf(outWords)[:size]
+	clear(out[:outHeaderSize])
+	le.PutUint32(out[0:], magic)
+	le.PutUint32(out[8:], uint32(x.Count()))
+	return x, out, nil
+}
+
+// f32view is the f32 payload of out.
+func f32view(out []byte, n int) []float32 {
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&out[outHeaderSize])), n)
+}
+
+func pack(b []byte) uint64 {
+	return uint64(uint32(uintptr(unsafe.Pointer(&b[0]))))<<32 | uint64(len(b))
+}
+
+func fail(status uint32, err error) uint64 {
+	msg := err.Error()
+	if len(msg) > 1024 {
+		msg = msg[:1024]
+	}
+	size := outHeaderSize + len(msg)
+	if size > 8*len(outWords) {
+		outWords = words(size)
+	}
+	out := bytesOf(outWords)[:size]
+	clear(out[:outHeaderSize])
+	le.PutUint32(out[0:], magic)
+	le.PutUint32(out[4:], status)
+	le.PutUint32(out[16:], uint32(len(msg)))
+	copy(out[outHeaderSize:], msg)
+	return pack(out)
+}
+
+// run calls fn, turning a panic into an error output (status 2).
+func run(fn func() error) (res uint64, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, ok = fail(2, fmt.Errorf("panic: %v", r)), false
+		}
+	}()
+	if err := fn(); err != nil {
+		return fail(1, err), false
+	}
+	return 0, true
+}
+
+// Route runs a route hook. weights[i] starts at 1 (probe every shard); set
+// 0 to skip shard i, a higher weight to probe it first. A positive nprobe
+// caps the number of shards probed.
+func Route(ptr, n uint32, fn func(in *Input, weights []float32) (nprobe int, err error)) uint64 {
+	in, out, err := begin(ptr, n, HookRoute, 4)
+	if err != nil {
+		return fail(3, err)
+	}
+	w := f32view(out, in.Count())
+	for i := range w {
+		w[i] = 1
+	}
+	var nprobe int
+	if res, ok := run(func() (err error) { nprobe, err = fn(in, w); return err }); !ok {
+		return res
+	}
+	le.PutUint32(out[12:], uint32(max(nprobe, 0)))
+	return pack(out)
+}
+
+// Filter runs a filter hook. keep[i] starts true; set false to drop
+// candidate i. in.PreANN() tells a pre-ANN call over documents.
+func Filter(ptr, n uint32, fn func(in *Input, keep []bool) error) uint64 {
+	in, out, err := begin(ptr, n, HookFilter, 1)
+	if err != nil {
+		return fail(3, err)
+	}
+	keep := unsafe.Slice((*bool)(unsafe.Pointer(&out[0])), len(out))[outHeaderSize:]
+	for i := range keep {
+		keep[i] = true
+	}
+	if res, ok := run(func() error { return fn(in, keep) }); !ok {
+		return res
+	}
+	return pack(out)
+}
+
+// Rerank runs a rerank hook. scores[i] starts at -distance (higher is
+// better); the host sorts the candidates by the final scores, descending.
+func Rerank(ptr, n uint32, fn func(in *Input, scores []float32) error) uint64 {
+	in, out, err := begin(ptr, n, HookRerank, 4)
+	if err != nil {
+		return fail(3, err)
+	}
+	s := f32view(out, in.Count())
+	for i, d := range in.Distances() {
+		s[i] = -d
+	}
+	if res, ok := run(func() error { return fn(in, s) }); !ok {
+		return res
+	}
+	return pack(out)
+}
