@@ -63,7 +63,7 @@ func (x *Index) AppendEncoding(dst []byte) []byte {
 	b := dst[start:]
 	copy(b, magic)
 	le := binary.LittleEndian
-	for i, v := range []int{formatVersion, int(x.metric), x.dim, x.n, x.m, x.efc, x.maxLevel, int(x.entry), len(x.upper), x.ndeleted} {
+	for i, v := range []int{formatVersion, int(x.metric), x.dim, x.n, x.m, x.efc, x.maxLevel, int(x.entry), len(x.upper), x.deletedCount()} {
 		le.PutUint32(b[8+4*i:], uint32(v))
 	}
 	copy(b[l.levels:], x.levels)
@@ -119,8 +119,8 @@ func Decode(buf []byte) (*Index, error) {
 		efc:      h(5),
 		maxLevel: h(6),
 		entry:    uint32(h(7)),
-		ndeleted: h(9),
 	}
+	ndeleted := h(9)
 	upperWords := h(8)
 	x.m0 = 2 * x.m
 	switch {
@@ -152,6 +152,7 @@ func Decode(buf []byte) (*Index, error) {
 	for i := range x.deleted {
 		x.deleted[i] = le.Uint64(buf[l.deleted+8*i:])
 	}
+	x.ndeleted.Store(int64(ndeleted))
 	if err := x.check(); err != nil {
 		return nil, err
 	}
@@ -162,7 +163,7 @@ func Decode(buf []byte) (*Index, error) {
 // check validates a decoded index's structure.
 func (x *Index) check() error {
 	if x.n == 0 {
-		if x.entry != 0 || x.maxLevel != 0 || len(x.upper) != 0 || x.ndeleted != 0 {
+		if x.entry != 0 || x.maxLevel != 0 || len(x.upper) != 0 || x.deletedCount() != 0 {
 			return corrupt("empty index with entry data")
 		}
 		return nil
@@ -172,8 +173,8 @@ func (x *Index) check() error {
 	}
 	total := 0
 	for i, lv := range x.levels {
-		if int(lv) > x.maxLevel {
-			return corrupt("node %d above the top layer", i)
+		if int(lv) > maxLevelCap {
+			return corrupt("node %d level %d", i, lv)
 		}
 		if int(x.upperOff[i]) != total {
 			return corrupt("node %d upper offset", i)
@@ -183,33 +184,35 @@ func (x *Index) check() error {
 	if total != len(x.upper) {
 		return corrupt("upper layer size")
 	}
+	// Every neighbour on layer l must exist on layer l, or a search would
+	// read another node's block.
 	n := uint32(x.n)
-	checkBlock := func(b []uint32, maxM int) bool {
+	checkBlock := func(b []uint32, maxM, layer int) bool {
 		c := int(b[0])
 		if c > maxM {
 			return false
 		}
 		for _, id := range b[1 : c+1] {
-			if id >= n {
+			if id >= n || int(x.levels[id]) < layer {
 				return false
 			}
 		}
 		return true
 	}
 	for i := range x.n {
-		if !checkBlock(x.links0[i*(x.m0+1):(i+1)*(x.m0+1)], x.m0) {
+		if !checkBlock(x.links0[i*(x.m0+1):(i+1)*(x.m0+1)], x.m0, 0) {
 			return corrupt("node %d layer 0 links", i)
 		}
-	}
-	for o := 0; o < len(x.upper); o += x.m + 1 {
-		if !checkBlock(x.upper[o:o+x.m+1], x.m) {
-			return corrupt("upper links at word %d", o)
+		for l := 1; l <= int(x.levels[i]); l++ {
+			if !checkBlock(x.links(uint32(i), l), x.m, l) {
+				return corrupt("node %d layer %d links", i, l)
+			}
 		}
 	}
 	if rem := x.n % 64; rem != 0 && x.deleted[len(x.deleted)-1]>>rem != 0 {
 		return corrupt("tombstones past the last node")
 	}
-	if popcount(x.deleted) != x.ndeleted {
+	if popcount(x.deleted) != x.deletedCount() {
 		return corrupt("tombstone count")
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 
 	"github.com/weftdb/weft/index/distance"
 )
@@ -59,8 +60,8 @@ type Index struct {
 	upperOff []uint32  // per node, start of its upper-layer blocks in upper
 	upper    []uint32  // blocks of m+1 words for layers 1..level
 
-	deleted  []uint64 // tombstone bitset
-	ndeleted int
+	deleted  []uint64 // tombstone bitset, words accessed atomically
+	ndeleted atomic.Int64
 
 	borrowed bool // links and vectors alias a decoded buffer
 
@@ -72,7 +73,9 @@ type Index struct {
 func (x *Index) Len() int { return x.n }
 
 // Live returns the number of nodes not deleted.
-func (x *Index) Live() int { return x.n - x.ndeleted }
+func (x *Index) Live() int { return x.n - x.deletedCount() }
+
+func (x *Index) deletedCount() int { return int(x.ndeleted.Load()) }
 
 // Dim returns the vector dimension.
 func (x *Index) Dim() int { return x.dim }
@@ -92,7 +95,7 @@ func (x *Index) Vectors() []float32 { return x.vectors }
 
 // Deleted reports whether id has been deleted.
 func (x *Index) Deleted(id uint32) bool {
-	return x.deleted[id>>6]&(1<<(id&63)) != 0
+	return atomic.LoadUint64(&x.deleted[id>>6])&(1<<(id&63)) != 0
 }
 
 // MemoryBytes returns the bytes the index keeps resident: vectors, links and

@@ -7,6 +7,11 @@ import (
 	"github.com/weftdb/weft/index/distance"
 )
 
+// prefetchFloats is how much of each neighbour's vector a search prefetches
+// (two cache lines) before scoring the neighbours in turn, so their first
+// misses overlap; the hardware prefetcher streams the rest of each vector.
+const prefetchFloats = 32
+
 // Allow restricts a filtered search to the ids it contains. A
 // roaring.Bitmap and index/filter's bitsets satisfy it.
 type Allow interface {
@@ -37,7 +42,7 @@ func (x *Index) greedy(q []float32, ep Result, layer int) Result {
 // is nil or contains it; rejected nodes still extend the search.
 func (x *Index) searchLayer(s *searcher, q []float32, ef, layer int, allow Allow, skipDeleted bool) {
 	mark, epoch := s.vis.mark, s.vis.epoch
-	filtered := allow != nil || (skipDeleted && x.ndeleted > 0)
+	filtered := allow != nil || (skipDeleted && x.deletedCount() > 0)
 	s.res = s.res[:0]
 	for _, c := range s.cand {
 		if !filtered || x.accept(c.ID, allow, skipDeleted) {
@@ -62,12 +67,23 @@ func (x *Index) searchLayer(s *searcher, q []float32, ef, layer int, allow Allow
 		if cnt >= len(lst) {
 			cnt = len(lst) - 1
 		}
+		// Collect the unvisited neighbours first, so the next one's vector
+		// can be prefetched while the current one is scored.
+		nbuf := s.nbuf[:0]
 		for j := 1; j <= cnt; j++ {
 			nb := atomic.LoadUint32(&lst[j])
 			if mark[nb] == epoch {
 				continue
 			}
 			mark[nb] = epoch
+			nbuf = append(nbuf, nb)
+		}
+		s.nbuf = nbuf
+		for _, nb := range nbuf {
+			o := int(nb) * x.dim
+			distance.Prefetch(x.vectors[o : o+min(x.dim, prefetchFloats)])
+		}
+		for _, nb := range nbuf {
 			d := x.dist(q, nb)
 			if len(s.res) < ef || d < s.res[0].Dist {
 				s.cand.push(Result{nb, d})
@@ -153,7 +169,7 @@ func (x *Index) ExactSearch(q []float32, k int, ids []uint32, allow Allow) []Res
 	qq := x.prepare(s, q)
 	s.res = s.res[:0]
 	try := func(id uint32) {
-		if x.ndeleted > 0 && x.Deleted(id) {
+		if x.Deleted(id) {
 			return
 		}
 		d := x.dist(qq, id)

@@ -1,0 +1,6 @@
+//go:build !amd64 || purego
+
+package distance
+
+// Prefetch is a no-op on this build; see the amd64 version.
+func Prefetch(v []float32) {}
