@@ -149,7 +149,6 @@ type searcher struct {
 	sel   []Result
 	nbuf  []uint32
 	dbuf  []Result
-	reuse []Result
 }
 
 func bitsetWords(n int) int { return (n + 63) / 64 }
