@@ -77,6 +77,9 @@ func (x *Index) Live() int { return x.n - x.deletedCount() }
 
 func (x *Index) deletedCount() int { return int(x.ndeleted.Load()) }
 
+// M returns the number of neighbours per node on upper layers (2M on layer 0).
+func (x *Index) M() int { return x.m }
+
 // Dim returns the vector dimension.
 func (x *Index) Dim() int { return x.dim }
 
@@ -142,13 +145,13 @@ func (x *Index) newSearcher() *searcher {
 
 // searcher is the per-search scratch space, pooled.
 type searcher struct {
-	vis   visited
-	cand  minHeap
-	res   maxHeap
-	q     []float32
-	sel   []Result
-	nbuf  []uint32
-	dbuf  []Result
+	vis  visited
+	cand minHeap
+	res  maxHeap
+	q    []float32
+	sel  []Result
+	nbuf []uint32
+	dbuf []Result
 }
 
 func bitsetWords(n int) int { return (n + 63) / 64 }
