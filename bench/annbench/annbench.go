@@ -122,6 +122,9 @@ type engine interface {
 	truth() func(qi, k int) float64
 }
 
+// noter is an engine with something to add on stderr after each setting.
+type noter interface{ note() string }
+
 // Run implements `weft bench ann`; args are what follows `ann`. It prints
 // one JSON line per search setting on stdout and progress on stderr.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -217,6 +220,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stderr, "weft bench ann: %s recall %.4f, %.0f QPS, search threads on a CPU %.0f%% of the time%s\n",
 			jsonParams(nil, setting), m.recall, m.qps, 100*m.cpuShare, busy)
+		if n, ok := eng.(noter); ok {
+			fmt.Fprintf(stderr, "weft bench ann: %s %s\n", jsonParams(nil, setting), n.note())
+		}
 		line := fmt.Sprintf(`{"engine":%q,"dataset":%q,"params":%s,"k":%d,"recall":%.4f,"qps":%.1f,"p50_us":%.1f,"p99_us":%.1f,"build_s":%.2f,"build_threads":%d,"search_threads":%d,"index_bytes":%d,"bytes_per_vector":%.1f`,
 			engName, ds.name, jsonParams(eng.buildParams(), setting), k, m.recall, m.qps, m.p50us, m.p99us,
 			buildS, buildThreads, searchThreads, bytes, float64(bytes)/float64(ds.nb))

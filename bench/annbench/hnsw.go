@@ -74,6 +74,8 @@ func newEngine(name string, o *options) (engine, error) {
 	switch name {
 	case "weft-hnsw":
 		return newHNSW(o)
+	case "weft-hnsw-filtered":
+		return newFiltered(o)
 	}
-	return nil, fmt.Errorf("unknown engine %s (weft-hnsw)", name)
+	return nil, fmt.Errorf("unknown engine %s (weft-hnsw, weft-hnsw-filtered)", name)
 }
