@@ -76,6 +76,8 @@ func newEngine(name string, o *options) (engine, error) {
 		return newHNSW(o)
 	case "weft-hnsw-filtered":
 		return newFiltered(o)
+	case "weft-ivfpq":
+		return newIVFPQ(o)
 	}
-	return nil, fmt.Errorf("unknown engine %s (weft-hnsw, weft-hnsw-filtered)", name)
+	return nil, fmt.Errorf("unknown engine %s (weft-hnsw, weft-hnsw-filtered, weft-ivfpq)", name)
 }
