@@ -3,6 +3,7 @@ package plugins
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 	"sort"
 	"unsafe"
 )
@@ -139,7 +140,9 @@ func (in *input) plan() layout {
 			off = align8(off + len(c.Name))
 			l.attrData[i] = off
 			off = align8(off + c.dataSize(in.count))
-			if c.Valid != nil {
+			// A validity array only when some value is missing: guests
+			// skip the check for a zero offset.
+			if slices.Contains(c.Valid[:min(len(c.Valid), in.count)], false) {
 				l.attrValid[i] = off
 				off = align8(off + in.count)
 			}

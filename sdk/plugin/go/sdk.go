@@ -71,7 +71,34 @@ func alloc(n uint32) uint32 {
 
 // Input is one hook call's input.
 type Input struct {
-	b []byte
+	b     []byte
+	count int
+	ids   strCol
+}
+
+// strCol is a string column: offsets and bytes, as views of the input.
+// Its accessors are small enough to be inlined: in a Wasm guest every
+// function call and loop costs a check of the host's deadline.
+type strCol struct {
+	offs []uint32
+	data []byte
+}
+
+func (in *Input) strCol(off, n int) strCol {
+	if off == 0 {
+		return strCol{}
+	}
+	offs := unsafe.Slice((*uint32)(unsafe.Pointer(&in.b[off])), n+1)
+	start := off + 4*(n+1)
+	return strCol{offs: offs, data: in.b[start : start+int(offs[n])]}
+}
+
+func (c strCol) at(i int) string {
+	a, b := c.offs[i], c.offs[i+1]
+	if a == b {
+		return ""
+	}
+	return unsafe.String(&c.data[a], b-a)
 }
 
 func (in *Input) u32(off int) uint32 { return le.Uint32(in.b[off:]) }
@@ -80,7 +107,7 @@ func (in *Input) u32(off int) uint32 { return le.Uint32(in.b[off:]) }
 func (in *Input) Hook() int { return int(in.u32(8)) }
 
 // Count returns the number of candidates (route: shards).
-func (in *Input) Count() int { return int(in.u32(16)) }
+func (in *Input) Count() int { return in.count }
 
 // Dim returns the vector dimension, 0 without vectors or query.
 func (in *Input) Dim() int { return int(in.u32(20)) }
@@ -110,7 +137,7 @@ func (in *Input) str(col, n, i int) string {
 }
 
 // ID returns candidate i's id (route: shard i's key).
-func (in *Input) ID(i int) string { return in.str(int(in.u32(52)), in.Count(), i) }
+func (in *Input) ID(i int) string { return in.ids.at(i) }
 
 func (in *Input) f32s(off, n int) []float32 {
 	if off == 0 || n == 0 {
@@ -176,7 +203,9 @@ type Column struct {
 	name  string
 	typ   int
 	data  int
-	valid int
+	valid []byte // nil: every candidate has the attribute
+	strs  strCol // string columns
+	nums  []uint64
 }
 
 // Column returns the attribute column called name.
@@ -186,7 +215,19 @@ func (in *Input) Column(name string) (Column, bool) {
 		d := off + 24*i
 		no, nl := int(in.u32(d)), int(in.u32(d+4))
 		if nl == len(name) && string(in.b[no:no+nl]) == name {
-			return Column{in: in, name: name, typ: int(in.u32(d + 8)), data: int(in.u32(d + 12)), valid: int(in.u32(d + 16))}, true
+			c := Column{in: in, name: name, typ: int(in.u32(d + 8)), data: int(in.u32(d + 12))}
+			if v := int(in.u32(d + 16)); v != 0 {
+				c.valid = in.b[v : v+in.count]
+			}
+			switch c.typ {
+			case TypeString:
+				c.strs = in.strCol(c.data, in.count)
+			case TypeInt64, TypeFloat64:
+				if in.count > 0 {
+					c.nums = unsafe.Slice((*uint64)(unsafe.Pointer(&in.b[c.data])), in.count)
+				}
+			}
+			return c, true
 		}
 	}
 	return Column{}, false
@@ -199,21 +240,108 @@ func (c Column) Name() string { return c.name }
 func (c Column) Type() int { return c.typ }
 
 // Valid reports whether candidate i has the attribute.
-func (c Column) Valid(i int) bool { return c.valid == 0 || c.in.b[c.valid+i] != 0 }
+func (c Column) Valid(i int) bool { return c.valid == nil || c.valid[i] != 0 }
 
 // String returns candidate i's value of a string column.
-func (c Column) String(i int) string { return c.in.str(c.data, c.in.Count(), i) }
+func (c Column) String(i int) string { return c.strs.at(i) }
 
 // Int returns candidate i's value of an int64 column.
-func (c Column) Int(i int) int64 { return int64(le.Uint64(c.in.b[c.data+8*i:])) }
+func (c Column) Int(i int) int64 { return int64(c.nums[i]) }
 
 // Float returns candidate i's value of a float64 column.
-func (c Column) Float(i int) float64 {
-	return math.Float64frombits(le.Uint64(c.in.b[c.data+8*i:]))
-}
+func (c Column) Float(i int) float64 { return math.Float64frombits(c.nums[i]) }
 
 // Bool returns candidate i's value of a bool column.
 func (c Column) Bool(i int) bool { return c.in.b[c.data+i] != 0 }
+
+// MatchString sets keep[i] for every candidate: whether its value equals
+// s (string column) or its list contains s (string-list column); missing
+// for candidates without the attribute. It is the fast way to filter on a
+// string: one unrolled loop without calls, where a loop over String(i)
+// pays the host's per-iteration deadline check and a runtime call per
+// comparison.
+func (c Column) MatchString(s string, missing bool, keep []bool) {
+	n := c.in.count
+	switch c.typ {
+	case TypeString:
+		offs := c.strs.offs
+		var base unsafe.Pointer
+		if len(c.strs.data) > 0 {
+			base = unsafe.Pointer(&c.strs.data[0])
+		}
+		i := 0
+		// Unrolled: each loop iteration costs a deadline check.
+		for ; i+16 <= n; i += 16 {
+			o := offs[i : i+17]
+			keep[i] = eqAt(base, o[0], o[1], s)
+			keep[i+1] = eqAt(base, o[1], o[2], s)
+			keep[i+2] = eqAt(base, o[2], o[3], s)
+			keep[i+3] = eqAt(base, o[3], o[4], s)
+			keep[i+4] = eqAt(base, o[4], o[5], s)
+			keep[i+5] = eqAt(base, o[5], o[6], s)
+			keep[i+6] = eqAt(base, o[6], o[7], s)
+			keep[i+7] = eqAt(base, o[7], o[8], s)
+			keep[i+8] = eqAt(base, o[8], o[9], s)
+			keep[i+9] = eqAt(base, o[9], o[10], s)
+			keep[i+10] = eqAt(base, o[10], o[11], s)
+			keep[i+11] = eqAt(base, o[11], o[12], s)
+			keep[i+12] = eqAt(base, o[12], o[13], s)
+			keep[i+13] = eqAt(base, o[13], o[14], s)
+			keep[i+14] = eqAt(base, o[14], o[15], s)
+			keep[i+15] = eqAt(base, o[15], o[16], s)
+		}
+		for ; i < n; i++ {
+			keep[i] = eqAt(base, offs[i], offs[i+1], s)
+		}
+	case TypeStringList:
+		for i := range n {
+			keep[i] = c.ListContains(i, s)
+		}
+	default:
+		for i := range n {
+			keep[i] = false
+		}
+	}
+	if c.valid != nil {
+		for i, v := range c.valid[:n] {
+			if v == 0 {
+				keep[i] = missing
+			}
+		}
+	}
+}
+
+// eqAt reports whether the bytes [a, b) at base equal s, 8 bytes at a
+// time. It indexes nothing: without bounds checks it calls nothing, so the
+// Go compiler does not wrap it in the resumable loop that costs a deadline
+// check per call.
+func eqAt(base unsafe.Pointer, a, b uint32, s string) bool {
+	n := uintptr(len(s))
+	if uintptr(b-a) != n {
+		return false
+	}
+	p := unsafe.Add(base, a)
+	q := unsafe.Pointer(unsafe.StringData(s))
+	var i uintptr
+	for ; i+8 <= n; i += 8 {
+		if *(*uint64)(unsafe.Add(p, i)) != *(*uint64)(unsafe.Add(q, i)) {
+			return false
+		}
+	}
+	if i+4 <= n {
+		if *(*uint32)(unsafe.Add(p, i)) != *(*uint32)(unsafe.Add(q, i)) {
+			return false
+		}
+		i += 4
+	}
+	if i+2 <= n {
+		if *(*uint16)(unsafe.Add(p, i)) != *(*uint16)(unsafe.Add(q, i)) {
+			return false
+		}
+		i += 2
+	}
+	return i == n || *(*byte)(unsafe.Add(p, i)) == *(*byte)(unsafe.Add(q, i))
+}
 
 // Number returns candidate i's value of an int64 or float64 column as a
 // float64, and false for other types.
@@ -260,6 +388,8 @@ func begin(ptr, n uint32, hook, elem int) (*Input, []byte, error) {
 	if n < inHeaderSize || x.u32(0) != magic || x.u32(4) != ABIVersion || x.Hook() != hook {
 		return nil, nil, errors.New("weftplugin: unexpected input header")
 	}
+	x.count = int(x.u32(16))
+	x.ids = x.strCol(int(x.u32(52)), x.count)
 	size := outHeaderSize + elem*x.Count()
 	if size > 8*len(outWords) {
 		outWords = words(size)
@@ -269,6 +399,18 @@ func begin(ptr, n uint32, hook, elem int) (*Input, []byte, error) {
 	le.PutUint32(out[0:], magic)
 	le.PutUint32(out[8:], uint32(x.Count()))
 	return x, out, nil
+}
+
+// fillTrue sets every element of b with log2(len) bulk copies rather than
+// a loop per element.
+func fillTrue(b []bool) {
+	if len(b) == 0 {
+		return
+	}
+	b[0] = true
+	for k := 1; k < len(b); k *= 2 {
+		copy(b[k:], b[:k])
+	}
 }
 
 // f32view is the f32 payload of out.
@@ -342,9 +484,7 @@ func Filter(ptr, n uint32, fn func(in *Input, keep []bool) error) uint64 {
 		return fail(3, err)
 	}
 	keep := unsafe.Slice((*bool)(unsafe.Pointer(&out[0])), len(out))[outHeaderSize:]
-	for i := range keep {
-		keep[i] = true
-	}
+	fillTrue(keep)
 	if res, ok := run(func() error { return fn(in, keep) }); !ok {
 		return res
 	}

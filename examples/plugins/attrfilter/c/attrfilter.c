@@ -20,35 +20,49 @@ static int filter(const weft_input *in, uint8_t *keep) {
   weft_column col;
   int has = weft_column_find(in, name, &col);
 
-  for (uint32_t i = 0; i < in->count; i++) {
-    if (!has || !weft_col_valid(&col, i)) {
-      keep[i] = keep_missing;
-      continue;
+  /* One loop per column type, unrolled: per-candidate work stays small. */
+  uint32_t n = in->count;
+  if (!has) {
+    for (uint32_t i = 0; i < n; i++) keep[i] = (uint8_t)keep_missing;
+    return 0;
+  }
+  switch (col.type) {
+  case WEFT_STRING:
+    if (has_eq) {
+#pragma clang loop unroll_count(32)
+      for (uint32_t i = 0; i < n; i++) keep[i] = (uint8_t)weft_str_equal(weft_col_str(&col, i), eq);
     }
-    int k = 1;
-    switch (col.type) {
-    case WEFT_STRING:
-      k = !has_eq || weft_str_cmp(weft_col_str(&col, i), eq) == 0;
-      break;
-    case WEFT_STRING_LIST:
-      if (has_eq) {
-        k = 0;
-        for (uint32_t j = 0; j < weft_col_list_len(&col, i) && !k; j++)
-          k = weft_str_cmp(weft_col_list_item(&col, i, j), eq) == 0;
+    break;
+  case WEFT_STRING_LIST:
+    if (has_eq) {
+      for (uint32_t i = 0; i < n; i++) {
+        int k = 0;
+        for (uint32_t j = 0; j < weft_col_list_len(&col, i) && !k; j++) k = weft_str_equal(weft_col_list_item(&col, i, j), eq);
+        keep[i] = (uint8_t)k;
       }
-      break;
-    case WEFT_BOOL:
-      k = !has_eq || weft_str_eq(eq, weft_col_bool(&col, i) ? "true" : "false");
-      break;
-    case WEFT_INT64:
-    case WEFT_FLOAT64: {
+    }
+    break;
+  case WEFT_BOOL:
+    if (has_eq) {
+      int want = weft_str_eq(eq, "true") ? 1 : weft_str_eq(eq, "false") ? 0 : -1;
+#pragma clang loop unroll_count(32)
+      for (uint32_t i = 0; i < n; i++) keep[i] = (uint8_t)(weft_col_bool(&col, i) == want);
+    }
+    break;
+  case WEFT_INT64:
+  case WEFT_FLOAT64:
+#pragma clang loop unroll_count(32)
+    for (uint32_t i = 0; i < n; i++) {
       double v = weft_col_num(&col, i);
-      if (has_eq) k = eq_is_num && v == eq_num;
-      k = k && v >= lo && v <= hi;
-      break;
+      keep[i] = (uint8_t)((!has_eq || (eq_is_num && v == eq_num)) && v >= lo && v <= hi);
     }
-    }
-    keep[i] = (uint8_t)k;
+    break;
+  }
+  /* Candidates without the attribute. */
+  if (col.valid) {
+#pragma clang loop unroll_count(32)
+    for (uint32_t i = 0; i < n; i++)
+      if (!col.valid[i]) keep[i] = (uint8_t)keep_missing;
   }
   return 0;
 }

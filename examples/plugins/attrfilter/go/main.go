@@ -34,6 +34,10 @@ func filter(ptr, n uint32) uint64 {
 		hi := in.ParamFloat("max", math.Inf(1))
 		missing, _ := in.Param("missing")
 		col, has := in.Column(attr)
+		if has && hasEq && (col.Type() == weftplugin.TypeString || col.Type() == weftplugin.TypeStringList) {
+			col.MatchString(eq, missing == "keep", keep)
+			return nil
+		}
 		for i := range in.Count() {
 			if !has || !col.Valid(i) {
 				keep[i] = missing == "keep"

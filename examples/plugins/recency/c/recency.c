@@ -3,7 +3,18 @@
  *   score = -distance + weight * 0.5^(age / half_life_s), age = max(0, now - ts) */
 #include "weft_plugin.h"
 
-double exp2(double); /* libm (wasi-libc), linked statically */
+/* 0.5^x for x >= 0, the same formula as recency/go's halve (see there). */
+static double halve(double x) {
+  if (x >= 1000) return 0;
+  double k = __builtin_floor(x);
+  double y = -(x - k) * 0.6931471805599453;
+  double e = 1 + y * (1 + y / 2 * (1 + y / 3 * (1 + y / 4 * (1 + y / 5 * (1 + y / 6 * (1 + y / 7 * (1 + y / 8 * (1 + y / 9 * (1 + y / 10)))))))));
+  union {
+    uint64_t u;
+    double d;
+  } p = {(uint64_t)(1023 - (int64_t)k) << 52};
+  return e * p.d;
+}
 
 static int rerank(const weft_input *in, float *scores) {
   weft_str a;
@@ -23,7 +34,7 @@ static int rerank(const weft_input *in, float *scores) {
     if (!weft_col_valid(&col, i)) continue;
     double age = now - weft_col_num(&col, i);
     if (age < 0) age = 0;
-    scores[i] += (float)(weight * exp2(-age / half_life));
+    scores[i] += (float)(weight * halve(age / half_life));
   }
   return 0;
 }
