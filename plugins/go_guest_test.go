@@ -44,13 +44,18 @@ func TestGoGuests(t *testing.T) {
 	}
 
 	loop := load("goloop", Options{})
+	var took []time.Duration
 	for range 3 {
 		start := time.Now()
 		_, err = loop.Rerank(ctx, nil, abcBatch())
-		d := time.Since(start)
-		if !errors.Is(err, ErrDeadline) || d > cfg.CallDeadline+10*time.Millisecond {
-			t.Errorf("loop: %v after %s", err, d)
+		took = append(took, time.Since(start))
+		if !errors.Is(err, ErrDeadline) {
+			t.Errorf("loop: %v", err)
 		}
+	}
+	slices.Sort(took)
+	if took[1] > cfg.CallDeadline+10*time.Millisecond {
+		t.Errorf("loop calls took %v, want a median ≤ deadline + 10ms", took)
 	}
 	// The discarded instances are replaced in the background; the sound
 	// hook of the same module answers once one is back.

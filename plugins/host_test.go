@@ -339,21 +339,19 @@ func TestBusy(t *testing.T) {
 	cfg := testConfig()
 	cfg.PoolSize = 1
 	h := newTestHost(t, cfg)
-	p := mustLoad(t, h, "loop", hostile(t, "loop"), Options{Deadline: 30 * time.Millisecond})
-	errs := make(chan error, 2)
-	for range 2 {
-		go func() {
-			_, err := p.Rerank(context.Background(), nil, abcBatch())
-			errs <- err
-		}()
+	p := mustLoad(t, h, "good", hostile(t, "good"), Options{Deadline: 20 * time.Millisecond})
+	inst := <-p.idle // another call holds the only instance
+	start := time.Now()
+	_, err := p.Rerank(context.Background(), nil, abcBatch())
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "no free instance within 20ms (pool of 1)") {
+		t.Errorf("got %v, want busy", err)
 	}
-	var kinds []string
-	for range 2 {
-		kinds = append(kinds, reason(<-errs))
+	if d := time.Since(start); d < 20*time.Millisecond || d > 60*time.Millisecond {
+		t.Errorf("busy after %s", d)
 	}
-	slices.Sort(kinds)
-	if !slices.Equal(kinds, []string{"busy", "deadline"}) {
-		t.Errorf("got %v, want one deadline and one busy", kinds)
+	p.idle <- inst
+	if _, err := p.Rerank(context.Background(), nil, abcBatch()); err != nil {
+		t.Errorf("after release: %v", err)
 	}
 }
 
