@@ -78,6 +78,8 @@ func newEngine(name string, o *options) (engine, error) {
 		return newFiltered(o)
 	case "weft-ivfpq":
 		return newIVFPQ(o)
+	case "weft-rabitq":
+		return newRaBitQ(o)
 	}
-	return nil, fmt.Errorf("unknown engine %s (weft-hnsw, weft-hnsw-filtered, weft-ivfpq)", name)
+	return nil, fmt.Errorf("unknown engine %s (weft-hnsw, weft-hnsw-filtered, weft-ivfpq, weft-rabitq)", name)
 }

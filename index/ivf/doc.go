@@ -4,9 +4,9 @@
 //
 // It serves twice: [IVF] alone routes queries to shards (centroids over
 // shards, [IVF.Probe]) and answers IVF-Flat searches over full vectors, and
-// [PQIndex] adds product-quantised codes (index/quant) for IVF-PQ inside
-// large shards, re-ranking the best candidates with exact distances from the
-// full vectors. [Train] and [KMeans] are also the k-means the indexer uses to
+// inside large shards [PQIndex] (IVF-PQ) and [RaBitQIndex] (IVF-RaBitQ) keep
+// compressed codes (index/quant) resident, re-ranking the best candidates
+// with exact distances from the full vectors. [Train] and [KMeans] are also the k-means the indexer uses to
 // place shard centroids.
 //
 // Like everything under index/, this package imports nothing of Weft's
