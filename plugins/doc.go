@@ -1,3 +1,102 @@
-// Package plugins is Weft's WebAssembly plugin host (wazero). See doc.go's
-// full text in a later commit and docs/plugins.md for the ABI.
+// Package plugins is Weft's WebAssembly plugin host: it validates, compiles,
+// pools and calls user modules that route, filter and rerank inside queries,
+// on wazero, sandboxed. docs/plugins.md specifies the ABI (version 1) that
+// modules implement; sdk/plugin/go and sdk/plugin/c implement it for
+// plugin authors; examples/plugins has four plugins in both languages.
+//
+// The package owns the wazero runtime, the compile cache, instance pools,
+// the limits and the wire format. It does no I/O besides the optional
+// compile-cache directory: where module bytes come from (the bucket, keyed
+// by sha256) and which plugins a query runs (PluginCall, namespace
+// defaults) are the caller's business. It imports nothing of Weft's.
+//
+// # Lifecycle
+//
+//	host, err := plugins.NewHost(cfg, logger, reg) // one per process
+//	defer host.Close(ctx)
+//
+//	// RegisterPlugin: check the bytes, then store them under Info.SHA256.
+//	info, err := host.Validate(ctx, wasm) // exports, ABI version, size, imports
+//
+//	// Any process, before a query uses the plugin (e.g. on first use, from
+//	// the bucket): compiles once per digest, instantiates the pool.
+//	p, err := host.Load(ctx, "recency", wasm, plugins.Options{
+//		Policy:   plugins.FailOpen, // from Plugin.failure_policy
+//		Deadline: 50 * time.Millisecond, // from Plugin.deadline_ms; 0 = cfg
+//	})
+//	p = host.Get("recency")         // later lookups; nil if not loaded
+//	host.Unload(ctx, "recency")     // DeletePlugin
+//
+// Load with the same name and bytes returns the loaded plugin; with new
+// bytes it swaps it in and drains the old one.
+//
+// # Hooks in the query path
+//
+// Every hook call takes the query's PluginCall.params and one columnar batch
+// for the whole stage; it is safe for concurrent use.
+//
+//	params := call.GetParams()
+//
+//	// Route, before fan-out: which shards to probe.
+//	rr, err := p.Route(ctx, params, plugins.RouteRequest{Shards: shards, Query: q, TopK: k, NProbe: nprobe})
+//	for _, i := range rr.Selected(len(shards)) { probe(shards[i]) }
+//
+//	// Filter, post-ANN (Distances set) or pre-ANN (Distances nil: an
+//	// allow-list over documents for the filtered-search planner).
+//	batch := &plugins.Batch{IDs: ids, Distances: dists, Attributes: cols, Metric: plugins.MetricCosine, TopK: k}
+//	fr, err := p.Filter(ctx, params, batch)
+//	kept := fr.Kept() // indexes into batch, in order
+//
+//	// Rerank, after merge and refine: new scores, higher is better.
+//	rk, err := p.Rerank(ctx, params, batch)
+//	for _, i := range rk.Order { emit(ids[i], rk.Scores[i]) } // Scores nil if skipped
+//
+// A plugin that lacks a hook passes the stage through (Plugin.Has tells).
+// Attributes are columns (Column), one per name, typed string, int64,
+// float64, bool or string list, with an optional validity mask;
+// ColumnsFromRows builds them from row-wise maps. Vectors and the query
+// vector are optional (the mmr example needs them).
+//
+// # Failures
+//
+// A failed call returns an *Error naming the plugin, the hook and what
+// went wrong; it wraps one kind, to test with errors.Is: ErrDeadline,
+// ErrTrap, ErrOutput, ErrGuest, ErrABI, ErrBusy, ErrTooLarge, ErrClosed,
+// ErrCanceled (Validate and Load also return ErrInvalidModule). Suggested
+// Connect codes: DeadlineExceeded for ErrDeadline; ResourceExhausted for
+// ErrBusy and ErrTooLarge; InvalidArgument for ErrInvalidModule and ErrABI
+// at registration; FailedPrecondition for the others at query time; the
+// caller's own code for ErrCanceled. The message is safe to show users.
+//
+// With FailOpen the call returns no error: the result passes the stage's
+// input through (Route: nil Weights; Filter: all kept; Rerank: identity
+// Order, nil Scores) and carries the error in Skipped, for query stats.
+// ErrCanceled (the query's own context ended) is never swallowed.
+//
+// # Sandbox
+//
+// Modules may import only WASI (no files, env, args, network; fake clocks;
+// stdout discarded, the first 2 KiB of stderr kept to explain traps). Each
+// instance has Config.MemoryLimitPages of memory. Each call has a
+// wall-clock deadline covering the wait for an instance and the guest run:
+// the runtime is built with wazero's CloseOnContextDone, so a guest is
+// checked at every loop iteration and stopped where it is. A trap, a
+// deadline or a bad output discards the instance; a background goroutine
+// replaces it, so queries never instantiate. Outputs are bounds-checked and
+// must have the exact expected size.
+//
+// # Cost
+//
+// The deadline checks cost wazero an exit to Go per guest loop iteration
+// (tens of ns; a Go guest pays them at most branches), and a call costs a
+// few µs of fixed overhead: hence one call per stage, and guest SDKs that
+// keep hot loops short. See docs/benchmarks.md, "## Plugins".
+//
+// # Metrics
+//
+// weft_plugin_calls_total, weft_plugin_errors_total (by reason),
+// weft_plugin_fail_open_total, weft_plugin_call_duration_seconds (by plugin
+// and hook), weft_plugin_instances, weft_plugin_instantiations_total (by
+// plugin), weft_plugin_compilations_total and
+// weft_plugin_compile_duration_seconds, on the injected registerer.
 package plugins
