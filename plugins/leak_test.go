@@ -86,3 +86,59 @@ func TestHostileCallsLeakNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestHammerReload calls a plugin from many goroutines while it is
+// replaced and unloaded under them: every call either answers correctly
+// or reports the plugin closed, and nothing leaks (goleak in TestMain).
+func TestHammerReload(t *testing.T) {
+	cfg := testConfig()
+	cfg.CallDeadline = time.Second
+	h := newTestHost(t, cfg)
+	good, other := hostile(t, "good"), hostile(t, "membomb_silent")
+	mustLoad(t, h, "p", good, Options{})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var calls, closed int64
+	var mu sync.Mutex
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				p := h.Get("p")
+				if p == nil {
+					continue
+				}
+				_, err := p.Rerank(context.Background(), nil, abcBatch())
+				mu.Lock()
+				calls++
+				if errors.Is(err, ErrClosed) {
+					closed++
+				} else if err != nil {
+					t.Errorf("call: %v", err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range 20 {
+		wasm := good
+		if i%2 == 0 {
+			wasm = other
+		}
+		mustLoad(t, h, "p", wasm, Options{})
+		time.Sleep(2 * time.Millisecond)
+	}
+	h.Unload(context.Background(), "p")
+	close(stop)
+	wg.Wait()
+	t.Logf("%d calls, %d saw a closed plugin", calls, closed)
+	if calls == 0 {
+		t.Error("no calls made")
+	}
+}

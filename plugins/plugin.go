@@ -31,7 +31,7 @@ type Plugin struct {
 	refill  chan struct{}
 	done    chan struct{}
 	closed  atomic.Bool
-	calls   sync.WaitGroup // calls in flight
+	calls   sync.RWMutex // read-held by calls in flight; close takes it to wait for them
 	workers sync.WaitGroup // the refiller
 	lastLog atomic.Int64   // unix nanos of the last failure logged
 }
@@ -158,8 +158,9 @@ func (p *Plugin) close(ctx context.Context) {
 	if p.closed.Swap(true) {
 		return
 	}
-	close(p.done)
-	p.calls.Wait()
+	close(p.done) // wakes calls waiting for an instance
+	p.calls.Lock() // waits for calls in flight; later ones see closed
+	p.calls.Unlock()
 	p.workers.Wait()
 	p.drain(ctx)
 	p.host.releaseCompiled(ctx, p.info.SHA256)
@@ -187,11 +188,8 @@ func (h *Host) compiledFor(digest string) *compiled {
 // memory, call the hook under the deadline, check the output and hand its
 // payload to decode.
 func (p *Plugin) call(ctx context.Context, hook Hook, in *input, decode func(payload []byte, nprobe uint32) error) error {
-	if p.closed.Load() {
-		return &Error{Plugin: p.name, Hook: hook, Kind: ErrClosed, Detail: "plugin unloaded"}
-	}
-	p.calls.Add(1)
-	defer p.calls.Done()
+	p.calls.RLock()
+	defer p.calls.RUnlock()
 	if p.closed.Load() {
 		return &Error{Plugin: p.name, Hook: hook, Kind: ErrClosed, Detail: "plugin unloaded"}
 	}

@@ -4,9 +4,9 @@
 #include "weft_plugin.h"
 
 /* 0.5^x for x >= 0, the same formula as recency/go's halve (see there). */
-static double halve(double x) {
+static inline double halve(double x) {
   if (x >= 1000) return 0;
-  double k = __builtin_floor(x);
+  double k = (double)(int64_t)x;
   double y = -(x - k) * 0.6931471805599453;
   double e = 1 + y * (1 + y / 2 * (1 + y / 3 * (1 + y / 4 * (1 + y / 5 * (1 + y / 6 * (1 + y / 7 * (1 + y / 8 * (1 + y / 9 * (1 + y / 10)))))))));
   union {

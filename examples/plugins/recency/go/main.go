@@ -20,21 +20,6 @@ import (
 
 func main() {}
 
-// halve returns 0.5^x for x ≥ 0: the integer part by the exponent, the
-// fraction by a Taylor series of e^(−f·ln 2) (error < 1e-9, exact for
-// whole x). It is inlined, which matters in a Wasm guest: every call costs
-// a check of the host's deadline (math.Exp2 makes several). recency/c uses
-// the same formula, so both builds give the same scores bit for bit.
-func halve(x float64) float64 {
-	if x >= 1000 {
-		return 0
-	}
-	k := math.Floor(x)
-	y := -(x - k) * math.Ln2
-	e := 1 + y*(1+y/2*(1+y/3*(1+y/4*(1+y/5*(1+y/6*(1+y/7*(1+y/8*(1+y/9*(1+y/10)))))))))
-	return e * math.Float64frombits(uint64(1023-int64(k))<<52)
-}
-
 //go:wasmexport weft_rerank
 func rerank(ptr, n uint32) uint64 {
 	return weftplugin.Rerank(ptr, n, func(in *weftplugin.Input, scores []float32) error {
@@ -54,8 +39,20 @@ func rerank(ptr, n uint32) uint64 {
 			if !col.Valid(i) || !isNum {
 				continue
 			}
-			age := max(0, now-ts)
-			scores[i] += float32(weight * halve(age/halfLife))
+			// 0.5^x: the integer part by the exponent, the fraction by a
+			// Taylor series of e^(−f·ln 2) (error < 1e-9, exact for whole
+			// x). Written out in the loop rather than calling math.Exp2:
+			// in a Wasm guest every call costs a check of the host's
+			// deadline. recency/c uses the same formula, so both builds
+			// give the same scores bit for bit.
+			x := max(0, now-ts) / halfLife
+			if x >= 1000 {
+				continue
+			}
+			k := float64(int64(x))
+			y := -(x - k) * math.Ln2
+			e := 1 + y*(1+y/2*(1+y/3*(1+y/4*(1+y/5*(1+y/6*(1+y/7*(1+y/8*(1+y/9*(1+y/10)))))))))
+			scores[i] += float32(weight * e * math.Float64frombits(uint64(1023-int64(k))<<52))
 		}
 		return nil
 	})
