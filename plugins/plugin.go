@@ -31,7 +31,7 @@ type Plugin struct {
 	refill  chan struct{}
 	done    chan struct{}
 	closed  atomic.Bool
-	calls   sync.RWMutex // read-held by calls in flight; close takes it to wait for them
+	calls   sync.RWMutex   // read-held by calls in flight; close takes it to wait for them
 	workers sync.WaitGroup // the refiller
 	lastLog atomic.Int64   // unix nanos of the last failure logged
 }
@@ -158,7 +158,7 @@ func (p *Plugin) close(ctx context.Context) {
 	if p.closed.Swap(true) {
 		return
 	}
-	close(p.done) // wakes calls waiting for an instance
+	close(p.done)  // wakes calls waiting for an instance
 	p.calls.Lock() // waits for calls in flight; later ones see closed
 	p.calls.Unlock()
 	p.workers.Wait()
