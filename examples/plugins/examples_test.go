@@ -3,6 +3,7 @@ package examples_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -216,6 +217,39 @@ func TestMMR(t *testing.T) {
 			_, err := p.Rerank(context.Background(), nil, &noVec)
 			if !errors.Is(err, plugins.ErrGuest) || !strings.Contains(err.Error(), "needs the candidates' vectors") {
 				t.Errorf("without vectors: %v", err)
+			}
+		})
+	}
+}
+
+// TestAttrFilterStringLengths checks string matching at every length
+// around the guests' 8-byte comparisons, on batches longer and shorter
+// than their 16-way unrolled loops, with the matching value last.
+func TestAttrFilterStringLengths(t *testing.T) {
+	h := newHost(t)
+	values := []string{"", "a", "ab", "abc", "abcd", "abcde", "abcdef", "abcdefg", "abcdefgh", "abcdefghi", "abcdefgX", "abcdefghijklmnopq", "abcdefghijklmnopX", "b", "ba"}
+	for _, lang := range langs {
+		t.Run(lang, func(t *testing.T) {
+			p := load(t, h, "attrfilter", lang)
+			for _, n := range []int{len(values), 40} {
+				ids := make([]string, n)
+				tier := make([]string, n)
+				for i := range n {
+					ids[i] = fmt.Sprint(i)
+					tier[i] = values[(i*7)%len(values)]
+				}
+				b := &plugins.Batch{IDs: ids, Attributes: []plugins.Column{{Name: "tier", Type: plugins.TypeString, Strings: tier}}}
+				for _, eq := range values {
+					res, err := p.Filter(context.Background(), map[string]string{"attr": "tier", "eq": eq}, b)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i, k := range res.Keep {
+						if k != (tier[i] == eq) {
+							t.Fatalf("n=%d eq=%q: candidate %d (%q) kept=%v", n, eq, i, tier[i], k)
+						}
+					}
+				}
 			}
 		})
 	}

@@ -63,8 +63,9 @@ func abiVersion() uint32 { return ABIVersion }
 
 //go:wasmexport weft_alloc
 func alloc(n uint32) uint32 {
-	if int(n) > 8*len(inWords) {
-		inWords = words(int(n))
+	// 8 bytes of slack past the input: MatchString loads 8 bytes at a time.
+	if int(n)+8 > 8*len(inWords) {
+		inWords = words(int(n) + 8)
 	}
 	return uint32(uintptr(unsafe.Pointer(&inWords[0])))
 }
@@ -269,29 +270,13 @@ func (c Column) MatchString(s string, missing bool, keep []bool) {
 		if len(c.strs.data) > 0 {
 			base = unsafe.Pointer(&c.strs.data[0])
 		}
-		i := 0
-		// Unrolled: each loop iteration costs a deadline check.
-		for ; i+16 <= n; i += 16 {
-			o := offs[i : i+17]
-			keep[i] = eqAt(base, o[0], o[1], s)
-			keep[i+1] = eqAt(base, o[1], o[2], s)
-			keep[i+2] = eqAt(base, o[2], o[3], s)
-			keep[i+3] = eqAt(base, o[3], o[4], s)
-			keep[i+4] = eqAt(base, o[4], o[5], s)
-			keep[i+5] = eqAt(base, o[5], o[6], s)
-			keep[i+6] = eqAt(base, o[6], o[7], s)
-			keep[i+7] = eqAt(base, o[7], o[8], s)
-			keep[i+8] = eqAt(base, o[8], o[9], s)
-			keep[i+9] = eqAt(base, o[9], o[10], s)
-			keep[i+10] = eqAt(base, o[10], o[11], s)
-			keep[i+11] = eqAt(base, o[11], o[12], s)
-			keep[i+12] = eqAt(base, o[12], o[13], s)
-			keep[i+13] = eqAt(base, o[13], o[14], s)
-			keep[i+14] = eqAt(base, o[14], o[15], s)
-			keep[i+15] = eqAt(base, o[15], o[16], s)
+		if len(s) <= 8 {
+			matchShort(base, offs, n, s, keep)
+			break
 		}
-		for ; i < n; i++ {
-			keep[i] = eqAt(base, offs[i], offs[i+1], s)
+		for i := range n {
+			a, b := offs[i], offs[i+1]
+			keep[i] = b-a == uint32(len(s)) && eqAt(base, a, b, s)
 		}
 	case TypeStringList:
 		for i := range n {
@@ -308,6 +293,42 @@ func (c Column) MatchString(s string, missing bool, keep []bool) {
 				keep[i] = missing
 			}
 		}
+	}
+}
+
+// matchShort is MatchString for a string of at most 8 bytes: one masked
+// 8-byte load and compare per candidate (the input has 8 bytes of slack),
+// no calls, a loop unrolled 16 times. In a Go Wasm guest every call and
+// loop iteration costs a check of the host's deadline.
+func matchShort(base unsafe.Pointer, offs []uint32, n int, s string, keep []bool) {
+	var pad [8]byte
+	copy(pad[:], s)
+	needle := le.Uint64(pad[:])
+	mask := ^uint64(0)
+	if len(s) < 8 {
+		mask = 1<<(8*len(s)) - 1
+	}
+	l := uint32(len(s))
+	if base == nil { // every value is empty
+		for i := range n {
+			keep[i] = l == 0
+		}
+		return
+	}
+	eq := func(a, b uint32) bool {
+		return b-a == l && *(*uint64)(unsafe.Add(base, a))&mask == needle
+	}
+	i := 0
+	for ; i+16 <= n; i += 16 {
+		o := offs[i : i+17 : i+17]
+		k := keep[i : i+16 : i+16]
+		k[0], k[1], k[2], k[3] = eq(o[0], o[1]), eq(o[1], o[2]), eq(o[2], o[3]), eq(o[3], o[4])
+		k[4], k[5], k[6], k[7] = eq(o[4], o[5]), eq(o[5], o[6]), eq(o[6], o[7]), eq(o[7], o[8])
+		k[8], k[9], k[10], k[11] = eq(o[8], o[9]), eq(o[9], o[10]), eq(o[10], o[11]), eq(o[11], o[12])
+		k[12], k[13], k[14], k[15] = eq(o[12], o[13]), eq(o[13], o[14]), eq(o[14], o[15]), eq(o[15], o[16])
+	}
+	for ; i < n; i++ {
+		keep[i] = eq(offs[i], offs[i+1])
 	}
 }
 
