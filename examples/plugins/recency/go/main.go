@@ -45,7 +45,11 @@ func rerank(ptr, n uint32) uint64 {
 			// in a Wasm guest every call costs a check of the host's
 			// deadline. recency/c uses the same formula, so both builds
 			// give the same scores bit for bit.
-			x := max(0, now-ts) / halfLife
+			age := now - ts
+			if age < 0 { // not max(0, age): for floats that is a runtime call
+				age = 0
+			}
+			x := age / halfLife
 			if x >= 1000 {
 				continue
 			}
