@@ -4,6 +4,8 @@
 
 static double dot(const float *a, const float *b, uint32_t d) {
   double s = 0;
+  /* Unrolled: each loop iteration costs a check of the host's deadline. */
+#pragma clang loop unroll_count(16)
   for (uint32_t i = 0; i < d; i++) s += (double)a[i] * (double)b[i];
   return s;
 }
