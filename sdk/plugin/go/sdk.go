@@ -364,6 +364,27 @@ func eqAt(base unsafe.Pointer, a, b uint32, s string) bool {
 	return i == n || *(*byte)(unsafe.Add(p, i)) == *(*byte)(unsafe.Add(q, i))
 }
 
+// Ints returns an int64 column's values, one per candidate, as a view of
+// the input (nil for other types). Missing values are 0: see Valid.
+func (c Column) Ints() []int64 {
+	if c.typ != TypeInt64 || c.nums == nil {
+		return nil
+	}
+	return unsafe.Slice((*int64)(unsafe.Pointer(&c.nums[0])), len(c.nums))
+}
+
+// Floats returns a float64 column's values, one per candidate, as a view
+// of the input (nil for other types). Missing values are 0: see Valid.
+func (c Column) Floats() []float64 {
+	if c.typ != TypeFloat64 || c.nums == nil {
+		return nil
+	}
+	return unsafe.Slice((*float64)(unsafe.Pointer(&c.nums[0])), len(c.nums))
+}
+
+// AllValid reports whether every candidate has the attribute.
+func (c Column) AllValid() bool { return c.valid == nil }
+
 // Number returns candidate i's value of an int64 or float64 column as a
 // float64, and false for other types.
 func (c Column) Number(i int) (float64, bool) {
