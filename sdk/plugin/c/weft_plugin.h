@@ -174,27 +174,51 @@ static inline int weft_param(const weft_input *in, const char *key, weft_str *ou
   return 0;
 }
 
-/* Parses a decimal number ("-12", "0.25", "1e3"); returns 1 on success. */
+/* Parses a decimal number ("-12", "0.25", "1e3"); returns 1 on success.
+ * Digits that fit in 2^53 scaled by at most 10^±22 round correctly (one
+ * exact multiplication or division, as strtod would); larger scales are
+ * approximated by repeated scaling. */
 static inline int weft_parse_f64(weft_str s, double *out) {
+  static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                               1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
   uint32_t i = 0;
-  int neg = 0, digits = 0;
-  double v = 0;
+  int neg = 0, digits = 0, scale = 0, dot = 0;
+  uint64_t m = 0;
   if (i < s.len && (s.ptr[i] == '-' || s.ptr[i] == '+')) neg = s.ptr[i++] == '-';
-  for (; i < s.len && s.ptr[i] >= '0' && s.ptr[i] <= '9'; i++, digits++) v = v * 10 + (s.ptr[i] - '0');
-  if (i < s.len && s.ptr[i] == '.') {
-    double f = 0.1;
-    for (i++; i < s.len && s.ptr[i] >= '0' && s.ptr[i] <= '9'; i++, digits++, f /= 10) v += (s.ptr[i] - '0') * f;
+  for (; i < s.len; i++) {
+    char c = s.ptr[i];
+    if (c >= '0' && c <= '9') {
+      if (m < (1ull << 53) / 10) {
+        m = m * 10 + (uint64_t)(c - '0');
+        if (dot) scale--;
+      } else if (!dot) {
+        scale++; /* drop digits past 2^53 */
+      }
+      digits++;
+    } else if (c == '.' && !dot) {
+      dot = 1;
+    } else {
+      break;
+    }
   }
   if (digits == 0) return 0;
   if (i < s.len && (s.ptr[i] == 'e' || s.ptr[i] == 'E')) {
     int eneg = 0, e = 0, ed = 0;
     i++;
     if (i < s.len && (s.ptr[i] == '-' || s.ptr[i] == '+')) eneg = s.ptr[i++] == '-';
-    for (; i < s.len && s.ptr[i] >= '0' && s.ptr[i] <= '9'; i++, ed++) e = e * 10 + (s.ptr[i] - '0');
+    for (; i < s.len && s.ptr[i] >= '0' && s.ptr[i] <= '9'; i++, ed++)
+      if (e < 10000) e = e * 10 + (s.ptr[i] - '0');
     if (ed == 0) return 0;
-    while (e-- > 0) v = eneg ? v / 10 : v * 10;
+    scale += eneg ? -e : e;
   }
   if (i != s.len) return 0;
+  double v = (double)m;
+  if (scale >= -22 && scale <= 22) {
+    v = scale < 0 ? v / p10[-scale] : v * p10[scale];
+  } else {
+    for (; scale > 0; scale--) v *= 10;
+    for (; scale < 0; scale++) v /= 10;
+  }
   *out = neg ? -v : v;
   return 1;
 }
