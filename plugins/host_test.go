@@ -430,3 +430,30 @@ func value(m prometheus.Metric) float64 {
 	}
 	return d.Gauge.GetValue()
 }
+
+func TestMalformedVerdicts(t *testing.T) {
+	h := newTestHost(t, testConfig())
+	p := mustLoad(t, h, "bad", hostile(t, "bad_verdicts"), Options{})
+	_, err := p.Filter(context.Background(), nil, abcBatch())
+	if !errors.Is(err, ErrOutput) || !strings.Contains(err.Error(), `verdict of candidate "a" is 2`) {
+		t.Errorf("filter: %v", err)
+	}
+	_, err = p.Route(context.Background(), nil, RouteRequest{Shards: []Shard{{"s1", 1}, {"s2", 2}}})
+	if !errors.Is(err, ErrOutput) || !strings.Contains(err.Error(), `weight of shard "s1" is -1`) {
+		t.Errorf("route: %v", err)
+	}
+}
+
+func TestFilterFailOpen(t *testing.T) {
+	h := newTestHost(t, testConfig())
+	p := mustLoad(t, h, "loop", hostile(t, "loop"), Options{Policy: FailOpen, Deadline: 20 * time.Millisecond})
+	res, err := p.Filter(context.Background(), nil, abcBatch())
+	if err != nil || !errors.Is(res.Skipped, ErrDeadline) || !slices.Equal(res.Keep, []bool{true, true, true}) {
+		t.Errorf("%+v %v", res, err)
+	}
+	// A module without a route hook passes routing through.
+	rr, err := p.Route(context.Background(), nil, RouteRequest{Shards: []Shard{{"a", 1}, {"b", 1}}})
+	if err != nil || rr.Weights != nil || !slices.Equal(rr.Selected(2), []int{0, 1}) {
+		t.Errorf("route without hook: %+v %v", rr, err)
+	}
+}

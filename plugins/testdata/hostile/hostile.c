@@ -202,6 +202,19 @@ WEFT_RERANK(rerank)
 static int rerank(const weft_input *in, float *scores) { return weft_fail("tenant param missing"); }
 WEFT_RERANK(rerank)
 
+#elif defined(CASE_BAD_VERDICTS)
+/* A filter verdict of 2 and a negative route weight: both malformed. */
+static int filter(const weft_input *in, uint8_t *keep) {
+  keep[0] = 2;
+  return 0;
+}
+WEFT_FILTER(filter)
+static int route(const weft_input *in, float *w, uint32_t *nprobe) {
+  w[0] = -1;
+  return 0;
+}
+WEFT_ROUTE(route)
+
 #else
 #error "define one CASE_*"
 #endif
