@@ -153,6 +153,77 @@ func (b *Batch) validate() error {
 	return nil
 }
 
+// MarshalText encodes a hook as its name ("route", "filter", "rerank").
+func (h Hook) MarshalText() ([]byte, error) {
+	switch h {
+	case HookRoute, HookFilter, HookRerank:
+		return []byte(h.String()), nil
+	}
+	return nil, fmt.Errorf("unknown hook %d", uint32(h))
+}
+
+// UnmarshalText decodes a hook name.
+func (h *Hook) UnmarshalText(b []byte) error {
+	for _, x := range allHooks {
+		if x.String() == string(b) {
+			*h = x
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown hook %q", b)
+}
+
+// Select returns a new batch of the candidates idx (in that order), e.g. a
+// filter's Kept() or a rerank's Order, copying ids, distances, vectors and
+// attribute columns.
+func (b *Batch) Select(idx []int) *Batch {
+	s := &Batch{Dim: b.Dim, Query: b.Query, Metric: b.Metric, TopK: b.TopK, IDs: make([]string, len(idx))}
+	for k, i := range idx {
+		s.IDs[k] = b.IDs[i]
+	}
+	if b.Distances != nil {
+		s.Distances = make([]float32, len(idx))
+		for k, i := range idx {
+			s.Distances[k] = b.Distances[i]
+		}
+	}
+	if b.Vectors != nil {
+		s.Vectors = make([]float32, 0, len(idx)*b.Dim)
+		for _, i := range idx {
+			s.Vectors = append(s.Vectors, b.Vectors[i*b.Dim:(i+1)*b.Dim]...)
+		}
+	}
+	s.Attributes = make([]Column, len(b.Attributes))
+	for j, c := range b.Attributes {
+		n := Column{Name: c.Name, Type: c.Type}
+		if c.Valid != nil {
+			n.Valid = pick(c.Valid, idx)
+		}
+		switch c.Type {
+		case TypeString:
+			n.Strings = pick(c.Strings, idx)
+		case TypeInt64:
+			n.Ints = pick(c.Ints, idx)
+		case TypeFloat64:
+			n.Floats = pick(c.Floats, idx)
+		case TypeBool:
+			n.Bools = pick(c.Bools, idx)
+		case TypeStringList:
+			n.Lists = pick(c.Lists, idx)
+		}
+		s.Attributes[j] = n
+	}
+	return s
+}
+
+func pick[T any](v []T, idx []int) []T {
+	out := make([]T, len(idx))
+	for k, i := range idx {
+		out[k] = v[i]
+	}
+	return out
+}
+
 // slice returns the candidates [lo, hi) of b, sharing its memory.
 func (b *Batch) slice(lo, hi int) *Batch {
 	s := *b

@@ -42,10 +42,10 @@ type compiled struct {
 
 // Info describes a valid plugin module.
 type Info struct {
-	SHA256     string // hex
-	Size       int
-	ABIVersion uint32
-	Hooks      []Hook // in hook order
+	SHA256     string `json:"sha256"` // hex
+	Size       int    `json:"size_bytes"`
+	ABIVersion uint32 `json:"abi_version"`
+	Hooks      []Hook `json:"hooks"` // in hook order; JSON as names
 }
 
 // Has reports whether the module implements hook h.

@@ -3,6 +3,7 @@ package plugins
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -455,5 +456,31 @@ func TestFilterFailOpen(t *testing.T) {
 	rr, err := p.Route(context.Background(), nil, RouteRequest{Shards: []Shard{{"a", 1}, {"b", 1}}})
 	if err != nil || rr.Weights != nil || !slices.Equal(rr.Selected(2), []int{0, 1}) {
 		t.Errorf("route without hook: %+v %v", rr, err)
+	}
+}
+
+func TestSelectAndInfoJSON(t *testing.T) {
+	cols, err := ColumnsFromRows([]map[string]any{{"t": "x", "n": 1}, {"t": "y"}, {"t": "z", "n": 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Batch{IDs: []string{"a", "b", "c"}, Distances: []float32{1, 2, 3}, Dim: 1, Vectors: []float32{10, 20, 30}, Attributes: cols}
+	s := b.Select([]int{2, 0})
+	if !slices.Equal(s.IDs, []string{"c", "a"}) || !slices.Equal(s.Distances, []float32{3, 1}) || !slices.Equal(s.Vectors, []float32{30, 10}) {
+		t.Errorf("%+v", s)
+	}
+	if n := s.Attributes[0]; n.Name != "n" || !slices.Equal(n.Ints, []int64{3, 1}) || !slices.Equal(n.Valid, []bool{true, true}) {
+		t.Errorf("%+v", n)
+	}
+	if err := s.validate(); err != nil {
+		t.Error(err)
+	}
+	j, err := json.Marshal(Info{SHA256: "ab", Size: 3, ABIVersion: 1, Hooks: []Hook{HookFilter, HookRerank}})
+	if err != nil || string(j) != `{"sha256":"ab","size_bytes":3,"abi_version":1,"hooks":["filter","rerank"]}` {
+		t.Errorf("%s %v", j, err)
+	}
+	var back Info
+	if err := json.Unmarshal(j, &back); err != nil || !slices.Equal(back.Hooks, []Hook{HookFilter, HookRerank}) {
+		t.Errorf("%+v %v", back, err)
 	}
 }
