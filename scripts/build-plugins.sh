@@ -43,7 +43,7 @@ hostile() {
   local d=plugins/testdata/hostile
   for c in good loop membomb membomb_silent trap oob_access stack_overflow out_oob out_huge \
     out_len_max out_short nan alloc_oob abi_wrong abi_missing abi_bad_signature no_hooks \
-    init_loop guest_error bad_verdicts; do
+    init_loop guest_error bad_verdicts echo; do
     cc_wasm "$d/$c.wasm" "$d/hostile.c" "-DCASE_${c^^}"
   done
   cc_wasm "$d/foreign_import.wasm" "$d/hostile.c" -DCASE_FOREIGN_IMPORT -Wl,--allow-undefined

@@ -215,6 +215,77 @@ static int route(const weft_input *in, float *w, uint32_t *nprobe) {
 }
 WEFT_ROUTE(route)
 
+#elif defined(CASE_ECHO)
+/* The ABI conformance module: the C twin of testdata/go/echo (see there). */
+typedef struct {
+  uint32_t h;
+} fnv;
+static void fnv_bytes(fnv *f, const void *p, uint32_t n) {
+  const uint8_t *b = p;
+  for (uint32_t i = 0; i < n; i++) {
+    f->h ^= b[i];
+    f->h *= 16777619u;
+  }
+}
+static void fnv_u32(fnv *f, uint32_t v) { fnv_bytes(f, &v, 4); }
+static void fnv_u64(fnv *f, uint64_t v) { fnv_bytes(f, &v, 8); }
+static void fnv_str(fnv *f, weft_str s) {
+  fnv_u32(f, s.len);
+  fnv_bytes(f, s.ptr, s.len);
+}
+static int rerank(const weft_input *in, float *scores) {
+  static const char *names[] = {"b", "f", "i", "l", "s", "missing"};
+  static const char *keys[] = {"k1", "k2", "absent"};
+  const float *d = weft_distances(in), *q = weft_query(in);
+  for (uint32_t i = 0; i < in->count; i++) {
+    fnv f = {2166136261u};
+    fnv_str(&f, weft_id(in, i));
+    if (d) fnv_bytes(&f, &d[i], 4);
+    for (int n = 0; n < 6; n++) {
+      weft_column c;
+      if (!weft_column_find(in, names[n], &c)) {
+        fnv_u32(&f, 0);
+        continue;
+      }
+      fnv_u32(&f, c.type);
+      if (!weft_col_valid(&c, i)) {
+        fnv_u32(&f, 0);
+        continue;
+      }
+      fnv_u32(&f, 1);
+      switch (c.type) {
+      case WEFT_STRING: fnv_str(&f, weft_col_str(&c, i)); break;
+      case WEFT_INT64: fnv_u64(&f, (uint64_t)weft_col_i64(&c, i)); break;
+      case WEFT_FLOAT64: {
+        double x = weft_col_f64(&c, i);
+        fnv_bytes(&f, &x, 8);
+        break;
+      }
+      case WEFT_BOOL: fnv_u32(&f, (uint32_t)weft_col_bool(&c, i)); break;
+      case WEFT_STRING_LIST:
+        fnv_u32(&f, weft_col_list_len(&c, i));
+        for (uint32_t j = 0; j < weft_col_list_len(&c, i); j++) fnv_str(&f, weft_col_list_item(&c, i, j));
+        break;
+      }
+    }
+    const float *v = weft_vector(in, i);
+    if (v) fnv_bytes(&f, v, 4 * in->dim);
+    if (q) fnv_bytes(&f, q, 4 * in->dim);
+    for (int k = 0; k < 3; k++) {
+      weft_str s;
+      if (weft_param(in, keys[k], &s))
+        fnv_str(&f, s);
+      else
+        fnv_u32(&f, 0xFFFFFFFFu);
+    }
+    fnv_u32(&f, in->top_k);
+    fnv_u32(&f, in->metric);
+    scores[i] = (float)(f.h & 0xFFFFFF);
+  }
+  return 0;
+}
+WEFT_RERANK(rerank)
+
 #else
 #error "define one CASE_*"
 #endif
