@@ -143,5 +143,21 @@ func L2SqRange(q, data []float32, out []float32) {
 	}
 }
 
+// Kernel returns the raw kernel behind m and the affine map that turns its
+// value into m's distance: Distance = scale·kernel(a, b) + offset. The kernel
+// is the implementation chosen for this CPU, called directly, which saves the
+// dispatch of L2Sq and DotProduct in the innermost loops of graph searches.
+// For L2 it is squared L2 (scale 1, offset 0); for Dot and Cosine the inner
+// product (scale −1, offset 0 or 1).
+func (m Metric) Kernel() (kernel Func, scale, offset float32) {
+	switch m {
+	case Dot:
+		return dotKernel(), -1, 0
+	case Cosine:
+		return dotKernel(), -1, 1
+	}
+	return l2Kernel(), 1, 0
+}
+
 // Impl names the kernel implementation in use: "avx512", "avx2" or "generic".
 func Impl() string { return impl() }

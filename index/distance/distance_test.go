@@ -130,6 +130,24 @@ func TestMetricDistance(t *testing.T) {
 	}
 }
 
+func TestKernel(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	withEachImpl(func(name string) {
+		for _, n := range []int{3, 16, 33, 784} {
+			a, b := randVec(r, n), randVec(r, n)
+			Normalize(a)
+			Normalize(b)
+			for _, m := range []Metric{L2, Dot, Cosine} {
+				k, sc, off := m.Kernel()
+				got, want := sc*k(a, b)+off, m.Distance(a, b)
+				if !closeTo(got, float64(want), 4) {
+					t.Errorf("%s: %v kernel len %d = %v, Distance %v", name, m, n, got, want)
+				}
+			}
+		}
+	})
+}
+
 func TestBatchKernels(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	const dim, n = 19, 50

@@ -44,6 +44,26 @@ func dot(a, b []float32) float32 {
 	return dotGeneric(a, b)
 }
 
+func l2Kernel() Func {
+	switch {
+	case useAVX512:
+		return l2SqAVX512
+	case useAVX2:
+		return l2SqAVX2
+	}
+	return l2SqGeneric
+}
+
+func dotKernel() Func {
+	switch {
+	case useAVX512:
+		return dotAVX512
+	case useAVX2:
+		return dotAVX2
+	}
+	return dotGeneric
+}
+
 func pqAccumulate(lut []float32, code []byte) float32 { return pqAccumulateGeneric(lut, code) }
 
 func sq8Dot(q []float32, code []byte) float32 {

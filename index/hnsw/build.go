@@ -38,6 +38,7 @@ func Build(ctx context.Context, vectors []float32, dim int, cfg Config, threads 
 		efc:    cfg.EfConstruction,
 		n:      n,
 	}
+	x.setKernel()
 	x.vectors = append([]float32(nil), vectors...)
 	if cfg.Metric.NeedsNormalize() {
 		for i := range n {

@@ -152,6 +152,7 @@ func Decode(buf []byte) (*Index, error) {
 	for i := range x.deleted {
 		x.deleted[i] = le.Uint64(buf[l.deleted+8*i:])
 	}
+	x.setKernel()
 	x.ndeleted.Store(int64(ndeleted))
 	if err := x.check(); err != nil {
 		return nil, err

@@ -57,6 +57,28 @@ func (h *minHeap) pop() Result {
 
 type maxHeap []Result
 
+// replaceTop replaces the largest element with r, which must not be larger,
+// and restores the heap: one sift-down instead of a push and a pop.
+func (h maxHeap) replaceTop(r Result) {
+	n := len(h)
+	i := 0
+	for {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && h[c+1].Dist > h[c].Dist {
+			c++
+		}
+		if r.Dist >= h[c].Dist {
+			break
+		}
+		h[i] = h[c]
+		i = c
+	}
+	h[i] = r
+}
+
 func (h *maxHeap) push(r Result) {
 	s := append(*h, r)
 	i := len(s) - 1

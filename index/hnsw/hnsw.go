@@ -65,8 +65,11 @@ type Index struct {
 
 	borrowed bool // links and vectors alias a decoded buffer
 
-	locks []sync.Mutex // per node, build only
-	pool  sync.Pool    // *searcher
+	kern    distance.Func // raw kernel; distance = kScale·kern + kOffset
+	kScale  float32
+	kOffset float32
+	locks   []sync.Mutex // per node, build only
+	pool    sync.Pool    // *searcher
 }
 
 // Len returns the number of nodes, deleted ones included.
@@ -126,15 +129,11 @@ func (x *Index) maxLinks(layer int) int {
 
 func (x *Index) dist(q []float32, id uint32) float32 {
 	o := int(id) * x.dim
-	v := x.vectors[o : o+x.dim]
-	switch x.metric {
-	case distance.Dot:
-		return -distance.DotProduct(q, v)
-	case distance.Cosine:
-		return 1 - distance.DotProduct(q, v)
-	}
-	return distance.L2Sq(q, v)
+	return x.kScale*x.kern(q, x.vectors[o:o+x.dim]) + x.kOffset
 }
+
+// setKernel picks the distance kernel for the index's metric.
+func (x *Index) setKernel() { x.kern, x.kScale, x.kOffset = x.metric.Kernel() }
 
 func (x *Index) newSearcher() *searcher {
 	if s, ok := x.pool.Get().(*searcher); ok {

@@ -8,9 +8,9 @@ import (
 )
 
 // prefetchFloats is how much of each neighbour's vector a search prefetches
-// (two cache lines) before scoring the neighbours in turn, so their first
+// (one cache line) before scoring the neighbours in turn, so their first
 // misses overlap; the hardware prefetcher streams the rest of each vector.
-const prefetchFloats = 32
+const prefetchFloats = 16
 
 // Allow restricts a filtered search to the ids it contains. A
 // roaring.Bitmap and index/filter's bitsets satisfy it.
@@ -50,6 +50,8 @@ func (x *Index) searchLayer(s *searcher, q []float32, ef, layer int, allow Allow
 		}
 	}
 	stride := x.maxLinks(layer) + 1
+	kern, kScale, kOffset := x.kern, x.kScale, x.kOffset
+	vecs, dim := x.vectors, x.dim
 	for len(s.cand) > 0 {
 		c := s.cand[0]
 		if len(s.res) >= ef && c.Dist > s.res[0].Dist {
@@ -80,17 +82,19 @@ func (x *Index) searchLayer(s *searcher, q []float32, ef, layer int, allow Allow
 		}
 		s.nbuf = nbuf
 		for _, nb := range nbuf {
-			o := int(nb) * x.dim
-			distance.Prefetch(x.vectors[o : o+min(x.dim, prefetchFloats)])
+			o := int(nb) * dim
+			distance.Prefetch(vecs[o : o+min(dim, prefetchFloats)])
 		}
 		for _, nb := range nbuf {
-			d := x.dist(q, nb)
+			o := int(nb) * dim
+			d := kScale*kern(q, vecs[o:o+dim:o+dim]) + kOffset
 			if len(s.res) < ef || d < s.res[0].Dist {
 				s.cand.push(Result{nb, d})
 				if !filtered || x.accept(nb, allow, skipDeleted) {
-					s.res.push(Result{nb, d})
-					if len(s.res) > ef {
-						s.res.pop()
+					if len(s.res) < ef {
+						s.res.push(Result{nb, d})
+					} else {
+						s.res.replaceTop(Result{nb, d})
 					}
 				}
 			}
