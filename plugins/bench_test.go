@@ -11,7 +11,8 @@ import (
 )
 
 // Benchmarks of whole hook calls (encode, pool, guest, decode) with the
-// example plugins in each guest language. They report the median call time
+// example plugins in each guest language (go, c, and as = AssemblyScript
+// where the example has it). They report the median call time
 // as p50-µs; docs/benchmarks.md ("## Plugins") records the figures.
 //
 //	go test ./plugins -run '^$' -bench 'Rerank100|Filter10000' -benchtime 2000x
@@ -55,7 +56,8 @@ func benchBatch(b *testing.B, n int) *Batch {
 	return &Batch{IDs: ids, Distances: dist, Attributes: cols, TopK: 10, Metric: MetricCosine}
 }
 
-// p50 runs call b.N times and reports the median duration.
+// p50 runs call b.N times and reports the median duration, with the 10th
+// and 90th percentiles.
 func p50(b *testing.B, call func() error) {
 	b.Helper()
 	var took []time.Duration
@@ -69,10 +71,12 @@ func p50(b *testing.B, call func() error) {
 	}
 	slices.Sort(took)
 	b.ReportMetric(float64(took[len(took)/2].Nanoseconds())/1e3, "p50-µs")
+	b.ReportMetric(float64(took[len(took)/10].Nanoseconds())/1e3, "p10-µs")
+	b.ReportMetric(float64(took[len(took)*9/10].Nanoseconds())/1e3, "p90-µs")
 }
 
 func BenchmarkRerank100(b *testing.B) {
-	for _, lang := range []string{"go", "c"} {
+	for _, lang := range []string{"go", "c", "as"} {
 		b.Run(lang, func(b *testing.B) {
 			p := examplePlugin(b, "recency", lang)
 			batch := benchBatch(b, 100)
@@ -89,7 +93,7 @@ func BenchmarkRerank100(b *testing.B) {
 }
 
 func BenchmarkFilter10000(b *testing.B) {
-	for _, lang := range []string{"go", "c"} {
+	for _, lang := range []string{"go", "c", "as"} {
 		b.Run(lang, func(b *testing.B) {
 			p := examplePlugin(b, "attrfilter", lang)
 			batch := benchBatch(b, 10_000)
@@ -129,7 +133,7 @@ func BenchmarkMMR100x128(b *testing.B) {
 // BenchmarkCallOverhead is a rerank of 1 candidate with no attributes: the
 // fixed cost of a call (pool, watchdog, encode, decode).
 func BenchmarkCallOverhead(b *testing.B) {
-	for _, lang := range []string{"go", "c"} {
+	for _, lang := range []string{"go", "c", "as"} {
 		b.Run(lang, func(b *testing.B) {
 			p := examplePlugin(b, "recency", lang)
 			batch := &Batch{IDs: []string{"a"}, Distances: []float32{1}}

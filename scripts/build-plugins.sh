@@ -2,8 +2,9 @@
 # Rebuilds every committed plugin module from its source:
 #   plugins/testdata/hostile/<case>.wasm   hostile and broken modules (C)
 #   plugins/testdata/go/<name>.wasm        Go test modules
-#   examples/plugins/<name>/<lang>/*.wasm  the example plugins (Go and C)
-# Installs clang, lld and wasi-libc with apt-get when they are missing.
+#   examples/plugins/<name>/<lang>/*.wasm  the example plugins (Go, C, AssemblyScript)
+# Installs clang, lld and wasi-libc with apt-get, and AssemblyScript with npm
+# (into ~/.cache/weft/asc), when they are missing.
 # Usage: scripts/build-plugins.sh [hostile|examples|go|all]   (default all)
 set -euo pipefail
 
@@ -29,6 +30,32 @@ cc_wasm() {
   shift 2
   clang --target=wasm32-wasi -O2 -mbulk-memory -nostdlib -I"$sdk_c" \
     -Wl,--no-entry -Wl,--strip-debug -o "$out" "$src" "$@"
+  echo "built $out ($(wc -c <"$out") bytes)"
+}
+
+asc_version=0.28.20
+asc_dir=${XDG_CACHE_HOME:-$HOME/.cache}/weft/asc
+
+need_asc() {
+  if [ -x "$asc_dir/node_modules/.bin/asc" ] &&
+    grep -q "\"version\": \"$asc_version\"" "$asc_dir/node_modules/assemblyscript/package.json"; then
+    return
+  fi
+  if ! command -v npm >/dev/null; then
+    echo "build-plugins: installing nodejs, npm (apt-get)" >&2
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  echo "build-plugins: installing assemblyscript@$asc_version (npm)" >&2
+  mkdir -p "$asc_dir"
+  npm install --prefix "$asc_dir" --no-audit --no-fund "assemblyscript@$asc_version" >/dev/null
+}
+
+as_wasm() {
+  local out=$1 src=$2
+  "$asc_dir/node_modules/.bin/asc" "$src" -O3 --runtime incremental --use abort= -o "$out"
   echo "built $out ($(wc -c <"$out") bytes)"
 }
 
@@ -67,6 +94,10 @@ examples() {
       # libm functions from wasi-libc (its libc.a holds them), linked statically:
       # the module still imports nothing.
       cc_wasm "$d/c/$name.wasm" "$d/c/$name.c" -L/usr/lib/wasm32-wasi -lc
+    fi
+    if [ -f "$d/as/$name.ts" ]; then
+      need_asc
+      as_wasm "$d/as/$name.wasm" "$d/as/$name.ts"
     fi
     if [ -f "$d/go/main.go" ]; then
       go_wasm "$root/$d/go/$name.wasm" "$d/go"

@@ -16,6 +16,8 @@ import (
 	"github.com/weftdb/weft/plugins"
 )
 
+// langs are the languages of every example; recency and attrfilter also
+// have an AssemblyScript build ("as").
 var langs = []string{"go", "c"}
 
 func newHost(t testing.TB) *plugins.Host {
@@ -115,7 +117,7 @@ func TestAttrFilter(t *testing.T) {
 		{map[string]string{"attr": "active", "eq": "true"}, []string{"d1", "d3"}},
 		{map[string]string{"attr": "color", "eq": "red"}, nil},
 	}
-	for _, lang := range langs {
+	for _, lang := range append(langs, "as") {
 		t.Run(lang, func(t *testing.T) {
 			p := load(t, h, "attrfilter", lang)
 			for _, pre := range []bool{false, true} {
@@ -152,7 +154,7 @@ func TestRecency(t *testing.T) {
 	// the future: age 0), c has no timestamp.
 	want := []float32{-0.1 + 0.125, -0.2 + 0.5, -0.3, -0.4 + 0.5}
 	want[0], want[1], want[3] = -float32(0.1)+float32(0.125), -float32(0.2)+float32(0.5), -float32(0.4)+float32(0.5)
-	for _, lang := range langs {
+	for _, lang := range append(langs, "as") {
 		t.Run(lang, func(t *testing.T) {
 			p := load(t, h, "recency", lang)
 			res, err := p.Rerank(context.Background(), params, b)
@@ -228,7 +230,7 @@ func TestMMR(t *testing.T) {
 func TestAttrFilterStringLengths(t *testing.T) {
 	h := newHost(t)
 	values := []string{"", "a", "ab", "abc", "abcd", "abcde", "abcdef", "abcdefg", "abcdefgh", "abcdefghi", "abcdefgX", "abcdefghijklmnopq", "abcdefghijklmnopX", "b", "ba"}
-	for _, lang := range langs {
+	for _, lang := range append(langs, "as") {
 		t.Run(lang, func(t *testing.T) {
 			p := load(t, h, "attrfilter", lang)
 			for _, n := range []int{len(values), 40} {
