@@ -246,7 +246,7 @@ var hostileCases = []hostileCase{
 	// out-of-bounds access.
 	{"stack_overflow", ErrTrap, "out of bounds memory access", 0},
 	{"out_oob", ErrOutput, "outside guest memory", 0},
-	{"out_huge", ErrOutput, "too large", 0},
+	{"out_huge", ErrOutput, "too large", time.Second}, // grows 8 MiB first
 	{"out_len_max", ErrOutput, "outside guest memory", 0},
 	{"out_short", ErrOutput, "3 candidates need 36", 0},
 	{"nan", ErrOutput, "NaN", 0},
@@ -482,5 +482,18 @@ func TestSelectAndInfoJSON(t *testing.T) {
 	var back Info
 	if err := json.Unmarshal(j, &back); err != nil || !slices.Equal(back.Hooks, []Hook{HookFilter, HookRerank}) {
 		t.Errorf("%+v %v", back, err)
+	}
+}
+
+func TestDoneContextKeepsInstances(t *testing.T) {
+	h := newTestHost(t, testConfig())
+	p := mustLoad(t, h, "good", hostile(t, "good"), Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := p.Rerank(ctx, nil, abcBatch()); !errors.Is(err, ErrCanceled) {
+		t.Errorf("got %v", err)
+	}
+	if n := value(h.metrics.instantiations.WithLabelValues("good")); n != 2 {
+		t.Errorf("%v instantiations, want the 2 of the pool", n)
 	}
 }

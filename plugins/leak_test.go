@@ -94,7 +94,7 @@ func TestHammerReload(t *testing.T) {
 	cfg := testConfig()
 	cfg.CallDeadline = time.Second
 	h := newTestHost(t, cfg)
-	good, other := hostile(t, "good"), hostile(t, "membomb_silent")
+	good, other := hostile(t, "good"), hostile(t, "echo")
 	mustLoad(t, h, "p", good, Options{})
 	stop := make(chan struct{})
 	var wg sync.WaitGroup

@@ -193,6 +193,10 @@ func (p *Plugin) call(ctx context.Context, hook Hook, in *input, decode func(pay
 	if p.closed.Load() {
 		return &Error{Plugin: p.name, Hook: hook, Kind: ErrClosed, Detail: "plugin unloaded"}
 	}
+	if err := ctx.Err(); err != nil {
+		// Do not spend (and lose) an instance on a query that is gone.
+		return &Error{Plugin: p.name, Hook: hook, Kind: ErrCanceled, Detail: err.Error(), Err: err}
+	}
 	cctx, cancel := context.WithTimeout(ctx, p.opts.Deadline)
 	defer cancel()
 	inst, err := p.acquire(cctx, ctx)
