@@ -46,10 +46,11 @@
 //	batch := &plugins.Batch{IDs: ids, Distances: dists, Attributes: cols, Metric: plugins.MetricCosine, TopK: k}
 //	fr, err := p.Filter(ctx, params, batch)
 //	kept := fr.Kept() // indexes into batch, in order
+//	batch = batch.Select(fr.Kept()) // the next stage's input
 //
 //	// Rerank, after merge and refine: new scores, higher is better.
 //	rk, err := p.Rerank(ctx, params, batch)
-//	for _, i := range rk.Order { emit(ids[i], rk.Scores[i]) } // Scores nil if skipped
+//	for _, i := range rk.Order { emit(batch.IDs[i], rk.Scores[i]) } // Scores nil if skipped
 //
 // A plugin that lacks a hook passes the stage through (Plugin.Has tells).
 // Attributes are columns (Column), one per name, typed string, int64,

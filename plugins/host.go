@@ -51,7 +51,8 @@ type Info struct {
 // Has reports whether the module implements hook h.
 func (i Info) Has(h Hook) bool { return slices.Contains(i.Hooks, h) }
 
-// NewHost creates a host. Call Close to release it.
+// NewHost creates a host. A nil logger discards logs; a nil registerer
+// keeps the metrics unregistered. Call Close to release it.
 func NewHost(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Host, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
