@@ -45,8 +45,7 @@
 //	// allow-list over documents for the filtered-search planner).
 //	batch := &plugins.Batch{IDs: ids, Distances: dists, Attributes: cols, Metric: plugins.MetricCosine, TopK: k}
 //	fr, err := p.Filter(ctx, params, batch)
-//	kept := fr.Kept() // indexes into batch, in order
-//	batch = batch.Select(fr.Kept()) // the next stage's input
+//	batch = batch.Select(fr.Kept()) // kept indexes, in order: the next stage's input
 //
 //	// Rerank, after merge and refine: new scores, higher is better.
 //	rk, err := p.Rerank(ctx, params, batch)
