@@ -110,12 +110,19 @@ func l2SqAVX512(a, b []float32) float32 {
 		s0 = d.MulAdd(d, s0)
 		i += 16
 	}
-	if i < n {
-		d := archsimd.LoadFloat32x16SlicePart(a[i:]).Sub(archsimd.LoadFloat32x16SlicePart(b[i:]))
-		s1 = d.MulAdd(d, s1)
-	}
 	r := sum16(s0.Add(s1))
+	// The tail goes 8 wide, then scalar: a masked 16-wide load past the end
+	// is safe for the CPU but trips checkptr (-race) in archsimd.
+	if i+8 <= n {
+		d := archsimd.LoadFloat32x8(at8(pa, i)).Sub(archsimd.LoadFloat32x8(at8(pb, i)))
+		r += sum8(d.Mul(d))
+		i += 8
+	}
 	archsimd.ClearAVXUpperBits()
+	for ; i < n; i++ {
+		d := a[i] - b[i]
+		r += d * d
+	}
 	return r
 }
 
@@ -133,11 +140,15 @@ func dotAVX512(a, b []float32) float32 {
 		s0 = archsimd.LoadFloat32x16(at16(pa, i)).MulAdd(archsimd.LoadFloat32x16(at16(pb, i)), s0)
 		i += 16
 	}
-	if i < n {
-		s1 = archsimd.LoadFloat32x16SlicePart(a[i:]).MulAdd(archsimd.LoadFloat32x16SlicePart(b[i:]), s1)
-	}
 	r := sum16(s0.Add(s1))
+	if i+8 <= n {
+		r += sum8(archsimd.LoadFloat32x8(at8(pa, i)).Mul(archsimd.LoadFloat32x8(at8(pb, i))))
+		i += 8
+	}
 	archsimd.ClearAVXUpperBits()
+	for ; i < n; i++ {
+		r += a[i] * b[i]
+	}
 	return r
 }
 
