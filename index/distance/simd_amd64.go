@@ -110,14 +110,18 @@ func l2SqAVX512(a, b []float32) float32 {
 		s0 = d.MulAdd(d, s0)
 		i += 16
 	}
-	r := sum16(s0.Add(s1))
 	// The tail goes 8 wide, then scalar: a masked 16-wide load past the end
-	// is safe for the CPU but trips checkptr (-race) in archsimd.
+	// is safe for the CPU but trips checkptr (-race) in archsimd. No scalar
+	// float instruction may run before ClearAVXUpperBits: legacy SSE code
+	// with dirty upper halves pays a transition penalty on every call.
+	acc := s0.Add(s1)
+	h := acc.GetLo().Add(acc.GetHi())
 	if i+8 <= n {
 		d := archsimd.LoadFloat32x8(at8(pa, i)).Sub(archsimd.LoadFloat32x8(at8(pb, i)))
-		r += sum8(d.Mul(d))
+		h = d.MulAdd(d, h)
 		i += 8
 	}
+	r := sum8(h)
 	archsimd.ClearAVXUpperBits()
 	for ; i < n; i++ {
 		d := a[i] - b[i]
@@ -140,11 +144,13 @@ func dotAVX512(a, b []float32) float32 {
 		s0 = archsimd.LoadFloat32x16(at16(pa, i)).MulAdd(archsimd.LoadFloat32x16(at16(pb, i)), s0)
 		i += 16
 	}
-	r := sum16(s0.Add(s1))
+	acc := s0.Add(s1)
+	h := acc.GetLo().Add(acc.GetHi())
 	if i+8 <= n {
-		r += sum8(archsimd.LoadFloat32x8(at8(pa, i)).Mul(archsimd.LoadFloat32x8(at8(pb, i))))
+		h = archsimd.LoadFloat32x8(at8(pa, i)).MulAdd(archsimd.LoadFloat32x8(at8(pb, i)), h)
 		i += 8
 	}
+	r := sum8(h)
 	archsimd.ClearAVXUpperBits()
 	for ; i < n; i++ {
 		r += a[i] * b[i]
