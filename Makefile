@@ -1,0 +1,55 @@
+# Weft's tasks. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+export GOEXPERIMENT := simd
+GO ?= go
+BUF := $(GO) tool -modfile=tools/buf/go.mod buf
+FUZZTIME ?= 5s
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+.PHONY: run
+run: ## start weft serve on 127.0.0.1:7600 with ./weft-data
+	$(GO) run ./cmd/weft serve --listen 127.0.0.1:7600 --data ./weft-data
+
+.PHONY: generate
+generate: ## regenerate proto/gen from proto/
+	$(BUF) lint
+	$(BUF) generate
+
+.PHONY: checkgenerate
+checkgenerate: generate ## fail when proto/gen is stale
+	@test -z "$$(git status --porcelain -- proto/gen)" || { git status --porcelain -- proto/gen; echo "proto/gen is stale: run make generate and commit"; exit 1; }
+
+.PHONY: lint
+lint: ## go vet and staticcheck
+	$(GO) vet ./...
+	$(GO) tool -modfile=tools/go.mod staticcheck ./...
+
+.PHONY: test
+test: checkgenerate ## everything CI runs
+	test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^proto/gen/'))" || { gofmt -l .; exit 1; }
+	$(GO) vet ./...
+	$(GO) build ./...
+	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -tags purego ./index/...
+	GOEXPERIMENT= $(GO) build ./index/...
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME (make fuzz FUZZTIME=5m)
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./index/hnsw
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePQ$$' -fuzztime $(FUZZTIME) ./index/quant
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRaBitQ$$' -fuzztime $(FUZZTIME) ./index/quant
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePQIndex$$' -fuzztime $(FUZZTIME) ./index/ivf
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRaBitQIndex$$' -fuzztime $(FUZZTIME) ./index/ivf
+
+.PHONY: plugins
+plugins: ## rebuild the example and test .wasm modules
+	scripts/build-plugins.sh
+
+.PHONY: bench-ann
+bench-ann: ## Weft HNSW against hnswlib on fashion-mnist, side by side
+	scripts/bench-ann.sh

@@ -1,0 +1,38 @@
+// Command weft is Weft's single binary; each subcommand is a role or a tool.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/weftdb/weft/bench/annbench"
+)
+
+const usage = `usage: weft <command> [flags]
+
+commands:
+  bench ann   in-process ANN index benchmark on a dataset folder (JSON lines)
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "weft:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	switch {
+	case len(args) >= 2 && args[0] == "bench" && args[1] == "ann":
+		return annbench.Run(ctx, args[2:], os.Stdout, os.Stderr)
+	case len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help":
+		fmt.Print(usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (serve, import and query are not built yet)\n%s", args[0], usage)
+}

@@ -1,0 +1,27 @@
+// Package fabric is Weft's front end: the Connect handlers of the public API,
+// request validation, the write path and the query path.
+//
+// # Write path
+//
+// A write is validated in full before anything is written ([validate.go]),
+// turned into WAL operations and handed to the namespace's committer, which
+// groups the operations of concurrent requests into one WAL object (group
+// commit), appends it to the bucket with create-if-absent, applies it to the
+// in-memory state and only then acknowledges every request in the group.
+//
+// # Query path
+//
+// Until segments exist, a namespace is served from its WAL replayed into
+// memory ([state]). A STRONG query first checks whether the WAL grew (one
+// existence check of the next sequence number) and applies new entries; an
+// EVENTUAL query skips that check. Search is exact: every live document that
+// passes the filter is scored.
+//
+// # Errors
+//
+// Handlers return [*Error] values for user mistakes; they carry a Connect
+// code, a stable id (also a metric label) and a message that says what to
+// fix. Anything else is an internal error whose details are logged, not sent.
+//
+// fabric imports objstore, index and proto/gen; it must not import cmd.
+package fabric

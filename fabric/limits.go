@@ -1,0 +1,25 @@
+package fabric
+
+// Limits of the API. They are documented in the .proto files; a request over
+// one gets ResourceExhausted (sizes) or InvalidArgument (shapes).
+const (
+	maxDimension          = 10000
+	maxIDBytes            = 128
+	maxNamespaceNameBytes = 64
+	maxAttributeNameBytes = 64
+	maxAttributesPerDoc   = 256
+	maxStringValueBytes   = 64 << 10
+	maxStringListLen      = 1024
+	maxDocsPerWrite       = 10000
+	maxIDsPerGet          = 1000
+	maxTopK               = 1000
+	maxInValues           = 1024
+	maxFilterDepth        = 32
+	maxFilterNodes        = 1024
+	maxSchemaAttributes   = 1024
+	maxPluginCalls        = 16
+
+	// MaxRequestBytes bounds one request message; Connect answers
+	// ResourceExhausted above it.
+	MaxRequestBytes = 64 << 20
+)
