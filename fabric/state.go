@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/weftdb/weft/index/distance"
+
 	storagev1 "github.com/weftdb/weft/proto/gen/weft/storage/v1"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 	"google.golang.org/protobuf/proto"
@@ -174,10 +176,11 @@ type searchResult struct {
 // saves.
 const minParallelWork = 1 << 20
 
-// search scores every live document passing match against q (already
+// search scores every live document passing match (compileFilter(nil)
+// passes all) against q (already
 // normalised for cosine) and returns the k nearest. The caller holds s.mu
 // for reading.
-func (s *state) search(q []float32, k int, match predicate, filtered bool) searchResult {
+func (s *state) search(q []float32, k int, match predicate) searchResult {
 	n := len(s.ids)
 	workers := runtime.GOMAXPROCS(0)
 	if n*s.dim < minParallelWork || workers < 2 {
@@ -188,7 +191,7 @@ func (s *state) search(q []float32, k int, match predicate, filtered bool) searc
 	chunk := (n + workers - 1) / workers
 	for w := range workers {
 		lo, hi := w*chunk, min((w+1)*chunk, n)
-		wg.Go(func() { parts[w] = s.scan(q, k, match, filtered, lo, hi) })
+		wg.Go(func() { parts[w] = s.scan(q, k, match, lo, hi) })
 	}
 	wg.Wait()
 	if workers == 1 {
@@ -207,11 +210,11 @@ func (s *state) search(q []float32, k int, match predicate, filtered bool) searc
 	return all
 }
 
-func (s *state) scan(q []float32, k int, match predicate, filtered bool, lo, hi int) searchResult {
+func (s *state) scan(q []float32, k int, match predicate, lo, hi int) searchResult {
 	var r searchResult
 	top := newTopK(k, s.ids)
 	for slot := lo; slot < hi; slot++ {
-		if s.ids[slot] == "" || filtered && !match(s.attrs[slot]) {
+		if s.ids[slot] == "" || !match(s.attrs[slot]) {
 			continue
 		}
 		r.matched++
@@ -228,11 +231,11 @@ func (s *state) scan(q []float32, k int, match predicate, filtered bool, lo, hi 
 func (s *state) distance(q, v []float32) float32 {
 	switch s.metric {
 	case weftv1.Metric_METRIC_L2:
-		return l2sq(q, v)
+		return distance.L2Sq(q, v)
 	case weftv1.Metric_METRIC_COSINE:
-		return 1 - dot(q, v)
+		return 1 - distance.DotProduct(q, v)
 	default:
-		return -dot(q, v)
+		return -distance.DotProduct(q, v)
 	}
 }
 

@@ -30,13 +30,9 @@ mkdir -p "$OUT"
 
 P=$(../shared/peers/build.sh)
 W="$OUT/weft-annbench"
-if grep -qs 'annbench.Run' cmd/weft/*.go; then
-	GOEXPERIMENT=simd go build -o "$OUT/weft" ./cmd/weft
-	printf '#!/bin/sh\nexec %q bench ann "$@"\n' "$OUT/weft" >"$W"
-	chmod +x "$W"
-else
-	GOEXPERIMENT=simd go build -o "$W" ./bench/annbench/cmd/annbench
-fi
+GOEXPERIMENT=simd go build -o "$OUT/weft" ./cmd/weft
+printf '#!/bin/sh\nexec %q bench ann "$@"\n' "$OUT/weft" >"$W"
+chmod +x "$W"
 
 common=(--M "$M" --efc "$EFC" --ef "$EF" --build-threads "$BUILD_THREADS"
 	--search-threads "$SEARCH_THREADS" --runs "$RUNS")

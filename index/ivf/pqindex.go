@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
+
+	"github.com/weftdb/weft/index/internal/parallel"
 
 	"github.com/weftdb/weft/index/distance"
 	"github.com/weftdb/weft/index/quant"
@@ -38,7 +39,7 @@ func BuildPQ(ctx context.Context, data []float32, dim int, cfg Config, pqCfg qua
 	}
 	m := pq.M()
 	codes := make([]byte, len(x.ids)*m)
-	parallelFor(len(x.ids), cfg.Threads, func(i int) {
+	parallel.For(len(x.ids), cfg.Threads, func(i int) {
 		id := int(x.ids[i])
 		pq.Encode(data[id*dim:(id+1)*dim], codes[i*m:(i+1)*m])
 	})
@@ -144,21 +145,4 @@ func sortResults(rs []Result) {
 		}
 		return int(a.ID) - int(b.ID)
 	})
-}
-
-func parallelFor(n, threads int, f func(i int)) {
-	if threads <= 0 {
-		threads = runtime.GOMAXPROCS(0)
-	}
-	var wg sync.WaitGroup
-	chunk := (n + threads - 1) / threads
-	for t := 0; t < n; t += chunk {
-		lo, hi := t, min(n, t+chunk)
-		wg.Go(func() {
-			for i := lo; i < hi; i++ {
-				f(i)
-			}
-		})
-	}
-	wg.Wait()
 }

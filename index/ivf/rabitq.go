@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/weftdb/weft/index/internal/parallel"
+
 	"github.com/weftdb/weft/index/distance"
 	"github.com/weftdb/weft/index/quant"
 )
@@ -42,7 +44,7 @@ func BuildRaBitQ(ctx context.Context, data []float32, dim int, cfg Config, seed 
 	r.codes = make([]byte, len(x.ids)*cs)
 	r.factors = make([]quant.RaBitQFactors, len(x.ids))
 	D := r.rq.RotatedDim()
-	parallelFor(x.NList(), cfg.Threads, func(c int) {
+	parallel.For(x.NList(), cfg.Threads, func(c int) {
 		if ctx.Err() != nil {
 			return
 		}

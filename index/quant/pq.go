@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/weftdb/weft/index/internal/parallel"
+
 	"github.com/weftdb/weft/index/distance"
 	"github.com/weftdb/weft/index/internal/kmeans"
 )
@@ -127,7 +129,7 @@ func (p *PQ) Encode(v []float32, code []byte) {
 func (p *PQ) EncodeAll(data []float32, threads int) []byte {
 	n := len(data) / p.dim
 	codes := make([]byte, n*p.m)
-	parallel(n, threads, func(i int) {
+	parallel.For(n, threads, func(i int) {
 		p.Encode(data[i*p.dim:(i+1)*p.dim], codes[i*p.m:(i+1)*p.m])
 	})
 	return codes
@@ -201,22 +203,4 @@ func DecodePQ(b []byte) (*PQ, []byte, error) {
 		p.centroids[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[16+4*i:]))
 	}
 	return p, b[16+size:], nil
-}
-
-// parallel runs f(i) for i in [0, n) on threads goroutines.
-func parallel(n, threads int, f func(i int)) {
-	if threads <= 0 {
-		threads = runtime.GOMAXPROCS(0)
-	}
-	var wg sync.WaitGroup
-	chunk := (n + threads - 1) / threads
-	for t := 0; t < n; t += chunk {
-		lo, hi := t, min(n, t+chunk)
-		wg.Go(func() {
-			for i := lo; i < hi; i++ {
-				f(i)
-			}
-		})
-	}
-	wg.Wait()
 }

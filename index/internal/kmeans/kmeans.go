@@ -13,7 +13,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
-	"sync"
+
+	"github.com/weftdb/weft/index/internal/parallel"
 
 	"github.com/weftdb/weft/index/distance"
 )
@@ -162,30 +163,19 @@ func seedPlusPlus(data []float32, dim, k int, r *rand.Rand) []float32 {
 func Assign(data []float32, dim int, cent []float32, assign []int32, dist []float32, threads int) {
 	n := len(data) / dim
 	k := len(cent) / dim
-	if threads <= 0 {
-		threads = runtime.GOMAXPROCS(0)
-	}
-	var wg sync.WaitGroup
-	chunk := (n + threads - 1) / threads
-	for t := 0; t < n; t += chunk {
-		lo, hi := t, min(n, t+chunk)
-		wg.Go(func() {
-			for i := lo; i < hi; i++ {
-				row := data[i*dim : (i+1)*dim]
-				bi, bd := 0, float32(math.Inf(1))
-				for c := range k {
-					if d := distance.L2Sq(row, cent[c*dim:(c+1)*dim]); d < bd {
-						bi, bd = c, d
-					}
-				}
-				assign[i] = int32(bi)
-				if dist != nil {
-					dist[i] = bd
-				}
+	parallel.For(n, threads, func(i int) {
+		row := data[i*dim : (i+1)*dim]
+		bi, bd := 0, float32(math.Inf(1))
+		for c := range k {
+			if d := distance.L2Sq(row, cent[c*dim:(c+1)*dim]); d < bd {
+				bi, bd = c, d
 			}
-		})
-	}
-	wg.Wait()
+		}
+		assign[i] = int32(bi)
+		if dist != nil {
+			dist[i] = bd
+		}
+	})
 }
 
 // Nearest returns the indexes of the p centroids nearest to v, nearest
@@ -231,20 +221,9 @@ func AssignBalanced(data []float32, dim int, cent []float32, slack float64, cand
 	k := len(cent) / dim
 	capacity := int(math.Ceil(float64(n)/float64(k)*(1+slack) - 1e-9))
 	cands := make([][]int32, n)
-	var wg sync.WaitGroup
-	if threads <= 0 {
-		threads = runtime.GOMAXPROCS(0)
-	}
-	chunk := (n + threads - 1) / threads
-	for t := 0; t < n; t += chunk {
-		lo, hi := t, min(n, t+chunk)
-		wg.Go(func() {
-			for i := lo; i < hi; i++ {
-				cands[i] = Nearest(data[i*dim:(i+1)*dim], cent, candidates, nil)
-			}
-		})
-	}
-	wg.Wait()
+	parallel.For(n, threads, func(i int) {
+		cands[i] = Nearest(data[i*dim:(i+1)*dim], cent, candidates, nil)
+	})
 	regret := make([]float32, n)
 	order := make([]int, n)
 	for i := range n {
