@@ -45,6 +45,7 @@ fuzz: ## run every fuzz target for FUZZTIME (make fuzz FUZZTIME=5m)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRaBitQ$$' -fuzztime $(FUZZTIME) ./index/quant
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodePQIndex$$' -fuzztime $(FUZZTIME) ./index/ivf
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRaBitQIndex$$' -fuzztime $(FUZZTIME) ./index/ivf
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeWALEntry$$' -fuzztime $(FUZZTIME) ./objstore
 
 .PHONY: plugins
 plugins: ## rebuild the example and test .wasm modules

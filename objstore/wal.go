@@ -1,0 +1,218 @@
+package objstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// WAL entry format, little-endian:
+//
+//	offset size
+//	0      4    magic "WFTW"
+//	4      2    format version (1)
+//	6      2    flags (0; reserved)
+//	8      8    sequence number
+//	16     8    payload length n
+//	24     n    payload
+//	24+n   4    CRC-32C (Castagnoli) of bytes [0, 24+n)
+const (
+	walMagic      = "WFTW"
+	walVersion    = 1
+	walHeaderSize = 24
+	walTrailer    = 4
+	walSeqDigits  = 20
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// EncodeWALEntry returns the bytes of WAL entry seq holding payload.
+func EncodeWALEntry(seq uint64, payload []byte) []byte {
+	out := make([]byte, walHeaderSize, walHeaderSize+len(payload)+walTrailer)
+	copy(out, walMagic)
+	binary.LittleEndian.PutUint16(out[4:], walVersion)
+	binary.LittleEndian.PutUint64(out[8:], seq)
+	binary.LittleEndian.PutUint64(out[16:], uint64(len(payload)))
+	out = append(out, payload...)
+	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
+}
+
+// DecodeWALEntry checks and decodes a WAL entry. The payload aliases data.
+// Errors wrap ErrCorrupt. It never panics and allocates nothing but errors.
+func DecodeWALEntry(data []byte) (seq uint64, payload []byte, err error) {
+	if len(data) < walHeaderSize+walTrailer {
+		return 0, nil, fmt.Errorf("%w: wal entry truncated: %d bytes, the header and checksum need %d", ErrCorrupt, len(data), walHeaderSize+walTrailer)
+	}
+	if string(data[:4]) != walMagic {
+		return 0, nil, fmt.Errorf("%w: not a wal entry: magic %q", ErrCorrupt, data[:4])
+	}
+	if v := binary.LittleEndian.Uint16(data[4:]); v != walVersion {
+		return 0, nil, fmt.Errorf("%w: wal entry format version %d, this build reads %d", ErrCorrupt, v, walVersion)
+	}
+	if f := binary.LittleEndian.Uint16(data[6:]); f != 0 {
+		return 0, nil, fmt.Errorf("%w: wal entry has unknown flags %#x", ErrCorrupt, f)
+	}
+	seq = binary.LittleEndian.Uint64(data[8:])
+	n := binary.LittleEndian.Uint64(data[16:])
+	have := uint64(len(data) - walHeaderSize - walTrailer)
+	switch {
+	case n > have:
+		return 0, nil, fmt.Errorf("%w: wal entry truncated: payload of %d bytes, %d present", ErrCorrupt, n, have)
+	case n < have:
+		return 0, nil, fmt.Errorf("%w: wal entry has %d trailing bytes", ErrCorrupt, have-n)
+	}
+	end := walHeaderSize + int(n)
+	want := binary.LittleEndian.Uint32(data[end:])
+	if got := crc32.Checksum(data[:end], castagnoli); got != want {
+		return 0, nil, fmt.Errorf("%w: wal entry checksum %#08x, stored %#08x", ErrCorrupt, got, want)
+	}
+	return seq, data[walHeaderSize:end:end], nil
+}
+
+// WALPrefix returns the folder of namespace's WAL: "namespaces/<ns>/wal/".
+func WALPrefix(namespace string) string {
+	return "namespaces/" + namespace + "/wal/"
+}
+
+// WAL is a namespace's write-ahead log: one object per acknowledged write
+// batch at namespaces/<ns>/wal/<seq as %020d>, sequences from 1, totally
+// ordered. Appending is create-if-absent, so two writers can never both own a
+// sequence number. A WAL is safe for concurrent use.
+type WAL struct {
+	b      Bucket
+	prefix string
+
+	// Append's retry policy; tests shorten it.
+	attempts   int
+	minBackoff time.Duration
+	maxBackoff time.Duration
+}
+
+// NewWAL returns the WAL of namespace in b.
+func NewWAL(b Bucket, namespace string) *WAL {
+	return &WAL{
+		b:          b,
+		prefix:     WALPrefix(namespace),
+		attempts:   8,
+		minBackoff: 20 * time.Millisecond,
+		maxBackoff: 2 * time.Second,
+	}
+}
+
+func (w *WAL) name(seq uint64) string {
+	return fmt.Sprintf("%s%0*d", w.prefix, walSeqDigits, seq)
+}
+
+func (w *WAL) parse(name string) (uint64, bool) {
+	s, ok := strings.CutPrefix(name, w.prefix)
+	if !ok || len(s) != walSeqDigits {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(s, 10, 64)
+	return seq, err == nil && seq > 0
+}
+
+// Append durably writes entry seq. It returns ErrExists (wrapped) if another
+// writer holds seq. Transient errors are retried with exponential backoff
+// while ctx lasts; when a retry finds the entry present with exactly our
+// bytes, an earlier attempt landed and Append returns nil.
+func (w *WAL) Append(ctx context.Context, seq uint64, payload []byte) error {
+	if seq == 0 {
+		return errors.New("wal append: sequence numbers start at 1")
+	}
+	name := w.name(seq)
+	data := EncodeWALEntry(seq, payload)
+	backoff := w.minBackoff
+	var err error
+	for attempt := 0; attempt < w.attempts; attempt++ {
+		if attempt > 0 {
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("wal append %s: %w (last error: %w)", name, ctx.Err(), err)
+			case <-t.C:
+			}
+			backoff = min(2*backoff, w.maxBackoff)
+		}
+		err = w.b.Create(ctx, name, data)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrExists):
+			if attempt == 0 {
+				return err
+			}
+			// An earlier attempt may have landed before its error.
+			got, gerr := w.b.Get(ctx, name)
+			if gerr == nil && bytes.Equal(got, data) {
+				return nil
+			}
+			if gerr != nil && !errors.Is(gerr, ErrNotFound) {
+				return fmt.Errorf("wal append %s: read back after %w: %w", name, err, gerr)
+			}
+			return err
+		case errors.Is(err, ErrInvalidName):
+			return err
+		case ctx.Err() != nil:
+			return fmt.Errorf("wal append %s: %w (last error: %w)", name, ctx.Err(), err)
+		}
+	}
+	return fmt.Errorf("wal append %s: gave up after %d attempts: %w", name, w.attempts, err)
+}
+
+// Read returns the payload of entry seq, checksum-verified. It returns
+// ErrNotFound (wrapped) if the entry is absent and an error wrapping
+// ErrCorrupt, naming the object, if its bytes are damaged.
+func (w *WAL) Read(ctx context.Context, seq uint64) ([]byte, error) {
+	name := w.name(seq)
+	data, err := w.b.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	got, payload, err := DecodeWALEntry(data)
+	if err != nil {
+		return nil, fmt.Errorf("wal entry %s: %w", name, err)
+	}
+	if got != seq {
+		return nil, fmt.Errorf("wal entry %s: %w: holds sequence %d", name, ErrCorrupt, got)
+	}
+	return payload, nil
+}
+
+// Exists reports whether entry seq is present.
+func (w *WAL) Exists(ctx context.Context, seq uint64) (bool, error) {
+	return w.b.Exists(ctx, w.name(seq))
+}
+
+// List returns the sequences present that are greater than after, ascending.
+// Objects in the WAL folder that are not entries are ignored.
+func (w *WAL) List(ctx context.Context, after uint64) ([]uint64, error) {
+	names, err := w.b.List(ctx, w.prefix)
+	if err != nil {
+		return nil, err
+	}
+	var seqs []uint64
+	for _, n := range names {
+		// Zero-padded names sort in numeric order, so seqs stays ascending.
+		if seq, ok := w.parse(n); ok && seq > after {
+			seqs = append(seqs, seq)
+		}
+	}
+	return seqs, nil
+}
+
+// Last returns the highest sequence present, or 0 if the WAL is empty.
+func (w *WAL) Last(ctx context.Context) (uint64, error) {
+	seqs, err := w.List(ctx, 0)
+	if err != nil || len(seqs) == 0 {
+		return 0, err
+	}
+	return seqs[len(seqs)-1], nil
+}
