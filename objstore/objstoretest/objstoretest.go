@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/weftdb/weft/objstore"
@@ -310,21 +311,23 @@ func testAtomicUpload(t *testing.T, b objstore.Bucket) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	const (
-		name    = "atomic/obj"
-		size    = 512 << 10
-		uploads = 16
+		name       = "atomic/obj"
+		size       = 512 << 10
+		minUploads = 32  // then stop once the reader has seen enough
+		maxUploads = 128 // bound on a slow bucket
+		wantReads  = 100
 	)
 	a, c := payload(1, size), payload(2, size+4096)
 	mustUpload(t, b, name, a)
 	done := make(chan struct{})
 	var (
 		wg    sync.WaitGroup
-		reads int
+		reads atomic.Int64
 		bad   error
 	)
 	wg.Go(func() {
 		// Bounded: stops when the writer is done or after many reads.
-		for reads = 0; reads < 100_000; reads++ {
+		for ; reads.Load() < 100_000; reads.Add(1) {
 			select {
 			case <-done:
 				return
@@ -333,18 +336,25 @@ func testAtomicUpload(t *testing.T, b objstore.Bucket) {
 			got, err := b.Get(ctx, name)
 			if err != nil {
 				if ctx.Err() == nil {
-					bad = fmt.Errorf("read %d: %w", reads, err)
+					bad = fmt.Errorf("read %d: %w", reads.Load(), err)
 				}
 				return
 			}
 			if !bytes.Equal(got, a) && !bytes.Equal(got, c) {
-				bad = fmt.Errorf("read %d saw %d bytes that are neither payload", reads, len(got))
+				bad = fmt.Errorf("read %d saw %d bytes that are neither payload", reads.Load(), len(got))
 				return
 			}
 		}
 	})
-	var werr error
-	for i := range uploads {
+	var (
+		werr    error
+		uploads int
+	)
+	for i := range maxUploads {
+		if i >= minUploads && reads.Load() >= wantReads {
+			break
+		}
+		uploads++
 		p := a
 		if i%2 == 0 {
 			p = c
@@ -361,7 +371,7 @@ func testAtomicUpload(t *testing.T, b objstore.Bucket) {
 	if bad != nil {
 		t.Fatal(bad)
 	}
-	t.Logf("%d reads during %d uploads", reads, uploads)
+	t.Logf("%d reads during %d uploads", reads.Load(), uploads)
 }
 
 func testEmpty(t *testing.T, b objstore.Bucket) {
