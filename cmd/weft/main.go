@@ -28,6 +28,10 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	switch {
+	case len(args) >= 1 && args[0] == "import":
+		return runImport(ctx, args[1:], os.Stdout, os.Stderr)
+	case len(args) >= 1 && args[0] == "query":
+		return runQuery(ctx, args[1:], os.Stdout, os.Stderr)
 	case len(args) >= 2 && args[0] == "bench" && args[1] == "ann":
 		return annbench.Run(ctx, args[2:], os.Stdout, os.Stderr)
 	case len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help":

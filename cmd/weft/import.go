@@ -1,0 +1,338 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/weftdb/weft/internal/dataset"
+	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
+	"github.com/weftdb/weft/sdk/weft"
+)
+
+// defaultAddr is the server address tools use without --addr: WEFT_ADDR,
+// or weft serve's default.
+func defaultAddr() string {
+	if a := os.Getenv("WEFT_ADDR"); a != "" {
+		return a
+	}
+	return "http://127.0.0.1:7600"
+}
+
+// clientFlags are the connection flags that import and query share.
+type clientFlags struct {
+	addr     string
+	protocol string
+}
+
+func (c *clientFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.addr, "addr", defaultAddr(), "server `URL` (default from $WEFT_ADDR); http:// is assumed without a scheme")
+	fs.StringVar(&c.protocol, "protocol", "connect", "RPC protocol: connect, grpc or grpcweb")
+}
+
+// client returns an SDK client for the flags.
+func (c *clientFlags) client() (*weft.Client, error) {
+	var opts []weft.Option
+	switch c.protocol {
+	case "connect":
+	case "grpc":
+		opts = append(opts, weft.WithGRPC())
+	case "grpcweb", "grpc-web":
+		opts = append(opts, weft.WithGRPCWeb())
+	default:
+		return nil, fmt.Errorf("--protocol %q: want connect, grpc or grpcweb", c.protocol)
+	}
+	addr := c.addr
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	cl, err := weft.New(addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("--addr: %w", err)
+	}
+	return cl, nil
+}
+
+func parseMetric(s string) (weft.Metric, error) {
+	switch strings.ToLower(s) {
+	case "l2":
+		return weft.L2, nil
+	case "cosine":
+		return weft.Cosine, nil
+	case "dot", "ip":
+		return weft.Dot, nil
+	}
+	return 0, fmt.Errorf("--metric %q: want l2, cosine or dot", s)
+}
+
+// usageFunc prints a command's synopsis and its flags.
+func usageFunc(fs *flag.FlagSet, synopsis string) func() {
+	return func() {
+		fmt.Fprintf(fs.Output(), "%s\n\nflags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+}
+
+type importConfig struct {
+	clientFlags
+	namespace   string
+	file        string
+	format      dataset.Format
+	create      bool
+	dim         int
+	metric      weft.Metric
+	batch       int
+	concurrency int
+	idPrefix    string
+	limit       int
+}
+
+const importSynopsis = `usage: weft import --namespace NAME --file PATH [flags]
+
+Bulk-loads vectors or documents into a namespace, in batches sent
+concurrently. Rows of .fvecs and IDX files (MNIST's *-images-idx3-ubyte.gz)
+get the ids <id-prefix><row number>, counting from 0; JSON lines
+({"id": …, "vector": […], "attributes": {…}}) keep their ids, and the server
+assigns one to documents without. Prints one line: rows, seconds, rows/s.`
+
+// parseImportFlags reads import's flags; -h prints help and returns
+// flag.ErrHelp.
+func parseImportFlags(args []string, stderr io.Writer) (importConfig, error) {
+	var c importConfig
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = usageFunc(fs, importSynopsis)
+	c.register(fs)
+	var format, metric string
+	fs.StringVar(&c.namespace, "namespace", "", "namespace to write to (required)")
+	fs.StringVar(&c.file, "file", "", "`path` of the data (required); gzip is undone")
+	fs.StringVar(&format, "format", "", "fvecs, idx or jsonl (default: from the file name; other .gz files are taken for IDX)")
+	fs.BoolVar(&c.create, "create", false, "create the namespace first (with --dim and --metric)")
+	fs.IntVar(&c.dim, "dim", 0, "dimension for --create (default: the file's)")
+	fs.StringVar(&metric, "metric", "l2", "metric for --create: l2, cosine or dot")
+	fs.IntVar(&c.batch, "batch", 1000, "documents per upsert request (1..10000)")
+	fs.IntVar(&c.concurrency, "concurrency", 4, "upsert requests in flight")
+	fs.StringVar(&c.idPrefix, "id-prefix", "", "prefix of the ids given to fvecs and IDX rows")
+	fs.IntVar(&c.limit, "limit", 0, "import at most this many rows (0: all)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments %q (weft import -h lists the flags)", fs.Args())
+	}
+	var errs []error
+	if c.namespace == "" {
+		errs = append(errs, errors.New("--namespace is required"))
+	}
+	if c.file == "" {
+		errs = append(errs, errors.New("--file is required"))
+	} else {
+		var err error
+		if format != "" {
+			c.format, err = dataset.ParseFormat(format)
+		} else {
+			c.format, err = dataset.FormatOf(c.file)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--format: %w", err))
+		} else if c.format == dataset.Ivecs {
+			errs = append(errs, errors.New("--format ivecs: .ivecs files hold ids, not vectors; import an .fvecs file"))
+		}
+		if c.format == dataset.JSONL && c.idPrefix != "" {
+			errs = append(errs, errors.New("--id-prefix applies to fvecs and IDX rows; JSON lines carry their own ids"))
+		}
+	}
+	m, err := parseMetric(metric)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.metric = m
+	if c.dim < 0 {
+		errs = append(errs, fmt.Errorf("--dim %d: want a positive dimension", c.dim))
+	}
+	if c.batch < 1 || c.batch > 10000 {
+		errs = append(errs, fmt.Errorf("--batch %d: want 1..10000", c.batch))
+	}
+	if c.concurrency < 1 {
+		errs = append(errs, fmt.Errorf("--concurrency %d: want at least 1", c.concurrency))
+	}
+	if c.limit < 0 {
+		errs = append(errs, fmt.Errorf("--limit %d: want 0 (all) or more", c.limit))
+	}
+	return c, errors.Join(errs...)
+}
+
+// docSource yields the documents of a data file.
+type docSource struct {
+	next func() (*weftv1.Document, error) // io.EOF after the last
+	file *dataset.File
+}
+
+// openSource opens the file for its format; vector rows get the ids
+// prefix+row.
+func openSource(path string, format dataset.Format, prefix string) (*docSource, error) {
+	f, err := dataset.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &docSource{file: f}
+	rowDoc := func(read func() ([]float32, error)) func() (*weftv1.Document, error) {
+		row := 0
+		return func() (*weftv1.Document, error) {
+			v, err := read()
+			if err != nil {
+				return nil, err
+			}
+			d := &weftv1.Document{Id: prefix + strconv.Itoa(row), Vector: v}
+			row++
+			return d, nil
+		}
+	}
+	switch format {
+	case dataset.Fvecs:
+		r := dataset.NewFvecsReader(f, path)
+		s.next = rowDoc(r.Next)
+	case dataset.IDX:
+		r, err := dataset.NewIDXReader(f, path)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		s.next = rowDoc(r.Next)
+	case dataset.JSONL:
+		r := dataset.NewJSONLReader(f, path)
+		s.next = r.Next
+	default:
+		f.Close()
+		return nil, fmt.Errorf("%s: cannot import format %s", path, format)
+	}
+	return s, nil
+}
+
+// runImport is `weft import`.
+func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseImportFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	src, err := openSource(c.file, c.format, c.idPrefix)
+	if err != nil {
+		return err
+	}
+	defer src.file.Close()
+
+	start := time.Now()
+	rows, err := importDocs(ctx, cl, c, src)
+	if err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Fprintf(stdout, "imported %d rows into %s in %.2f s (%.0f rows/s)\n", rows, c.namespace, secs, float64(rows)/max(secs, 1e-9))
+	return nil
+}
+
+// importDocs sends the source's documents in batches over c.concurrency
+// requests in flight, stopping at the first error, which it returns.
+func importDocs(ctx context.Context, cl *weft.Client, c importConfig, src *docSource) (int, error) {
+	// The first document fixes the dimension that --create uses.
+	first, err := src.next()
+	if err == io.EOF {
+		return 0, fmt.Errorf("%s: no rows to import", c.file)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if c.create {
+		dim := c.dim
+		if dim == 0 {
+			dim = len(first.GetVector())
+		}
+		if _, err := cl.CreateNamespace(ctx, c.namespace, dim, c.metric); err != nil {
+			if connect.CodeOf(err) == connect.CodeAlreadyExists {
+				return 0, fmt.Errorf("create namespace %s: %w (leave out --create to add to it)", c.namespace, err)
+			}
+			return 0, fmt.Errorf("create namespace %s: %w", c.namespace, err)
+		}
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	ns := cl.Namespace(c.namespace)
+	type batch struct {
+		start int // index of the batch's first row
+		docs  []*weft.Document
+	}
+	batches := make(chan batch, c.concurrency)
+	var wg sync.WaitGroup
+	for range c.concurrency {
+		wg.Go(func() {
+			for b := range batches {
+				if ctx.Err() != nil {
+					continue // drain after a failure
+				}
+				if _, err := ns.Upsert(ctx, b.docs...); err != nil {
+					cancel(fmt.Errorf("upsert rows %d..%d: %w", b.start, b.start+len(b.docs)-1, err))
+				}
+			}
+		})
+	}
+
+	rows := 0
+	readErr := func() error {
+		defer close(batches)
+		cur := batch{docs: make([]*weft.Document, 0, c.batch)}
+		for d := first; ; {
+			cur.docs = append(cur.docs, d)
+			rows++
+			if len(cur.docs) == c.batch {
+				select {
+				case batches <- cur:
+				case <-ctx.Done():
+					return nil
+				}
+				cur = batch{start: rows, docs: make([]*weft.Document, 0, c.batch)}
+			}
+			if c.limit > 0 && rows == c.limit {
+				break
+			}
+			var err error
+			if d, err = src.next(); err == io.EOF {
+				break
+			} else if err != nil {
+				return err
+			}
+		}
+		if len(cur.docs) > 0 {
+			select {
+			case batches <- cur:
+			case <-ctx.Done():
+			}
+		}
+		return nil
+	}()
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return 0, err
+	}
+	if readErr != nil {
+		return 0, readErr
+	}
+	return rows, nil
+}
