@@ -249,6 +249,7 @@ func TestJSONLErrors(t *testing.T) {
 		{"mixed list", `{"vector":[1,2],"attributes":{"x":["a",1]}}`, `docs.jsonl:2: attribute "x": an array must hold only strings`},
 		{"huge int", `{"vector":[1,2],"attributes":{"x":99999999999999999999}}`, `docs.jsonl:2: attribute "x": integer 99999999999999999999 does not fit in an int64`},
 		{"dims differ", `{"vector":[1,2,3]}`, "docs.jsonl:2: vector of dimension 3, but earlier lines have 2"},
+		{"null in vector", `{"vector":[1,null]}`, "docs.jsonl:2: vector[1] is null"},
 		{"no vector", `{"id":"b"}`, `docs.jsonl:2: no "vector"`},
 		{"unknown key", `{"vector":[1,2],"attrs":{}}`, `docs.jsonl:2: json: unknown field "attrs"`},
 		{"not json", `{"vector":[1,2]`, "docs.jsonl:2: unexpected EOF"},

@@ -41,7 +41,7 @@ func NewJSONLReader(r io.Reader, name string) *JSONLReader {
 // jsonDoc is one line as written.
 type jsonDoc struct {
 	ID         *string                    `json:"id"`
-	Vector     []float32                  `json:"vector"`
+	Vector     []*float32                 `json:"vector"` // pointers catch nulls
 	Attributes map[string]json.RawMessage `json:"attributes"`
 }
 
@@ -92,7 +92,14 @@ func (j *JSONLReader) parse(line []byte) (*weftv1.Document, error) {
 	} else if len(d.Vector) != j.dim {
 		return nil, fmt.Errorf("vector of dimension %d, but earlier lines have %d", len(d.Vector), j.dim)
 	}
-	doc := &weftv1.Document{Vector: d.Vector}
+	vec := make([]float32, len(d.Vector))
+	for i, x := range d.Vector {
+		if x == nil {
+			return nil, fmt.Errorf("vector[%d] is null", i)
+		}
+		vec[i] = *x
+	}
+	doc := &weftv1.Document{Vector: vec}
 	if d.ID != nil {
 		doc.Id = *d.ID
 	}
