@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -239,7 +240,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer src.file.Close()
 
 	start := time.Now()
-	rows, err := importDocs(ctx, cl, c, src)
+	rows, err := importDocs(ctx, cl, c, src, stderr)
 	if err != nil {
 		return err
 	}
@@ -248,9 +249,12 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
+// progressEvery is how often a long import reports progress on stderr.
+const progressEvery = 10 * time.Second
+
 // importDocs sends the source's documents in batches over c.concurrency
 // requests in flight, stopping at the first error, which it returns.
-func importDocs(ctx context.Context, cl *weft.Client, c importConfig, src *docSource) (int, error) {
+func importDocs(ctx context.Context, cl *weft.Client, c importConfig, src *docSource, progress io.Writer) (int, error) {
 	// The first document fixes the dimension that --create uses.
 	first, err := src.next()
 	if err == io.EOF {
@@ -281,6 +285,23 @@ func importDocs(ctx context.Context, cl *weft.Client, c importConfig, src *docSo
 	}
 	batches := make(chan batch, c.concurrency)
 	var wg sync.WaitGroup
+	var acked atomic.Int64
+	start := time.Now()
+	tick := time.NewTicker(progressEvery)
+	defer tick.Stop()
+	stopProgress := make(chan struct{})
+	defer close(stopProgress)
+	go func() {
+		for {
+			select {
+			case <-tick.C:
+				n := acked.Load()
+				fmt.Fprintf(progress, "import: %d rows acknowledged (%.0f rows/s)\n", n, float64(n)/time.Since(start).Seconds())
+			case <-stopProgress:
+				return
+			}
+		}
+	}()
 	for range c.concurrency {
 		wg.Go(func() {
 			for b := range batches {
@@ -289,7 +310,9 @@ func importDocs(ctx context.Context, cl *weft.Client, c importConfig, src *docSo
 				}
 				if _, err := ns.Upsert(ctx, b.docs...); err != nil {
 					cancel(fmt.Errorf("upsert rows %d..%d: %w", b.start, b.start+len(b.docs)-1, err))
+					continue
 				}
+				acked.Add(int64(len(b.docs)))
 			}
 		})
 	}
