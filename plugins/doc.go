@@ -5,10 +5,13 @@
 // plugin authors; examples/plugins has four plugins in both languages.
 //
 // The package owns the wazero runtime, the compile cache, instance pools,
-// the limits and the wire format. It does no I/O besides the optional
-// compile-cache directory: where module bytes come from (the bucket, keyed
-// by sha256) and which plugins a query runs (PluginCall, namespace
-// defaults) are the caller's business. It imports nothing of Weft's.
+// the limits and the wire format, and the registry: Store keeps registered
+// plugins in the bucket (plugins/<sha256>.wasm and .json, through the small
+// Bucket interface that objstore satisfies), Resolve loads them into the
+// host on first use, and Service serves weft.v1.PluginService over it.
+// Which plugins a query runs (PluginCall, namespace defaults) is the
+// caller's business. Of Weft it imports only the generated API
+// (proto/gen/weft/v1): not objstore, not fabric.
 //
 // # Lifecycle
 //
@@ -26,6 +29,12 @@
 //	})
 //	p = host.Get("recency")         // later lookups; nil if not loaded
 //	host.Unload(ctx, "recency")     // DeletePlugin
+//
+// In a server the registry does the above:
+//
+//	store, err := plugins.NewStore(bucket, host, logger, plugins.DefaultStoreConfig())
+//	mux.Handle(plugins.NewService(store, logger).Handler()) // RegisterPlugin, ListPlugins, DeletePlugin
+//	p, err := store.Resolve(ctx, call.GetName())           // per query: loaded once, cached
 //
 // Load with the same name and bytes returns the loaded plugin; with new
 // bytes it swaps it in and drains the old one.
