@@ -621,8 +621,10 @@ func (s *Store) lookup(ctx context.Context, name string) (*weftv1.Plugin, error)
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.index != nil {
-			// Keep serving what we knew while the bucket is unreachable.
+			// Keep serving what we knew while the bucket is unreachable,
+			// and try again after another CacheTTL, not on every query.
 			s.log.Warn("refreshing plugin registry; using the previous list", "err", err)
+			s.indexAt = s.now()
 			return s.index[name], nil
 		}
 		return nil, err

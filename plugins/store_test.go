@@ -500,3 +500,78 @@ func TestValidName(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreHammer registers, replaces, deletes and resolves one name from
+// two processes sharing a bucket at once, then checks the bucket.
+func TestStoreHammer(t *testing.T) {
+	ctx := context.Background()
+	b := newMemBucket()
+	stores := []*Store{newTestStore(t, b, time.Millisecond), newTestStore(t, b, time.Nanosecond)}
+	modules := [][]byte{example(t, "attrfilter", "c"), example(t, "attrfilter", "as")}
+	const rounds = 40
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		wg.Go(func() { // writer
+			for r := range rounds {
+				var err error
+				if r%7 == 6 {
+					err = s.Delete(ctx, "h")
+					if errors.Is(err, ErrNotRegistered) {
+						err = nil
+					}
+				} else {
+					_, err = s.Register(ctx, &weftv1.RegisterPluginRequest{Name: "h", Wasm: modules[(r+i)%2]})
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+		wg.Go(func() { // reader
+			for range 4 * rounds {
+				p, err := s.Resolve(ctx, "h")
+				if errors.Is(err, ErrNotRegistered) {
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				res, err := p.Filter(ctx, goldOnly, tierBatch())
+				if errors.Is(err, ErrClosed) { // replaced meanwhile
+					continue
+				}
+				if err != nil || !slices.Equal(res.Kept(), []int{0, 2}) {
+					t.Errorf("filter: %v %v", res.Kept(), err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// Every .json has its .wasm, and one name shows once.
+	names := b.names()
+	for _, n := range names {
+		if d, ok := strings.CutSuffix(n, metaSuffix); ok && !slices.Contains(names, d+wasmSuffix) {
+			t.Errorf("bucket holds %s without its module: %v", n, names)
+		}
+	}
+	ps, err := stores[0].List(ctx)
+	if err != nil || len(ps) > 1 {
+		t.Fatalf("List: %v %v", ps, err)
+	}
+	// A last registration settles it.
+	if _, err := stores[1].Register(ctx, &weftv1.RegisterPluginRequest{Name: "h", Wasm: modules[0]}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.names(), objectsOf(modules[0]); !slices.Equal(got, want) {
+		// An unreferenced .wasm may remain from a race between a Delete and
+		// a Register of the same bytes: allowed, but not a .json.
+		for _, n := range got {
+			if strings.HasSuffix(n, metaSuffix) && !slices.Contains(want, n) {
+				t.Fatalf("bucket holds %v, want %v", got, want)
+			}
+		}
+	}
+}
