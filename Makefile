@@ -30,6 +30,7 @@ lint: ## go vet and staticcheck
 
 .PHONY: test
 test: checkgenerate ## everything CI runs
+	scripts/test-deps.sh
 	test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^proto/gen/'))" || { gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	$(GO) build ./...

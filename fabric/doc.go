@@ -17,6 +17,16 @@
 // EVENTUAL query skips that check. Search is exact: every live document that
 // passes the filter is scored.
 //
+// # Plugins
+//
+// A query runs the namespace's default plugins, then its own, through three
+// stages ([pluginChain]): route hooks pick among the namespace's partitions
+// (one per shard-key value, or one without a shard key), filter hooks judge
+// every document left before the scan (so recall holds at any selectivity),
+// and rerank hooks rescore the nearest candidates (at least 100) before the
+// top k are cut. A fail-closed plugin's failure fails the query with a code
+// that says what happened; a fail-open one is skipped.
+//
 // # Errors
 //
 // Handlers return [*Error] values for user mistakes; they carry a Connect

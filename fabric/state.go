@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"container/heap"
+	"fmt"
 	"math"
 	"runtime"
 	"sync"
@@ -27,6 +28,10 @@ type state struct {
 	vecs    []float32         // slot*dim … slot*dim+dim
 	attrs   []attrs           // slot → attributes (never mutated in place)
 	free    []uint32
+	// invNorm holds 1/‖v‖ per slot for cosine, so stored vectors stay as
+	// written (Get returns them unchanged) while the scan still compares
+	// directions.
+	invNorm []float32
 }
 
 func newState(dim int, metric weftv1.Metric) *state {
@@ -86,11 +91,18 @@ func (s *state) put(d *weftv1.Document) {
 			s.ids = append(s.ids, "")
 			s.attrs = append(s.attrs, nil)
 			s.vecs = append(s.vecs, make([]float32, s.dim)...)
+			if s.metric == weftv1.Metric_METRIC_COSINE {
+				s.invNorm = append(s.invNorm, 0)
+			}
 		}
 		s.slots[d.GetId()] = slot
 		s.ids[slot] = d.GetId()
 	}
-	copy(s.vecs[int(slot)*s.dim:], d.GetVector())
+	v := s.vecs[int(slot)*s.dim : int(slot+1)*s.dim]
+	copy(v, d.GetVector())
+	if s.metric == weftv1.Metric_METRIC_COSINE {
+		s.invNorm[slot] = float32(1 / math.Sqrt(float64(distance.DotProduct(v, v))))
+	}
 	s.attrs[slot] = d.GetAttributes()
 }
 
@@ -176,11 +188,18 @@ type searchResult struct {
 // saves.
 const minParallelWork = 1 << 20
 
-// search scores every live document passing match (compileFilter(nil)
-// passes all) against q (already
+// allowFunc reports whether a live slot may be returned.
+type allowFunc func(slot int) bool
+
+// matching adapts an attribute predicate to slots.
+func (s *state) matching(match predicate) allowFunc {
+	return func(slot int) bool { return match(s.attrs[slot]) }
+}
+
+// search scores every live slot that allow passes against q (already
 // normalised for cosine) and returns the k nearest. The caller holds s.mu
 // for reading.
-func (s *state) search(q []float32, k int, match predicate) searchResult {
+func (s *state) search(q []float32, k int, allow allowFunc) searchResult {
 	n := len(s.ids)
 	workers := runtime.GOMAXPROCS(0)
 	if n*s.dim < minParallelWork || workers < 2 {
@@ -191,7 +210,7 @@ func (s *state) search(q []float32, k int, match predicate) searchResult {
 	chunk := (n + workers - 1) / workers
 	for w := range workers {
 		lo, hi := w*chunk, min((w+1)*chunk, n)
-		wg.Go(func() { parts[w] = s.scan(q, k, match, lo, hi) })
+		wg.Go(func() { parts[w] = s.scan(q, k, allow, lo, hi) })
 	}
 	wg.Wait()
 	if workers == 1 {
@@ -210,30 +229,31 @@ func (s *state) search(q []float32, k int, match predicate) searchResult {
 	return all
 }
 
-func (s *state) scan(q []float32, k int, match predicate, lo, hi int) searchResult {
+func (s *state) scan(q []float32, k int, allow allowFunc, lo, hi int) searchResult {
 	var r searchResult
 	top := newTopK(k, s.ids)
 	for slot := lo; slot < hi; slot++ {
-		if s.ids[slot] == "" || !match(s.attrs[slot]) {
+		if s.ids[slot] == "" || !allow(slot) {
 			continue
 		}
 		r.matched++
 		r.scanned++
 		v := s.vecs[slot*s.dim : (slot+1)*s.dim]
-		top.offer(hit{slot: uint32(slot), dist: s.distance(q, v)})
+		top.offer(hit{slot: uint32(slot), dist: s.distance(q, v, slot)})
 	}
 	r.hits = top.sorted()
 	return r
 }
 
-// distance is the metric's distance, smaller is closer. For l2 it is the
-// squared distance during the scan; finish converts it.
-func (s *state) distance(q, v []float32) float32 {
+// distance is the metric's distance from q to slot's vector v, smaller is
+// closer. For l2 it is the squared distance during the scan; finish converts
+// it. For cosine q is already unit length.
+func (s *state) distance(q, v []float32, slot int) float32 {
 	switch s.metric {
 	case weftv1.Metric_METRIC_L2:
 		return distance.L2Sq(q, v)
 	case weftv1.Metric_METRIC_COSINE:
-		return 1 - distance.DotProduct(q, v)
+		return 1 - distance.DotProduct(q, v)*s.invNorm[slot]
 	default:
 		return -distance.DotProduct(q, v)
 	}
@@ -266,7 +286,7 @@ func (t *topK) offer(x hit) {
 		heap.Push(&t.h, x)
 		return
 	}
-	if t.h.less(t.h.hits[0], x) { // x is farther than the farthest kept
+	if t.h.less(x, t.h.hits[0]) { // x is farther than the farthest kept
 		return
 	}
 	t.h.hits[0] = x
@@ -304,4 +324,26 @@ func (h *hitHeap) Pop() any {
 	x := h.hits[len(h.hits)-1]
 	h.hits = h.hits[:len(h.hits)-1]
 	return x
+}
+
+// count is the number of live documents. The caller holds s.mu.
+func (s *state) count() int { return len(s.slots) }
+
+// checkBatch verifies that a batch read back from the WAL fits this state,
+// so a foreign or damaged entry is reported instead of corrupting memory.
+func (s *state) checkBatch(batch *storagev1.WALBatch) error {
+	for i, op := range batch.GetOps() {
+		switch o := op.GetOp().(type) {
+		case *storagev1.WALOp_Upsert:
+			for _, d := range o.Upsert.GetDocuments() {
+				if len(d.GetVector()) != s.dim || d.GetId() == "" {
+					return fmt.Errorf("op %d: document %q has %d values, the namespace has dimension %d", i, d.GetId(), len(d.GetVector()), s.dim)
+				}
+			}
+		case *storagev1.WALOp_DeleteIds, *storagev1.WALOp_DeleteFilter, *storagev1.WALOp_UpdateAttributes:
+		default:
+			return fmt.Errorf("op %d: unknown operation %T", i, o)
+		}
+	}
+	return nil
 }

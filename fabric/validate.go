@@ -286,3 +286,81 @@ func validRange(field string, r *weftv1.RangeFilter) *Error {
 	}
 	return nil
 }
+
+// validNewNamespace checks a CreateNamespace request's namespace.
+func validNewNamespace(n *weftv1.Namespace) *Error {
+	if n == nil {
+		return invalid("namespace-missing", "namespace is missing: send name, dimension and metric")
+	}
+	if err := validNamespaceName(n.GetName()); err != nil {
+		return err
+	}
+	if d := n.GetDimension(); d == 0 || d > maxDimension {
+		return invalid("namespace-dimension", "namespace.dimension is %d: use 1..%d", d, maxDimension)
+	}
+	switch n.GetMetric() {
+	case weftv1.Metric_METRIC_COSINE, weftv1.Metric_METRIC_L2, weftv1.Metric_METRIC_DOT:
+	default:
+		return invalid("namespace-metric", "namespace.metric is unset or unknown: choose METRIC_COSINE, METRIC_L2 or METRIC_DOT")
+	}
+	if err := validSchema("namespace.schema", n.GetSchema()); err != nil {
+		return err
+	}
+	if k := n.GetShardKey(); k != "" {
+		if err := validAttributeName("namespace.shard_key", k); err != nil {
+			return err
+		}
+	}
+	if err := validPluginCalls("namespace.default_plugins", n.GetDefaultPlugins()); err != nil {
+		return err
+	}
+	return validSearchParams("namespace.default_search", n.GetDefaultSearch())
+}
+
+func validSchema(field string, schema []*weftv1.AttributeSchema) *Error {
+	if len(schema) > maxSchemaAttributes {
+		return invalid("schema-size", "%s declares %d attributes: the limit is %d", field, len(schema), maxSchemaAttributes)
+	}
+	seen := make(map[string]bool, len(schema))
+	for i, a := range schema {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if err := validAttributeName(f, a.GetName()); err != nil {
+			return err
+		}
+		if seen[a.GetName()] {
+			return invalid("schema-duplicate", "%s: attribute %q is declared twice", f, a.GetName())
+		}
+		seen[a.GetName()] = true
+		if typeName(a.GetType()) == "unset" {
+			return invalid("schema-type", "%s: attribute %q has no type: use ATTRIBUTE_TYPE_STRING, _INT, _FLOAT, _BOOL or _STRING_LIST", f, a.GetName())
+		}
+	}
+	return nil
+}
+
+func validPluginCalls(field string, calls []*weftv1.PluginCall) *Error {
+	if len(calls) > maxPluginCalls {
+		return invalid("plugin-calls", "%s names %d plugins: the limit is %d", field, len(calls), maxPluginCalls)
+	}
+	for i, c := range calls {
+		if err := validNamespaceName(c.GetName()); err != nil {
+			return invalid("plugin-name", "%s[%d].name: %s", field, i, err.Msg)
+		}
+	}
+	return nil
+}
+
+func validSearchParams(field string, p *weftv1.SearchParams) *Error {
+	if r := p.GetRecallTarget(); r < 0 || r > 1 || math.IsNaN(float64(r)) {
+		return invalid("search-recall-target", "%s.recall_target %v: use a value in (0, 1], or 0 for the default", field, r)
+	}
+	return nil
+}
+
+// validTopK checks a query's top_k.
+func validTopK(k uint32) *Error {
+	if k == 0 || k > maxTopK {
+		return invalid("top-k", "top_k is %d: use 1..%d", k, maxTopK)
+	}
+	return nil
+}

@@ -14,6 +14,7 @@ import (
 const usage = `usage: weft <command> [flags]
 
 commands:
+  serve       everything in one process: the API over a folder or a bucket
   bench ann   in-process ANN index benchmark on a dataset folder (JSON lines)
 `
 
@@ -28,6 +29,8 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	switch {
+	case len(args) >= 1 && args[0] == "serve":
+		return runServe(ctx, args[1:], os.Stderr)
 	case len(args) >= 1 && args[0] == "import":
 		return runImport(ctx, args[1:], os.Stdout, os.Stderr)
 	case len(args) >= 1 && args[0] == "query":
@@ -38,5 +41,5 @@ func run(ctx context.Context, args []string) error {
 		fmt.Print(usage)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (serve, import and query are not built yet)\n%s", args[0], usage)
+	return fmt.Errorf("unknown command %q \n%s", args[0], usage)
 }

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// weftBin is the weft binary the end-to-end tests run, built once.
+var weftBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "weft-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	weftBin = filepath.Join(dir, "weft")
+	build := exec.Command("go", "build", "-o", weftBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build weft:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// serveProc is a running `weft serve`.
+type serveProc struct {
+	cmd  *exec.Cmd
+	data string
+	addr string // http://127.0.0.1:port
+	logs *strings.Builder
+	done chan struct{}
+}
+
+// startServe runs `weft serve` on a random loopback port over data and
+// waits until it listens.
+func startServe(t *testing.T, data string, extra ...string) *serveProc {
+	t.Helper()
+	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data", data, "--log-format", "json"}, extra...)
+	cmd := exec.Command(weftBin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &serveProc{cmd: cmd, data: data, logs: &strings.Builder{}, done: make(chan struct{})}
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			p.logs.WriteString(line + "\n")
+			var rec struct {
+				Msg  string `json:"msg"`
+				Addr string `json:"addr"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "weft serve listening" {
+				addrc <- "http://" + rec.Addr
+			}
+		}
+		cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.kill() })
+	select {
+	case p.addr = <-addrc:
+	case <-p.done:
+		t.Fatalf("weft serve exited before listening:\n%s", p.logs.String())
+	case <-time.After(30 * time.Second):
+		p.kill()
+		t.Fatalf("weft serve did not listen within 30 s:\n%s", p.logs.String())
+	}
+	return p
+}
+
+// kill sends SIGKILL and waits for the process to end.
+func (p *serveProc) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// stop asks for a graceful shutdown and waits for it.
+func (p *serveProc) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("weft serve did not stop within 30 s of SIGTERM:\n%s", p.logs.String())
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("weft serve exited with %d after SIGTERM:\n%s", code, p.logs.String())
+	}
+}
+
+// postJSON sends a Connect unary call as plain HTTP JSON, as curl would.
+func postJSON(t *testing.T, addr, procedure, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(addr+procedure, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(out)
+}
+
+// runWeft runs a weft tool command (import, query) to completion.
+func runWeft(t *testing.T, ctx context.Context, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, weftBin, args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("weft %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func TestServeHealthAndMetrics(t *testing.T) {
+	p := startServe(t, t.TempDir())
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(p.addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %s", path, resp.Status)
+		}
+	}
+	code, body := postJSON(t, p.addr, "/weft.v1.NamespaceService/CreateNamespace", `{"namespace":{"name":"m","dimension":2,"metric":"METRIC_L2"}}`)
+	if code != http.StatusOK {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	resp, err := http.Get(p.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := `weft_requests_total{code="ok",procedure="/weft.v1.NamespaceService/CreateNamespace"} 1`
+	if !strings.Contains(string(metrics), want) {
+		t.Fatalf("/metrics lacks %s", want)
+	}
+	p.stop(t)
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/grafana/pyroscope-go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/weftdb/weft/fabric"
+	"github.com/weftdb/weft/objstore"
+)
+
+// serveFlags are weft serve's settings.
+type serveFlags struct {
+	listen          string
+	data            string
+	objstoreConfig  string
+	logFormat       string
+	logLevel        string
+	shutdownTimeout time.Duration
+	pyroscopeURL    string
+	pyroscopeApp    string
+	pyroscopeTags   string
+}
+
+func (c *serveFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:7600", "Address to serve Connect, gRPC and gRPC-web (HTTP/1.1 and h2c), /metrics, /healthz and /readyz on.")
+	fs.StringVar(&c.data, "data", "./weft-data", "Folder used as a filesystem bucket, when --objstore-config is not set.")
+	fs.StringVar(&c.objstoreConfig, "objstore-config", "", "thanos-objstore YAML file selecting the bucket (type: FILESYSTEM, S3 or IN-MEMORY); overrides --data.")
+	fs.StringVar(&c.logFormat, "log-format", "text", "Log format: text or json.")
+	fs.StringVar(&c.logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "How long a graceful shutdown waits for in-flight requests.")
+	fs.StringVar(&c.pyroscopeURL, "pyroscope-url", "", "Pyroscope server to send continuous profiles to; empty disables profiling.")
+	fs.StringVar(&c.pyroscopeApp, "pyroscope-app", "weft", "Application name of the profiles.")
+	fs.StringVar(&c.pyroscopeTags, "pyroscope-tags", "", "Tags of the profiles, as k=v,k2=v2.")
+}
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c serveFlags
+	c.register(fs)
+	configPath := fs.String("config", os.Getenv("WEFT_CONFIG"), "YAML file of settings, keyed by flag name; flags and WEFT_* environment variables override it.")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	if err := applyConfig(fs, *configPath); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, c.logFormat, c.logLevel)
+	if err != nil {
+		return err
+	}
+
+	if c.pyroscopeURL != "" {
+		tags, err := parseTags(c.pyroscopeTags)
+		if err != nil {
+			return err
+		}
+		prof, err := pyroscope.Start(pyroscope.Config{
+			ApplicationName: c.pyroscopeApp,
+			ServerAddress:   c.pyroscopeURL,
+			Tags:            tags,
+			Logger:          pyroscopeLogger{log.With("component", "pyroscope")},
+		})
+		if err != nil {
+			return fmt.Errorf("start pyroscope: %w", err)
+		}
+		defer prof.Stop()
+		log.Info("continuous profiling on", "url", c.pyroscopeURL, "app", c.pyroscopeApp)
+	}
+
+	bucket, where, err := openBucket(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer bucket.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	srv.Handle(mux)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if err := srv.Ready(ctx); err != nil {
+			log.Warn("not ready", "err", err)
+			http.Error(w, "bucket unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	hs := &http.Server{
+		Handler:           mux,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return err
+	}
+	log.Info("weft serve listening", "addr", ln.Addr().String(), "bucket", where)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests", "timeout", c.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// openBucket opens --objstore-config's bucket, or else --data's folder.
+func openBucket(ctx context.Context, c serveFlags, log *slog.Logger) (objstore.Bucket, string, error) {
+	if c.objstoreConfig != "" {
+		conf, err := os.ReadFile(c.objstoreConfig)
+		if err != nil {
+			return nil, "", fmt.Errorf("read --objstore-config: %w", err)
+		}
+		b, err := objstore.Open(ctx, conf, log.With("component", "objstore"))
+		if err != nil {
+			return nil, "", fmt.Errorf("--objstore-config %s: %w", c.objstoreConfig, err)
+		}
+		return b, c.objstoreConfig, nil
+	}
+	b, err := objstore.NewFilesystem(c.data)
+	if err != nil {
+		return nil, "", fmt.Errorf("--data %s: %w", c.data, err)
+	}
+	return b, c.data, nil
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+}
+
+func parseTags(s string) (map[string]string, error) {
+	tags := map[string]string{}
+	if s == "" {
+		return tags, nil
+	}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--pyroscope-tags: %q is not k=v", kv)
+		}
+		tags[k] = v
+	}
+	return tags, nil
+}
+
+// pyroscopeLogger sends pyroscope's messages, upload failures included, to
+// slog.
+type pyroscopeLogger struct{ log *slog.Logger }
+
+func (l pyroscopeLogger) Infof(format string, args ...any) { l.log.Info(fmt.Sprintf(format, args...)) }
+func (l pyroscopeLogger) Debugf(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...))
+}
+func (l pyroscopeLogger) Errorf(format string, args ...any) {
+	l.log.Error(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,133 @@
+package fabric
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weftdb/weft/objstore"
+	storagev1 "github.com/weftdb/weft/proto/gen/weft/storage/v1"
+)
+
+// maxGroupBytes bounds the WAL object one group commit writes; a single
+// request larger than it still gets its own object.
+const maxGroupBytes = 16 << 20
+
+// pendingWrite is one request's operations waiting for a group commit.
+type pendingWrite struct {
+	ops  []*storagev1.WALOp
+	size int
+	done chan struct{} // closed when seq/results/err are set
+
+	seq     uint64
+	results []opResult
+	err     error
+}
+
+// write makes ops durable in one WAL object, applies them and returns what
+// they did. Concurrent writes to a namespace share WAL objects: the first
+// writer to find no commit running becomes the committer and writes every
+// pending request's operations, batch after batch, until none are left.
+//
+// The bucket calls run detached from ctx: a request that gives up must not
+// fail the others in its group. If ctx ends first the write may still land.
+func (s *Server) write(ctx context.Context, ns *namespace, ops ...*storagev1.WALOp) (uint64, []opResult, error) {
+	w := &pendingWrite{ops: ops, done: make(chan struct{})}
+	for _, op := range ops {
+		w.size += proto.Size(op)
+	}
+	ns.commitMu.Lock()
+	ns.pending = append(ns.pending, w)
+	lead := !ns.committing
+	ns.committing = true
+	ns.commitMu.Unlock()
+	if lead {
+		s.commitLoop(ns)
+	}
+	select {
+	case <-w.done:
+		return w.seq, w.results, w.err
+	case <-ctx.Done():
+		return 0, nil, ctx.Err()
+	}
+}
+
+func (s *Server) commitLoop(ns *namespace) {
+	for {
+		ns.commitMu.Lock()
+		n, size := 0, 0
+		for n < len(ns.pending) && (n == 0 || size+ns.pending[n].size <= maxGroupBytes) {
+			size += ns.pending[n].size
+			n++
+		}
+		group := ns.pending[:n:n]
+		ns.pending = ns.pending[n:]
+		if n == 0 {
+			ns.committing = false
+			ns.pending = nil
+		}
+		ns.commitMu.Unlock()
+		if n == 0 {
+			return
+		}
+		s.commitGroup(ns, group)
+	}
+}
+
+// commitGroup writes one WAL object for group, applies it and wakes its
+// requests.
+func (s *Server) commitGroup(ns *namespace, group []*pendingWrite) {
+	batch := &storagev1.WALBatch{}
+	for _, w := range group {
+		batch.Ops = append(batch.Ops, w.ops...)
+	}
+	seq, results, err := s.appendAndApply(ns, batch)
+	i := 0
+	for _, w := range group {
+		w.seq, w.err = seq, err
+		if err == nil {
+			w.results = results[i : i+len(w.ops)]
+		}
+		i += len(w.ops)
+		close(w.done)
+	}
+	s.metrics.groupSize.Observe(float64(len(group)))
+}
+
+// appendAndApply appends batch as the next WAL entry and applies it. When
+// another process took that sequence number first, it catches up with the
+// WAL and tries the next one.
+func (s *Server) appendAndApply(ns *namespace, batch *storagev1.WALBatch) (uint64, []opResult, error) {
+	payload, err := proto.Marshal(batch)
+	if err != nil {
+		return 0, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.bucketTimeout)
+	defer cancel()
+	ns.walMu.Lock()
+	defer ns.walMu.Unlock()
+	for attempt := 0; ; attempt++ {
+		if ns.deleted {
+			return 0, nil, errNamespaceNotFound(ns.name)
+		}
+		seq := ns.st.applied + 1 // only this goroutine changes applied while it holds walMu
+		start := time.Now()
+		err := ns.wal.Append(ctx, seq, payload)
+		if err == nil {
+			s.metrics.walAppends.Observe(time.Since(start).Seconds())
+			ns.st.mu.Lock()
+			results := ns.st.apply(seq, batch)
+			ns.st.mu.Unlock()
+			return seq, results, nil
+		}
+		if !errors.Is(err, objstore.ErrExists) || attempt == 100 {
+			return 0, nil, fmt.Errorf("append WAL entry %d of %s: %w", seq, ns.name, err)
+		}
+		if _, err := s.catchUpLocked(ctx, ns); err != nil {
+			return 0, nil, err
+		}
+	}
+}

@@ -1,0 +1,167 @@
+package fabric
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/weftdb/weft/index/distance"
+	"github.com/weftdb/weft/plugins"
+	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
+)
+
+// queryService implements weftv1connect.QueryServiceHandler.
+type queryService struct{ s *Server }
+
+// stageTimer records how long each stage of a query took, for stats.
+type stageTimer struct {
+	last    time.Time
+	timings []*weftv1.StageTiming
+}
+
+func newStageTimer() *stageTimer { return &stageTimer{last: time.Now()} }
+
+func (t *stageTimer) done(stage string) {
+	now := time.Now()
+	t.timings = append(t.timings, &weftv1.StageTiming{Stage: stage, Duration: durationpb.New(now.Sub(t.last))})
+	t.last = now
+}
+
+// rerankCandidates is how many nearest documents a rerank hook sees when
+// the query asks for fewer: a reranker needs room to promote documents
+// from below the top k.
+const rerankCandidates = 100
+
+func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.QueryRequest]) (*connect.Response[weftv1.QueryResponse], error) {
+	timer := newStageTimer()
+	m := req.Msg
+	ns, err := h.s.namespace(ctx, m.GetNamespace())
+	if err != nil {
+		return nil, err
+	}
+	meta, _ := ns.config()
+	if err := validQuery(m, meta); err != nil {
+		return nil, err
+	}
+	chain, err := h.s.resolvePlugins(ctx, append(slices.Clip(meta.GetDefaultPlugins()), m.GetPlugins()...))
+	if err != nil {
+		return nil, err
+	}
+	if m.GetConsistency() != weftv1.Consistency_CONSISTENCY_EVENTUAL {
+		if err := h.s.refresh(ctx, ns); err != nil {
+			return nil, err
+		}
+	}
+	timer.done("refresh")
+
+	q := slices.Clone(m.GetVector())
+	if meta.GetMetric() == weftv1.Metric_METRIC_COSINE {
+		distance.Normalize(q)
+	}
+	k := int(m.GetTopK())
+	want := k
+	if chain.has(plugins.HookRerank) {
+		want = max(k, rerankCandidates)
+	}
+	stats := &weftv1.QueryStats{CacheTemperature: weftv1.CacheTemperature_CACHE_TEMPERATURE_HOT}
+
+	st := ns.st
+	st.mu.RLock()
+	allow := st.matching(compileFilter(m.GetFilter()))
+	// Plugins run under the read lock, bounded by their deadlines: the
+	// slots they judge must not change underneath them.
+	allow, probed, err := chain.route(ctx, st, meta, q, k, allow)
+	if err != nil {
+		st.mu.RUnlock()
+		return nil, err
+	}
+	stats.ShardsProbed = uint32(probed)
+	timer.done("route")
+	allow, err = chain.filter(ctx, st, meta, allow)
+	if err != nil {
+		st.mu.RUnlock()
+		return nil, err
+	}
+	timer.done("filter")
+	found := st.search(q, want, allow)
+	stats.DocumentsScanned, stats.DocumentsMatched = found.scanned, found.matched
+	timer.done("scan")
+	cands := st.candidates(found.hits, chain.has(plugins.HookRerank) || m.GetIncludeVectors(), chain.has(plugins.HookRerank) || m.GetIncludeAttributes())
+	stats.WalSequence = st.applied
+	st.mu.RUnlock()
+
+	order, scores, err := chain.rerank(ctx, cands, meta, q, k)
+	if err != nil {
+		return nil, err
+	}
+	timer.done("rerank")
+	results := make([]*weftv1.QueryResult, 0, min(k, len(order)))
+	for _, i := range order[:min(k, len(order))] {
+		c := cands[i]
+		r := &weftv1.QueryResult{Id: c.id, Distance: c.dist, Score: -c.dist}
+		if scores != nil {
+			r.Score = scores[i]
+		}
+		if m.GetIncludeVectors() {
+			r.Vector = c.vector
+		}
+		if m.GetIncludeAttributes() {
+			r.Attributes = c.attrs
+		}
+		results = append(results, r)
+	}
+	stats.Timings = timer.timings
+	return connect.NewResponse(&weftv1.QueryResponse{Results: results, Stats: stats}), nil
+}
+
+func validQuery(m *weftv1.QueryRequest, meta *weftv1.Namespace) error {
+	if err := validTopK(m.GetTopK()); err != nil {
+		return err
+	}
+	if err := validVector("vector", m.GetVector(), meta.GetDimension(), meta.GetMetric()); err != nil {
+		return err
+	}
+	if m.GetFilter() != nil {
+		if err := validFilter("filter", m.GetFilter()); err != nil {
+			return err
+		}
+	}
+	if err := validSearchParams("search", m.GetSearch()); err != nil {
+		return err
+	}
+	if err := validPluginCalls("plugins", m.GetPlugins()); err != nil {
+		return err
+	}
+	switch m.GetConsistency() {
+	case weftv1.Consistency_CONSISTENCY_UNSPECIFIED, weftv1.Consistency_CONSISTENCY_STRONG, weftv1.Consistency_CONSISTENCY_EVENTUAL:
+		return nil
+	}
+	return invalid("consistency", "consistency %d is unknown: use CONSISTENCY_STRONG or CONSISTENCY_EVENTUAL", m.GetConsistency())
+}
+
+// candidate is a search hit copied out of the state, so later stages run
+// without its lock.
+type candidate struct {
+	id     string
+	dist   float32 // as reported: Euclidean for l2
+	vector []float32
+	attrs  attrs
+}
+
+// candidates copies hits out. The caller holds s.mu for reading.
+func (s *state) candidates(hits []hit, withVectors, withAttrs bool) []candidate {
+	out := make([]candidate, len(hits))
+	for i, h := range hits {
+		out[i] = candidate{id: s.ids[h.slot], dist: s.finish(h.dist)}
+		if withVectors {
+			out[i].vector = s.vector(h.slot)
+		}
+		if withAttrs {
+			out[i].attrs = cloneAttrs(s.attrs[h.slot])
+		}
+	}
+	return out
+}

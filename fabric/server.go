@@ -1,0 +1,187 @@
+package fabric
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weftdb/weft/objstore"
+	"github.com/weftdb/weft/proto/gen/weft/v1/weftv1connect"
+)
+
+// Config wires a Server.
+type Config struct {
+	// Bucket holds every namespace; it is the only state.
+	Bucket objstore.Bucket
+	// Logger receives internal errors and lifecycle events; nil discards.
+	Logger *slog.Logger
+	// Registerer receives the fabric's metrics; nil means none.
+	Registerer prometheus.Registerer
+	// Plugins serves PluginService and runs the plugins queries name; nil
+	// answers Unimplemented and rejects queries that name plugins.
+	Plugins Plugins
+	// BucketTimeout bounds one bucket operation on the write path, which runs
+	// detached from the request that started it (a group commit serves many
+	// requests). Zero means 30 s.
+	BucketTimeout time.Duration
+}
+
+// Server implements the public API over one bucket.
+type Server struct {
+	bucket        objstore.Bucket
+	log           *slog.Logger
+	metrics       *metrics
+	plugins       Plugins
+	bucketTimeout time.Duration
+
+	mu         sync.Mutex // guards namespaces; serialises create and delete
+	namespaces map[string]*namespace
+}
+
+// New returns a Server. It does not touch the bucket: namespaces load on
+// first use.
+func New(cfg Config) (*Server, error) {
+	if cfg.Bucket == nil {
+		return nil, errors.New("fabric: Config.Bucket is nil")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	timeout := cfg.BucketTimeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	return &Server{
+		bucket:        cfg.Bucket,
+		log:           log,
+		metrics:       m,
+		plugins:       cfg.Plugins,
+		bucketTimeout: timeout,
+		namespaces:    make(map[string]*namespace),
+	}, nil
+}
+
+// Handle mounts the four public services on mux. Every service accepts
+// Connect, gRPC and gRPC-web; requests over MaxRequestBytes get
+// ResourceExhausted.
+func (s *Server) Handle(mux *http.ServeMux, opts ...connect.HandlerOption) {
+	opts = append([]connect.HandlerOption{
+		connect.WithInterceptors(s.errorInterceptor()),
+		connect.WithReadMaxBytes(MaxRequestBytes),
+	}, opts...)
+	mux.Handle(weftv1connect.NewNamespaceServiceHandler(namespaceService{s}, opts...))
+	mux.Handle(weftv1connect.NewDocumentServiceHandler(documentService{s}, opts...))
+	mux.Handle(weftv1connect.NewQueryServiceHandler(queryService{s}, opts...))
+	if s.plugins != nil {
+		mux.Handle(weftv1connect.NewPluginServiceHandler(s.plugins.Service(), opts...))
+	} else {
+		mux.Handle(weftv1connect.NewPluginServiceHandler(weftv1connect.UnimplementedPluginServiceHandler{}, opts...))
+	}
+}
+
+// Ready reports whether the bucket answers.
+func (s *Server) Ready(ctx context.Context) error {
+	_, err := s.bucket.Exists(ctx, "namespaces/.ready")
+	return err
+}
+
+// errorInterceptor turns handler errors into Connect errors: an *Error
+// keeps its code and message; anything else is logged and sent as Internal
+// without details, since it may carry bucket paths or provider messages.
+func (s *Server) errorInterceptor() connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			start := time.Now()
+			proc := req.Spec().Procedure
+			resp, err := next(ctx, req)
+			err = s.toConnect(ctx, proc, err)
+			s.metrics.observe(proc, err, time.Since(start))
+			return resp, err
+		}
+	}
+}
+
+func (s *Server) toConnect(ctx context.Context, proc string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ue, ok := userError(err); ok {
+		s.metrics.userErrors.WithLabelValues(ue.ID).Inc()
+		return connect.NewError(ue.Code, errors.New(ue.Msg))
+	}
+	if pe, ok := pluginError(err); ok {
+		return pe
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, errors.New("the request's deadline passed before it finished"))
+	case errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled):
+		return connect.NewError(connect.CodeCanceled, errors.New("the request was canceled"))
+	}
+	s.log.Error("request failed", "procedure", proc, "err", err)
+	return connect.NewError(connect.CodeInternal, errors.New("internal error: the server logged the details"))
+}
+
+// metrics are the fabric's Prometheus metrics.
+type metrics struct {
+	requests   *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	userErrors *prometheus.CounterVec
+	walAppends prometheus.Histogram
+	groupSize  prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weft_requests_total", Help: "API requests by procedure and Connect code.",
+		}, []string{"procedure", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "weft_request_duration_seconds", Help: "API request latency by procedure.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		}, []string{"procedure"}),
+		userErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weft_user_errors_total", Help: "Rejected requests by reason.",
+		}, []string{"reason"}),
+		walAppends: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "weft_wal_append_duration_seconds", Help: "Time to make one WAL object durable in the bucket.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		}),
+		groupSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "weft_wal_group_requests", Help: "Write requests acknowledged by one WAL object (group commit).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.requests, m.latency, m.userErrors, m.walAppends, m.groupSize} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) observe(proc string, err error, d time.Duration) {
+	code := "ok"
+	if err != nil {
+		code = connect.CodeOf(err).String()
+	}
+	m.requests.WithLabelValues(proc, code).Inc()
+	m.latency.WithLabelValues(proc).Observe(d.Seconds())
+}
