@@ -20,6 +20,7 @@ import (
 
 	"github.com/weftdb/weft/fabric"
 	"github.com/weftdb/weft/objstore"
+	"github.com/weftdb/weft/plugins"
 )
 
 // serveFlags are weft serve's settings.
@@ -33,6 +34,8 @@ type serveFlags struct {
 	pyroscopeURL    string
 	pyroscopeApp    string
 	pyroscopeTags   string
+	plugins         plugins.Config
+	pluginStore     plugins.StoreConfig
 }
 
 func (c *serveFlags) register(fs *flag.FlagSet) {
@@ -45,6 +48,8 @@ func (c *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.pyroscopeURL, "pyroscope-url", "", "Pyroscope server to send continuous profiles to; empty disables profiling.")
 	fs.StringVar(&c.pyroscopeApp, "pyroscope-app", "weft", "Application name of the profiles.")
 	fs.StringVar(&c.pyroscopeTags, "pyroscope-tags", "", "Tags of the profiles, as k=v,k2=v2.")
+	c.plugins.RegisterFlags("plugins.", fs)
+	c.pluginStore.RegisterFlags("plugins.", fs)
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -54,6 +59,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	c.register(fs)
 	configPath := fs.String("config", os.Getenv("WEFT_CONFIG"), "YAML file of settings, keyed by flag name; flags and WEFT_* environment variables override it.")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -64,6 +72,9 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log, err := newLogger(stderr, c.logFormat, c.logLevel)
 	if err != nil {
+		return err
+	}
+	if err := errors.Join(c.plugins.Validate(), c.pluginStore.Validate()); err != nil {
 		return err
 	}
 
@@ -93,7 +104,16 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg})
+	host, err := plugins.NewHost(c.plugins, log.With("component", "plugins"), reg)
+	if err != nil {
+		return err
+	}
+	defer host.Close(context.Background())
+	store, err := plugins.NewStore(bucket, host, log.With("component", "plugins"), c.pluginStore)
+	if err != nil {
+		return err
+	}
+	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Plugins: store})
 	if err != nil {
 		return err
 	}

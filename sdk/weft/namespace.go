@@ -112,11 +112,21 @@ func (c *Client) WarmNamespace(ctx context.Context, name string) (*weftv1.Namesp
 // PluginOption sets an optional field of a plugin at registration.
 type PluginOption func(*weftv1.RegisterPluginRequest)
 
-// FailClosed makes queries fail when the plugin fails, instead of going on
-// without it (fail open, the default).
+// FailClosed makes queries fail when the plugin fails (a trap, its
+// deadline, bad output). It is the server's default, since a filter that
+// silently stops filtering could show users what they must not see.
 func FailClosed() PluginOption {
 	return func(r *weftv1.RegisterPluginRequest) {
 		r.FailurePolicy = weftv1.FailurePolicy_FAILURE_POLICY_FAIL_CLOSED
+	}
+}
+
+// FailOpen makes queries go on without the plugin when it fails: its hook
+// is skipped and its input passes through unchanged. Suits rerankers and
+// other plugins whose absence only makes results less good.
+func FailOpen() PluginOption {
+	return func(r *weftv1.RegisterPluginRequest) {
+		r.FailurePolicy = weftv1.FailurePolicy_FAILURE_POLICY_FAIL_OPEN
 	}
 }
 
