@@ -25,7 +25,7 @@ type state struct {
 	applied uint64            // the last WAL sequence applied
 	slots   map[string]uint32 // id → slot
 	ids     []string          // slot → id, "" for a free slot
-	vecs    []float32         // slot*dim … slot*dim+dim
+	vecs    vectorStore       // slot → vector
 	attrs   []attrs           // slot → attributes (never mutated in place)
 	free    []uint32
 	// invNorm holds 1/‖v‖ per slot for cosine, so stored vectors stay as
@@ -35,7 +35,7 @@ type state struct {
 }
 
 func newState(dim int, metric weftv1.Metric) *state {
-	return &state{dim: dim, metric: metric, slots: make(map[string]uint32)}
+	return &state{dim: dim, metric: metric, slots: make(map[string]uint32), vecs: vectorStore{dim: dim}}
 }
 
 // opResult is what applying one WAL operation did, for the response.
@@ -90,7 +90,7 @@ func (s *state) put(d *weftv1.Document) {
 			slot = uint32(len(s.ids))
 			s.ids = append(s.ids, "")
 			s.attrs = append(s.attrs, nil)
-			s.vecs = append(s.vecs, make([]float32, s.dim)...)
+			s.vecs.add()
 			if s.metric == weftv1.Metric_METRIC_COSINE {
 				s.invNorm = append(s.invNorm, 0)
 			}
@@ -98,7 +98,7 @@ func (s *state) put(d *weftv1.Document) {
 		s.slots[d.GetId()] = slot
 		s.ids[slot] = d.GetId()
 	}
-	v := s.vecs[int(slot)*s.dim : int(slot+1)*s.dim]
+	v := s.vecs.at(int(slot))
 	copy(v, d.GetVector())
 	if s.metric == weftv1.Metric_METRIC_COSINE {
 		s.invNorm[slot] = float32(1 / math.Sqrt(float64(distance.DotProduct(v, v))))
@@ -156,7 +156,7 @@ func (s *state) get(id string, withVector, withAttrs bool) (*weftv1.Document, bo
 
 // vector returns a copy of a slot's vector.
 func (s *state) vector(slot uint32) []float32 {
-	return append([]float32(nil), s.vecs[int(slot)*s.dim:int(slot+1)*s.dim]...)
+	return append([]float32(nil), s.vecs.at(int(slot))...)
 }
 
 func cloneAttrs(a attrs) attrs {
@@ -238,7 +238,7 @@ func (s *state) scan(q []float32, k int, allow allowFunc, lo, hi int) searchResu
 		}
 		r.matched++
 		r.scanned++
-		v := s.vecs[slot*s.dim : (slot+1)*s.dim]
+		v := s.vecs.at(slot)
 		top.offer(hit{slot: uint32(slot), dist: s.distance(q, v, slot)})
 	}
 	r.hits = top.sorted()

@@ -1,4 +1,3 @@
-// Command weft is Weft's single binary; each subcommand is a role or a tool.
 package main
 
 import (
