@@ -52,6 +52,10 @@ fuzz: ## run every fuzz target for FUZZTIME (make fuzz FUZZTIME=5m)
 plugins: ## rebuild the example and test .wasm modules
 	scripts/build-plugins.sh
 
+.PHONY: bench-import
+bench-import: ## weft import of Fashion-MNIST through weft serve: the write-path rate
+	scripts/bench-import.sh
+
 .PHONY: bench-ann
 bench-ann: ## Weft HNSW against hnswlib on fashion-mnist, side by side
 	scripts/bench-ann.sh

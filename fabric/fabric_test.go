@@ -437,7 +437,12 @@ func TestBadInput(t *testing.T) {
 	ctx := context.Background()
 	bucket := objstore.NewInMemory()
 	c := startServer(t, bucket)
-	createNamespace(t, c, "ns", 3, weftv1.Metric_METRIC_COSINE)
+	if _, err := c.ns.CreateNamespace(ctx, connect.NewRequest(&weftv1.CreateNamespaceRequest{Namespace: &weftv1.Namespace{
+		Name: "ns", Dimension: 3, Metric: weftv1.Metric_METRIC_COSINE,
+		Schema: []*weftv1.AttributeSchema{{Name: "year", Type: weftv1.AttributeType_ATTRIBUTE_TYPE_INT}},
+	}})); err != nil {
+		t.Fatal(err)
+	}
 	upsert(t, c, "ns", []*weftv1.Document{{Id: "keep", Vector: []float32{1, 2, 3}}})
 	before, err := bucket.List(ctx, "")
 	if err != nil {
@@ -486,6 +491,13 @@ func TestBadInput(t *testing.T) {
 		{"long id", ups(doc(strings.Repeat("x", 129), 1, 2, 3)), connect.CodeInvalidArgument, "id is 129 bytes long: the limit is 128"},
 		{"duplicate id", ups(doc("x", 1, 2, 3), doc("x", 1, 2, 3)), connect.CodeInvalidArgument, "repeats documents[0].id"},
 		{"attribute without value", ups(&weftv1.Document{Id: "x", Vector: []float32{1, 2, 3}, Attributes: map[string]*weftv1.AttributeValue{"a": {}}}), connect.CodeInvalidArgument, "value has no type"},
+		{"attribute against the schema", ups(&weftv1.Document{Id: "x", Vector: []float32{1, 2, 3}, Attributes: map[string]*weftv1.AttributeValue{"year": str("2024")}}), connect.CodeInvalidArgument, "value is a string, the schema declares int"},
+		{"bad attribute name", ups(&weftv1.Document{Id: "x", Vector: []float32{1, 2, 3}, Attributes: map[string]*weftv1.AttributeValue{"": str("a")}}), connect.CodeInvalidArgument, "attributes[]"},
+		{"write to unknown namespace", func() error {
+			_, err := c.docs.Upsert(ctx, connect.NewRequest(&weftv1.UpsertRequest{Namespace: "nope", Documents: []*weftv1.Document{doc("x", 1, 2, 3)}}))
+			return err
+		}(), connect.CodeNotFound, `namespace "nope" does not exist`},
+		{"schema without type", create(&weftv1.Namespace{Name: "x", Dimension: 3, Metric: weftv1.Metric_METRIC_L2, Schema: []*weftv1.AttributeSchema{{Name: "a"}}}), connect.CodeInvalidArgument, `attribute "a" has no type`},
 		{"unknown namespace", query(&weftv1.QueryRequest{Namespace: "nope", Vector: []float32{1, 2, 3}, TopK: 1}), connect.CodeNotFound, `namespace "nope" does not exist`},
 		{"bad namespace name", query(&weftv1.QueryRequest{Namespace: "a/b", Vector: []float32{1, 2, 3}, TopK: 1}), connect.CodeInvalidArgument, "is not allowed"},
 		{"duplicate namespace", create(&weftv1.Namespace{Name: "ns", Dimension: 3, Metric: weftv1.Metric_METRIC_L2}), connect.CodeAlreadyExists, `namespace "ns" already exists`},
