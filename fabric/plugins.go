@@ -138,7 +138,7 @@ func (c pluginChain) route(ctx context.Context, st *state, meta *weftv1.Namespac
 		}
 		return allow, 1, nil
 	}
-	return func(slot int) bool { return keep[partitionKey(st.attrs[slot], key)] && allow(slot) }, len(shards), nil
+	return func(slot int) bool { return keep[partitionKey(st.attrs[slot], key)] && allow.ok(slot) }, len(shards), nil
 }
 
 // filter runs the filter hooks before the scan, over every document allow
@@ -151,17 +151,12 @@ func (c pluginChain) filter(ctx context.Context, st *state, meta *weftv1.Namespa
 		}
 		var slots []int
 		for slot, id := range st.ids {
-			if id != "" && allow(slot) {
+			if id != "" && allow.ok(slot) {
 				slots = append(slots, slot)
 			}
 		}
-		b := &plugins.Batch{IDs: make([]string, len(slots)), Metric: abiMetric(meta.GetMetric())}
-		rows := make([]attrs, len(slots))
-		for i, slot := range slots {
-			b.IDs[i] = st.ids[slot]
-			rows[i] = st.attrs[slot]
-		}
-		b.Attributes = columns(rows)
+		b := st.cols.batch(st.ids, slots)
+		b.Metric = abiMetric(meta.GetMetric())
 		res, err := s.plugin.Filter(ctx, s.params, b)
 		if err != nil {
 			return nil, err
@@ -175,36 +170,41 @@ func (c pluginChain) filter(ctx context.Context, st *state, meta *weftv1.Namespa
 	return allow, nil
 }
 
-// rerank runs the rerank hooks over the candidates and returns their final
+// rerank runs the rerank hooks over the candidates, whose vectors
+// (row-major) and attribute columns come apart, and returns their final
 // order and scores (nil scores: no hook ran, rank by distance).
-func (c pluginChain) rerank(ctx context.Context, cands []candidate, meta *weftv1.Namespace, q []float32, k int) ([]int, []float32, error) {
+func (c pluginChain) rerank(ctx context.Context, cands []candidate, vectors []float32, cols []plugins.Column, meta *weftv1.Namespace, q []float32, k int) ([]int, []float32, error) {
 	order := make([]int, len(cands))
 	for i := range order {
 		order[i] = i
 	}
+	if !c.has(plugins.HookRerank) || len(cands) == 0 {
+		return order, nil, nil
+	}
+	dim := len(q)
+	all := &plugins.Batch{
+		IDs:        make([]string, len(cands)),
+		Distances:  make([]float32, len(cands)),
+		Attributes: cols,
+		Dim:        dim,
+		Vectors:    vectors,
+		Query:      q,
+		Metric:     abiMetric(meta.GetMetric()),
+		TopK:       k,
+	}
+	for i, cand := range cands {
+		all.IDs[i] = cand.id
+		all.Distances[i] = cand.dist
+	}
 	var scores []float32
 	for _, s := range c {
-		if !s.plugin.Has(plugins.HookRerank) || len(order) == 0 {
+		if !s.plugin.Has(plugins.HookRerank) {
 			continue
 		}
-		dim := len(q)
-		b := &plugins.Batch{
-			IDs:       make([]string, len(order)),
-			Distances: make([]float32, len(order)),
-			Dim:       dim,
-			Vectors:   make([]float32, 0, len(order)*dim),
-			Query:     q,
-			Metric:    abiMetric(meta.GetMetric()),
-			TopK:      k,
+		b := all
+		if scores != nil { // an earlier hook reordered: follow its order
+			b = all.Select(order)
 		}
-		rows := make([]attrs, len(order))
-		for i, ci := range order {
-			b.IDs[i] = cands[ci].id
-			b.Distances[i] = cands[ci].dist
-			b.Vectors = append(b.Vectors, cands[ci].vector...)
-			rows[i] = cands[ci].attrs
-		}
-		b.Attributes = columns(rows)
 		res, err := s.plugin.Rerank(ctx, s.params, b)
 		if err != nil {
 			return nil, nil, err
@@ -213,101 +213,16 @@ func (c pluginChain) rerank(ctx context.Context, cands []candidate, meta *weftv1
 			continue
 		}
 		next := make([]int, len(res.Order))
-		all := make([]float32, len(cands))
+		byCand := make([]float32, len(cands))
 		for i, bi := range res.Order {
 			next[i] = order[bi]
 		}
 		for bi, sc := range res.Scores {
-			all[order[bi]] = sc
+			byCand[order[bi]] = sc
 		}
-		order, scores = next, all
+		order, scores = next, byCand
 	}
 	return order, scores, nil
-}
-
-// columns turns documents' attributes into the ABI's columns: one per name,
-// typed by the first value seen; a value of another type counts as absent.
-func columns(rows []attrs) []plugins.Column {
-	index := map[string]int{}
-	var cols []plugins.Column
-	for _, a := range rows {
-		for name, v := range a {
-			if _, ok := index[name]; ok {
-				continue
-			}
-			t, ok := abiType(v)
-			if !ok {
-				continue
-			}
-			index[name] = len(cols)
-			cols = append(cols, newColumn(name, t, len(rows)))
-		}
-	}
-	slices.SortFunc(cols, func(a, b plugins.Column) int { return cmp3(a.Name, b.Name) })
-	for i := range cols {
-		index[cols[i].Name] = i
-	}
-	for r, a := range rows {
-		for name, v := range a {
-			col := &cols[index[name]]
-			switch k := v.GetKind().(type) {
-			case *weftv1.AttributeValue_StringValue:
-				if col.Type == plugins.TypeString {
-					col.Strings[r], col.Valid[r] = k.StringValue, true
-				}
-			case *weftv1.AttributeValue_IntValue:
-				if col.Type == plugins.TypeInt64 {
-					col.Ints[r], col.Valid[r] = k.IntValue, true
-				}
-			case *weftv1.AttributeValue_FloatValue:
-				if col.Type == plugins.TypeFloat64 {
-					col.Floats[r], col.Valid[r] = k.FloatValue, true
-				}
-			case *weftv1.AttributeValue_BoolValue:
-				if col.Type == plugins.TypeBool {
-					col.Bools[r], col.Valid[r] = k.BoolValue, true
-				}
-			case *weftv1.AttributeValue_StringListValue:
-				if col.Type == plugins.TypeStringList {
-					col.Lists[r], col.Valid[r] = k.StringListValue.GetValues(), true
-				}
-			}
-		}
-	}
-	return cols
-}
-
-func abiType(v *weftv1.AttributeValue) (plugins.AttrType, bool) {
-	switch v.GetKind().(type) {
-	case *weftv1.AttributeValue_StringValue:
-		return plugins.TypeString, true
-	case *weftv1.AttributeValue_IntValue:
-		return plugins.TypeInt64, true
-	case *weftv1.AttributeValue_FloatValue:
-		return plugins.TypeFloat64, true
-	case *weftv1.AttributeValue_BoolValue:
-		return plugins.TypeBool, true
-	case *weftv1.AttributeValue_StringListValue:
-		return plugins.TypeStringList, true
-	}
-	return 0, false
-}
-
-func newColumn(name string, t plugins.AttrType, n int) plugins.Column {
-	c := plugins.Column{Name: name, Type: t, Valid: make([]bool, n)}
-	switch t {
-	case plugins.TypeString:
-		c.Strings = make([]string, n)
-	case plugins.TypeInt64:
-		c.Ints = make([]int64, n)
-	case plugins.TypeFloat64:
-		c.Floats = make([]float64, n)
-	case plugins.TypeBool:
-		c.Bools = make([]bool, n)
-	case plugins.TypeStringList:
-		c.Lists = make([][]string, n)
-	}
-	return c
 }
 
 // pluginError maps a failed (fail-closed) plugin call to a Connect error;

@@ -70,7 +70,7 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 
 	st := ns.st
 	st.mu.RLock()
-	allow := st.matching(compileFilter(m.GetFilter()))
+	allow := st.matching(m.GetFilter())
 	// Plugins run under the read lock, bounded by their deadlines: the
 	// slots they judge must not change underneath them.
 	allow, probed, err := chain.route(ctx, st, meta, q, k, allow)
@@ -89,11 +89,16 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	found := st.search(q, want, allow)
 	stats.DocumentsScanned, stats.DocumentsMatched = found.scanned, found.matched
 	timer.done("scan")
-	cands := st.candidates(found.hits, chain.has(plugins.HookRerank) || m.GetIncludeVectors(), chain.has(plugins.HookRerank) || m.GetIncludeAttributes())
+	reranks := chain.has(plugins.HookRerank)
+	cands, vectors := st.candidates(found.hits, reranks || m.GetIncludeVectors(), m.GetIncludeAttributes())
+	var cols []plugins.Column
+	if reranks {
+		cols = st.hitColumns(found.hits)
+	}
 	stats.WalSequence = st.applied
 	st.mu.RUnlock()
 
-	order, scores, err := chain.rerank(ctx, cands, meta, q, k)
+	order, scores, err := chain.rerank(ctx, cands, vectors, cols, meta, q, k)
 	if err != nil {
 		return nil, err
 	}
@@ -151,17 +156,35 @@ type candidate struct {
 	attrs  attrs
 }
 
-// candidates copies hits out. The caller holds s.mu for reading.
-func (s *state) candidates(hits []hit, withVectors, withAttrs bool) []candidate {
+// candidates copies hits out; with vectors, they share one flat buffer,
+// also returned (row-major, as plugin batches take them). The caller holds
+// s.mu for reading.
+func (s *state) candidates(hits []hit, withVectors, withAttrs bool) ([]candidate, []float32) {
 	out := make([]candidate, len(hits))
+	var flat []float32
+	if withVectors {
+		flat = make([]float32, len(hits)*s.dim)
+	}
 	for i, h := range hits {
 		out[i] = candidate{id: s.ids[h.slot], dist: s.finish(h.dist)}
 		if withVectors {
-			out[i].vector = s.vector(h.slot)
+			v := flat[i*s.dim : (i+1)*s.dim : (i+1)*s.dim]
+			copy(v, s.vecs.at(int(h.slot)))
+			out[i].vector = v
 		}
 		if withAttrs {
-			out[i].attrs = cloneAttrs(s.attrs[h.slot])
+			out[i].attrs = s.attrs[h.slot]
 		}
 	}
-	return out
+	return out, flat
+}
+
+// hitColumns returns the hits' attributes as plugin ABI columns, in hit
+// order. The caller holds s.mu for reading.
+func (s *state) hitColumns(hits []hit) []plugins.Column {
+	slots := make([]int, len(hits))
+	for i, h := range hits {
+		slots[i] = int(h.slot)
+	}
+	return s.cols.batch(s.ids, slots).Attributes
 }
