@@ -41,12 +41,7 @@ test: checkgenerate ## everything CI runs
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME (make fuzz FUZZTIME=5m)
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./index/hnsw
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodePQ$$' -fuzztime $(FUZZTIME) ./index/quant
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRaBitQ$$' -fuzztime $(FUZZTIME) ./index/quant
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodePQIndex$$' -fuzztime $(FUZZTIME) ./index/ivf
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRaBitQIndex$$' -fuzztime $(FUZZTIME) ./index/ivf
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeWALEntry$$' -fuzztime $(FUZZTIME) ./objstore
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 .PHONY: plugins
 plugins: ## rebuild the example and test .wasm modules
