@@ -25,34 +25,14 @@ type attrColumns struct {
 func (a *attrColumns) grow() {
 	a.n++
 	for i := range a.cols {
-		c := &a.cols[i]
-		c.Valid = append(c.Valid, false)
-		switch c.Type {
-		case plugins.TypeString:
-			c.Strings = append(c.Strings, "")
-		case plugins.TypeInt64:
-			c.Ints = append(c.Ints, 0)
-		case plugins.TypeFloat64:
-			c.Floats = append(c.Floats, 0)
-		case plugins.TypeBool:
-			c.Bools = append(c.Bools, false)
-		case plugins.TypeStringList:
-			c.Lists = append(c.Lists, nil)
-		}
+		a.cols[i].Append()
 	}
 }
 
 // clear marks slot absent in every column.
 func (a *attrColumns) clear(slot int) {
 	for i := range a.cols {
-		c := &a.cols[i]
-		c.Valid[slot] = false
-		switch c.Type { // drop references so freed strings can be collected
-		case plugins.TypeString:
-			c.Strings[slot] = ""
-		case plugins.TypeStringList:
-			c.Lists[slot] = nil
-		}
+		a.cols[i].Clear(slot)
 	}
 }
 
@@ -60,57 +40,23 @@ func (a *attrColumns) clear(slot int) {
 func (a *attrColumns) set(slot int, attrs attrs) {
 	a.clear(slot)
 	for name, v := range attrs {
+		x := abiValue(v)
 		i, ok := a.index[name]
 		if !ok {
-			t, ok := abiType(v)
-			if !ok {
+			t, err := plugins.TypeOf(x)
+			if err != nil {
 				continue
 			}
 			i = a.add(name, t)
 		}
-		c := &a.cols[i]
-		switch k := v.GetKind().(type) {
-		case *weftv1.AttributeValue_StringValue:
-			if c.Type == plugins.TypeString {
-				c.Strings[slot], c.Valid[slot] = k.StringValue, true
-			}
-		case *weftv1.AttributeValue_IntValue:
-			if c.Type == plugins.TypeInt64 {
-				c.Ints[slot], c.Valid[slot] = k.IntValue, true
-			}
-		case *weftv1.AttributeValue_FloatValue:
-			if c.Type == plugins.TypeFloat64 {
-				c.Floats[slot], c.Valid[slot] = k.FloatValue, true
-			}
-		case *weftv1.AttributeValue_BoolValue:
-			if c.Type == plugins.TypeBool {
-				c.Bools[slot], c.Valid[slot] = k.BoolValue, true
-			}
-		case *weftv1.AttributeValue_StringListValue:
-			if c.Type == plugins.TypeStringList {
-				c.Lists[slot], c.Valid[slot] = k.StringListValue.GetValues(), true
-			}
-		}
+		_ = a.cols[i].Set(slot, x) // another type than the column's: absent
 	}
 }
 
 // add creates an all-absent column and returns its position.
 func (a *attrColumns) add(name string, t plugins.AttrType) int {
-	c := plugins.Column{Name: name, Type: t, Valid: make([]bool, a.n)}
-	switch t {
-	case plugins.TypeString:
-		c.Strings = make([]string, a.n)
-	case plugins.TypeInt64:
-		c.Ints = make([]int64, a.n)
-	case plugins.TypeFloat64:
-		c.Floats = make([]float64, a.n)
-	case plugins.TypeBool:
-		c.Bools = make([]bool, a.n)
-	case plugins.TypeStringList:
-		c.Lists = make([][]string, a.n)
-	}
 	at, _ := slices.BinarySearchFunc(a.cols, name, func(c plugins.Column, name string) int { return strings.Compare(c.Name, name) })
-	a.cols = slices.Insert(a.cols, at, c)
+	a.cols = slices.Insert(a.cols, at, plugins.NewColumn(name, t, a.n))
 	if a.index == nil {
 		a.index = make(map[string]int)
 	}
@@ -127,18 +73,20 @@ func (a *attrColumns) batch(ids []string, slots []int) *plugins.Batch {
 	return all.Select(slots)
 }
 
-func abiType(v *weftv1.AttributeValue) (plugins.AttrType, bool) {
-	switch v.GetKind().(type) {
+// abiValue is an attribute value as the Go value plugins.Column takes; nil
+// for a value without a type.
+func abiValue(v *weftv1.AttributeValue) any {
+	switch k := v.GetKind().(type) {
 	case *weftv1.AttributeValue_StringValue:
-		return plugins.TypeString, true
+		return k.StringValue
 	case *weftv1.AttributeValue_IntValue:
-		return plugins.TypeInt64, true
+		return k.IntValue
 	case *weftv1.AttributeValue_FloatValue:
-		return plugins.TypeFloat64, true
+		return k.FloatValue
 	case *weftv1.AttributeValue_BoolValue:
-		return plugins.TypeBool, true
+		return k.BoolValue
 	case *weftv1.AttributeValue_StringListValue:
-		return plugins.TypeStringList, true
+		return k.StringListValue.GetValues()
 	}
-	return 0, false
+	return nil
 }

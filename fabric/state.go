@@ -5,7 +5,6 @@ import (
 	"math"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/weftdb/weft/index/distance"
@@ -175,9 +174,8 @@ type hit struct {
 
 // searchResult is what an exact search found.
 type searchResult struct {
-	hits    []hit // nearest first
-	scanned uint64
-	matched uint64
+	hits    []hit  // nearest first
+	matched uint64 // live documents that passed the filter, all scored
 }
 
 // minParallelWork is the number of float operations below which a scan
@@ -223,7 +221,6 @@ func (s *state) search(q []float32, k int, allow allowFunc) searchResult {
 	var all searchResult
 	top := newTopK(k, s.ids)
 	for _, p := range parts {
-		all.scanned += p.scanned
 		all.matched += p.matched
 		for _, h := range p.hits {
 			top.offer(h)
@@ -241,7 +238,6 @@ func (s *state) scan(q []float32, k int, allow allowFunc, lo, hi int) searchResu
 	top := newTopK(k, s.ids)
 	kernel, scale, offset := s.kernel()
 	cosine := s.metric == weftv1.Metric_METRIC_COSINE
-	worst := top.bound()
 	for slot := lo; slot < hi; slot++ {
 		if s.ids[slot] == "" || !allow.ok(slot) {
 			continue
@@ -252,13 +248,11 @@ func (s *state) scan(q []float32, k int, allow allowFunc, lo, hi int) searchResu
 			x *= s.invNorm[slot]
 		}
 		d := scale*x + offset
-		if d > worst {
+		if d > top.worst { // most documents stop here
 			continue
 		}
 		top.offer(hit{slot: uint32(slot), dist: d})
-		worst = top.bound()
 	}
-	r.scanned = r.matched
 	r.hits = top.sorted()
 	return r
 }
@@ -300,18 +294,10 @@ func newTopK(k int, ids []string) *topK {
 	return &topK{k: k, ids: ids, hits: make([]hit, 0, 2*k), worst: float32(math.Inf(1))}
 }
 
-// bound is the distance past which an offer is certainly rejected.
-func (t *topK) bound() float32 { return t.worst }
-
-// compare orders hits nearest first, then by id.
-func (t *topK) compare(a, b hit) int {
-	if a.dist != b.dist {
-		if a.dist < b.dist {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(t.ids[a.slot], t.ids[b.slot])
+// nearer reports whether a ranks before b: nearer, or as near with a
+// smaller id.
+func (t *topK) nearer(a, b hit) bool {
+	return a.dist < b.dist || a.dist == b.dist && t.ids[a.slot] < t.ids[b.slot]
 }
 
 func (t *topK) offer(x hit) {
@@ -324,11 +310,6 @@ func (t *topK) offer(x hit) {
 		t.hits = t.hits[:t.k]
 		t.worst = t.hits[t.k-1].dist
 	}
-}
-
-// nearer reports whether a ranks before b.
-func (t *topK) nearer(a, b hit) bool {
-	return a.dist < b.dist || a.dist == b.dist && t.ids[a.slot] < t.ids[b.slot]
 }
 
 // selectK reorders hits so that the k nearest come first, the k-th
@@ -379,7 +360,15 @@ func (t *topK) sorted() []hit {
 		t.selectK()
 		t.hits = t.hits[:t.k]
 	}
-	slices.SortFunc(t.hits, t.compare)
+	slices.SortFunc(t.hits, func(a, b hit) int {
+		switch {
+		case t.nearer(a, b):
+			return -1
+		case t.nearer(b, a):
+			return 1
+		}
+		return 0
+	})
 	return t.hits
 }
 

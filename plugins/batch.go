@@ -267,14 +267,15 @@ func ColumnsFromRows(rows []map[string]any) ([]Column, error) {
 		for name, v := range row {
 			c := byName[name]
 			if c == nil {
-				t, err := typeOf(v)
+				t, err := TypeOf(v)
 				if err != nil {
 					return nil, fmt.Errorf("attribute %q of row %d: %w", name, i, err)
 				}
-				c = newColumn(name, t, n)
+				nc := NewColumn(name, t, n)
+				c = &nc
 				byName[name] = c
 			}
-			if err := c.set(i, v); err != nil {
+			if err := c.Set(i, v); err != nil {
 				return nil, fmt.Errorf("attribute %q of row %d: %w", name, i, err)
 			}
 		}
@@ -287,7 +288,9 @@ func ColumnsFromRows(rows []map[string]any) ([]Column, error) {
 	return cols, nil
 }
 
-func typeOf(v any) (AttrType, error) {
+// TypeOf returns the column type of a Go value: string, int or int64,
+// float64, bool or []string.
+func TypeOf(v any) (AttrType, error) {
 	switch v.(type) {
 	case string:
 		return TypeString, nil
@@ -303,8 +306,9 @@ func typeOf(v any) (AttrType, error) {
 	return 0, fmt.Errorf("unsupported value type %T", v)
 }
 
-func newColumn(name string, t AttrType, n int) *Column {
-	c := &Column{Name: name, Type: t, Valid: make([]bool, n)}
+// NewColumn returns a column of n absent entries.
+func NewColumn(name string, t AttrType, n int) Column {
+	c := Column{Name: name, Type: t, Valid: make([]bool, n)}
 	switch t {
 	case TypeString:
 		c.Strings = make([]string, n)
@@ -320,7 +324,48 @@ func newColumn(name string, t AttrType, n int) *Column {
 	return c
 }
 
-func (c *Column) set(i int, v any) error {
+// valid materialises Valid, which nil means all present.
+func (c *Column) valid() []bool {
+	if c.Valid == nil {
+		c.Valid = make([]bool, c.len())
+		for i := range c.Valid {
+			c.Valid[i] = true
+		}
+	}
+	return c.Valid
+}
+
+// Append adds an absent entry at the end of c.
+func (c *Column) Append() {
+	c.Valid = append(c.valid(), false)
+	switch c.Type {
+	case TypeString:
+		c.Strings = append(c.Strings, "")
+	case TypeInt64:
+		c.Ints = append(c.Ints, 0)
+	case TypeFloat64:
+		c.Floats = append(c.Floats, 0)
+	case TypeBool:
+		c.Bools = append(c.Bools, false)
+	case TypeStringList:
+		c.Lists = append(c.Lists, nil)
+	}
+}
+
+// Clear marks entry i absent, dropping what it referenced.
+func (c *Column) Clear(i int) {
+	c.valid()[i] = false
+	switch c.Type {
+	case TypeString:
+		c.Strings[i] = ""
+	case TypeStringList:
+		c.Lists[i] = nil
+	}
+}
+
+// Set stores v, a value of the Go type TypeOf maps to c.Type, as entry i.
+// A value of another type is an error and leaves the entry unchanged.
+func (c *Column) Set(i int, v any) error {
 	ok := true
 	switch x := v.(type) {
 	case string:
@@ -359,7 +404,7 @@ func (c *Column) set(i int, v any) error {
 	if !ok {
 		return fmt.Errorf("value of type %T in a %s column", v, c.Type)
 	}
-	c.Valid[i] = true
+	c.valid()[i] = true
 	return nil
 }
 
