@@ -25,15 +25,23 @@ import (
 
 // clients are Connect clients of one test server.
 type clients struct {
-	ns    weftv1connect.NamespaceServiceClient
-	docs  weftv1connect.DocumentServiceClient
-	query weftv1connect.QueryServiceClient
+	ns      weftv1connect.NamespaceServiceClient
+	docs    weftv1connect.DocumentServiceClient
+	query   weftv1connect.QueryServiceClient
+	plugins weftv1connect.PluginServiceClient
 }
 
 // startServer serves a fabric over bucket on a loopback port.
-func startServer(t *testing.T, bucket objstore.Bucket) clients {
+func startServer(t testing.TB, bucket objstore.Bucket) clients {
 	t.Helper()
-	srv, err := fabric.New(fabric.Config{Bucket: bucket})
+	return serveFabric(t, fabric.Config{Bucket: bucket})
+}
+
+// serveFabric serves a fabric configured by cfg on a loopback port until
+// the test ends.
+func serveFabric(t testing.TB, cfg fabric.Config) clients {
+	t.Helper()
+	srv, err := fabric.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,9 +50,10 @@ func startServer(t *testing.T, bucket objstore.Bucket) clients {
 	hs := httptest.NewServer(mux) // binds 127.0.0.1
 	t.Cleanup(hs.Close)
 	return clients{
-		ns:    weftv1connect.NewNamespaceServiceClient(hs.Client(), hs.URL),
-		docs:  weftv1connect.NewDocumentServiceClient(hs.Client(), hs.URL),
-		query: weftv1connect.NewQueryServiceClient(hs.Client(), hs.URL),
+		ns:      weftv1connect.NewNamespaceServiceClient(hs.Client(), hs.URL),
+		docs:    weftv1connect.NewDocumentServiceClient(hs.Client(), hs.URL),
+		query:   weftv1connect.NewQueryServiceClient(hs.Client(), hs.URL),
+		plugins: weftv1connect.NewPluginServiceClient(hs.Client(), hs.URL),
 	}
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,7 +18,6 @@ import (
 	"github.com/weftdb/weft/objstore"
 	"github.com/weftdb/weft/plugins"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
-	"github.com/weftdb/weft/proto/gen/weft/v1/weftv1connect"
 )
 
 // What a plugin adds to a whole query, through Connect on loopback: each
@@ -44,18 +41,8 @@ func BenchmarkQueryPlugin(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := fabric.New(fabric.Config{Bucket: bucket, Plugins: store})
-	if err != nil {
-		b.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.Handle(mux)
-	hs := httptest.NewServer(mux)
-	defer hs.Close()
-	nsc := weftv1connect.NewNamespaceServiceClient(hs.Client(), hs.URL)
-	docs := weftv1connect.NewDocumentServiceClient(hs.Client(), hs.URL)
-	query := weftv1connect.NewQueryServiceClient(hs.Client(), hs.URL)
-	plugc := weftv1connect.NewPluginServiceClient(hs.Client(), hs.URL)
+	c := serveFabric(b, fabric.Config{Bucket: bucket, Plugins: store})
+	nsc, docs, query, plugc := c.ns, c.docs, c.query, c.plugins
 
 	const n, dim = 10_000, 32
 	if _, err := nsc.CreateNamespace(ctx, connect.NewRequest(&weftv1.CreateNamespaceRequest{Namespace: &weftv1.Namespace{Name: "b", Dimension: dim, Metric: weftv1.Metric_METRIC_COSINE}})); err != nil {

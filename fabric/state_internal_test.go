@@ -27,8 +27,8 @@ func TestVectorStoreAcrossChunks(t *testing.T) {
 		t.Fatalf("%d chunks, the second of capacity %d", len(v.chunks), cap(v.chunks[1]))
 	}
 	// A write through at stays inside its slot.
-	s := v.at(chunkSlots - 1)
-	if s = append(s, 42); v.at(chunkSlots)[0] == 42 {
+	grown := append(v.at(chunkSlots-1), 42)
+	if v.at(chunkSlots)[0] == 42 || len(grown) != 4 {
 		t.Fatal("appending to a slot's vector overwrote the next slot")
 	}
 }

@@ -47,18 +47,13 @@ func shopDocs() []shopDoc {
 	var out []shopDoc
 	for i := range 60 {
 		v := []float32{float32(i%7) / 7, float32(i%5) / 5, float32(i%11) / 11, float32(i) / 60}
-		var s float64
-		for j := range v {
-			d := float64(v[j] - shopQuery[j])
-			s += d * d
-		}
 		out = append(out, shopDoc{
 			id: fmt.Sprintf("p%02d", i), vec: v,
 			shard: []string{"eu/acme", "us/acme", "eu/globex", "us/initech"}[i%4],
 			tier:  []string{"gold", "silver", "bronze"}[i%3],
 			ts:    shopNow - int64(i)*600,
 			// The server computes in float32; compare with a tolerance.
-			l2Dist: math.Sqrt(s),
+			l2Dist: euclidean(v, shopQuery),
 		})
 	}
 	return out
@@ -67,22 +62,19 @@ func shopDocs() []shopDoc {
 // nearest returns the k documents nearest the query among those keep
 // passes, ties by id.
 func nearest(docs []shopDoc, k int, keep func(shopDoc) bool) []shopDoc {
-	var out []shopDoc
+	byID := map[string]shopDoc{}
+	vecs := map[string][]float32{}
 	for _, d := range docs {
 		if keep(d) {
-			out = append(out, d)
+			byID[d.id], vecs[d.id] = d, d.vec
 		}
 	}
-	slices.SortFunc(out, func(a, b shopDoc) int {
-		if a.l2Dist != b.l2Dist {
-			if a.l2Dist < b.l2Dist {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.id, b.id)
-	})
-	return out[:min(k, len(out))]
+	ids, _ := bruteForce(vecs, shopQuery, k, nil)
+	out := make([]shopDoc, len(ids))
+	for i, id := range ids {
+		out[i] = byID[id]
+	}
+	return out
 }
 
 func wantIDs(t *testing.T, what string, got *weftv1.QueryResponse, want []shopDoc) {
@@ -101,13 +93,8 @@ func wantIDs(t *testing.T, what string, got *weftv1.QueryResponse, want []shopDo
 // over the API of a running `weft serve` and changes query results exactly
 // as its logic says.
 func TestServeExamplePlugins(t *testing.T) {
-	p := startServe(t, t.TempDir())
+	c := newClient(t, startServe(t, t.TempDir()))
 	ctx := context.Background()
-	c, err := weft.New(p.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	if _, err := c.CreateNamespace(ctx, "shop", 4, weft.L2, weft.WithShardKey("shard"),
 		weft.WithAttribute("tier", weft.TypeString), weft.WithAttribute("ts", weft.TypeInt)); err != nil {
 		t.Fatal(err)
@@ -233,13 +220,8 @@ func TestServeExamplePlugins(t *testing.T) {
 // The mmr example reorders near-duplicates below a diverse document, and a
 // namespace's default plugin runs on every query without being named.
 func TestServeMMRAndDefaultPlugins(t *testing.T) {
-	p := startServe(t, t.TempDir())
+	c := newClient(t, startServe(t, t.TempDir()))
 	ctx := context.Background()
-	c, err := weft.New(p.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	// a and a2 are near-duplicates close to the query (1, 1); b is less
 	// relevant but points elsewhere; c is least relevant.
 	vecs := map[string][]float32{"a": {1, 0.9}, "a2": {1, 0.85}, "b": {0.2, 1}, "c": {1, -0.2}}
@@ -287,13 +269,8 @@ func TestServeMMRAndDefaultPlugins(t *testing.T) {
 // query with DeadlineExceeded soon after its deadline, a fail-open one is
 // skipped, and other queries keep being served.
 func TestServeHostilePlugin(t *testing.T) {
-	p := startServe(t, t.TempDir())
+	c := newClient(t, startServe(t, t.TempDir()))
 	ctx := context.Background()
-	c, err := weft.New(p.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	loop, err := os.ReadFile(filepath.Join("..", "..", "plugins", "testdata", "hostile", "loop.wasm"))
 	if err != nil {
 		t.Fatal(err)

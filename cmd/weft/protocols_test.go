@@ -15,6 +15,16 @@ import (
 	"github.com/weftdb/weft/sdk/weft"
 )
 
+// euclidean is the exact distance of a and b, in float64.
+func euclidean(a, b []float32) float64 {
+	var s float64
+	for i := range a {
+		d := float64(a[i]) - float64(b[i])
+		s += d * d
+	}
+	return math.Sqrt(s)
+}
+
 // bruteForce returns the ids of the k vectors nearest to q by Euclidean
 // distance among those keep passes, nearest first, with their distances.
 func bruteForce(vecs map[string][]float32, q []float32, k int, keep func(id string) bool) ([]string, []float64) {
@@ -27,12 +37,7 @@ func bruteForce(vecs map[string][]float32, q []float32, k int, keep func(id stri
 		if keep != nil && !keep(id) {
 			continue
 		}
-		var s float64
-		for i := range v {
-			d := float64(v[i]) - float64(q[i])
-			s += d * d
-		}
-		all = append(all, scored{id, math.Sqrt(s)})
+		all = append(all, scored{id, euclidean(v, q)})
 	}
 	slices.SortFunc(all, func(a, b scored) int {
 		if a.d != b.d {
@@ -51,6 +56,17 @@ func bruteForce(vecs map[string][]float32, q []float32, k int, keep func(id stri
 	return ids, ds
 }
 
+// newClient is a Go SDK client of p, closed when the test ends.
+func newClient(t *testing.T, p *serveProc, opts ...weft.Option) *weft.Client {
+	t.Helper()
+	c, err := weft.New(p.addr, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
 // The Go SDK drives one `weft serve` over Connect, gRPC and gRPC-web: every
 // protocol creates, writes, queries (with and without a filter), reads and
 // deletes, and the answers are the exact ones.
@@ -67,11 +83,7 @@ func TestServeSDKProtocols(t *testing.T) {
 	}
 	for pi, proto := range protocols {
 		t.Run(proto.name, func(t *testing.T) {
-			c, err := weft.New(p.addr, proto.opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := newClient(t, p, proto.opts...)
 			name := "sdk-" + proto.name
 			if _, err := c.CreateNamespace(ctx, name, 8, weft.L2, weft.WithAttribute("color", weft.TypeString)); err != nil {
 				t.Fatal(err)

@@ -104,12 +104,13 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	host, err := plugins.NewHost(c.plugins, log.With("component", "plugins"), reg)
+	plog := log.With("component", "plugins")
+	host, err := plugins.NewHost(c.plugins, plog, reg)
 	if err != nil {
 		return err
 	}
 	defer host.Close(context.Background())
-	store, err := plugins.NewStore(bucket, host, log.With("component", "plugins"), c.pluginStore)
+	store, err := plugins.NewStore(bucket, host, plog, c.pluginStore)
 	if err != nil {
 		return err
 	}
