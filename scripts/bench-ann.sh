@@ -2,7 +2,7 @@
 # bench-ann.sh: Weft's HNSW against hnswlib, side by side, in one run.
 #
 # Builds annpeer (../shared/peers/build.sh) and Weft's `bench ann`, fetches
-# each dataset (../shared/datasets/get), runs hnswlib and weft-hnsw with the
+# each dataset (scripts/dataset.py: the shared sets and Weft's own), runs hnswlib and weft-hnsw with the
 # same build and search settings, alternating engines per pass so machine load
 # hits both alike, and prints the JSON lines and a table of Weft's QPS and
 # build time as ratios of hnswlib's at equal recall.
@@ -39,7 +39,7 @@ common=(--M "$M" --efc "$EFC" --ef "$EF" --build-threads "$BUILD_THREADS"
 if [[ -n ${QUERIES:-} ]]; then common+=(--queries "$QUERIES"); fi
 
 for name in $DATASETS; do
-	D=$(../shared/datasets/get "$name")
+	D=$(scripts/dataset.py "$name")
 	for pass in $(seq 1 "$PASSES"); do
 		echo "bench-ann: $name pass $pass/$PASSES: hnswlib" >&2
 		"$P" hnswlib --data "$D" "${common[@]}" | tee -a "$OUT/hnswlib.$name.jsonl"

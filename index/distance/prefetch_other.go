@@ -3,4 +3,4 @@
 package distance
 
 // Prefetch is a no-op on this build; see the amd64 version.
-func Prefetch(v []float32) {}
+func Prefetch[E float32 | uint32](v []E) {}
