@@ -38,7 +38,7 @@ func newInstance(ctx context.Context, rt wazero.Runtime, mod wazero.CompiledModu
 	if err != nil {
 		var exit *sys.ExitError
 		if errors.As(err, &exit) {
-			if ctx.Err() != nil {
+			if exit.ExitCode() == sys.ExitCodeDeadlineExceeded || ctx.Err() != nil {
 				return nil, &Error{Kind: ErrDeadline, Detail: "module initialisation did not finish in time", Err: err}
 			}
 			return nil, &Error{Kind: ErrTrap, Detail: fmt.Sprintf("module exited with code %d during initialisation%s", exit.ExitCode(), stderr.suffix()), Err: err}
@@ -86,6 +86,16 @@ func (i *instance) input(ctx context.Context, n uint32) (uint32, error) {
 	return ptr, nil
 }
 
+// ended reports whether ctx is done or past its deadline: the meter reads
+// the clock, so a call can stop before the context's own timer fires.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}
+
 // classify turns a wazero call error into an *Error. cctx is the call's
 // context, parent the caller's.
 func classify(cctx, parent context.Context, err error, inst *instance, deadline time.Duration) error {
@@ -97,8 +107,12 @@ func classify(cctx, parent context.Context, err error, inst *instance, deadline 
 	if errors.As(err, &exit) {
 		switch exit.ExitCode() {
 		case sys.ExitCodeDeadlineExceeded, sys.ExitCodeContextCanceled:
-			if parent.Err() != nil {
-				return &Error{Kind: ErrCanceled, Detail: parent.Err().Error(), Err: err}
+			if ended(parent) {
+				detail := context.DeadlineExceeded.Error()
+				if parent.Err() != nil {
+					detail = parent.Err().Error()
+				}
+				return &Error{Kind: ErrCanceled, Detail: detail, Err: err}
 			}
 			return &Error{Kind: ErrDeadline, Detail: fmt.Sprintf("call did not return within %s", deadline), Err: err}
 		}
