@@ -170,31 +170,13 @@ func (c pluginChain) filter(ctx context.Context, st *state, meta *weftv1.Namespa
 	return allow, nil
 }
 
-// rerank runs the rerank hooks over the candidates, whose vectors
-// (row-major) and attribute columns come apart, and returns their final
-// order and scores (nil scores: no hook ran, rank by distance).
-func (c pluginChain) rerank(ctx context.Context, cands []candidate, vectors []float32, cols []plugins.Column, meta *weftv1.Namespace, q []float32, k int) ([]int, []float32, error) {
-	order := make([]int, len(cands))
+// rerank runs the rerank hooks over a batch of candidates and returns
+// their final order (indices into the batch) and scores (by batch index).
+func (c pluginChain) rerank(ctx context.Context, all *plugins.Batch) ([]int, []float32, error) {
+	n := all.Len()
+	order := make([]int, n)
 	for i := range order {
 		order[i] = i
-	}
-	if !c.has(plugins.HookRerank) || len(cands) == 0 {
-		return order, nil, nil
-	}
-	dim := len(q)
-	all := &plugins.Batch{
-		IDs:        make([]string, len(cands)),
-		Distances:  make([]float32, len(cands)),
-		Attributes: cols,
-		Dim:        dim,
-		Vectors:    vectors,
-		Query:      q,
-		Metric:     abiMetric(meta.GetMetric()),
-		TopK:       k,
-	}
-	for i, cand := range cands {
-		all.IDs[i] = cand.id
-		all.Distances[i] = cand.dist
 	}
 	var scores []float32
 	for _, s := range c {
@@ -213,7 +195,7 @@ func (c pluginChain) rerank(ctx context.Context, cands []candidate, vectors []fl
 			continue
 		}
 		next := make([]int, len(res.Order))
-		byCand := make([]float32, len(cands))
+		byCand := make([]float32, n)
 		for i, bi := range res.Order {
 			next[i] = order[bi]
 		}

@@ -90,35 +90,41 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	// The scan is exact: every document that matches is scanned.
 	stats.DocumentsScanned, stats.DocumentsMatched = found.matched, found.matched
 	timer.done("scan")
-	reranks := chain.has(plugins.HookRerank)
-	cands, vectors := st.candidates(found.hits, reranks || m.GetIncludeVectors(), m.GetIncludeAttributes())
-	var cols []plugins.Column
-	if reranks {
-		cols = st.hitColumns(found.hits)
+	// Rerank hooks, like the others, run under the read lock: their batch
+	// is gathered straight from the state, and only the k results that
+	// come back are copied out.
+	var order []int // result r is found.hits[order[r]]; nil: distance order
+	var scores []float32
+	if chain.has(plugins.HookRerank) && len(found.hits) > 0 {
+		order, scores, err = chain.rerank(ctx, st.batch(found.hits, q, meta, k))
+		if err != nil {
+			st.mu.RUnlock()
+			return nil, err
+		}
+	}
+	results := make([]*weftv1.QueryResult, 0, min(k, len(found.hits)))
+	for r := range min(k, len(found.hits)) {
+		i := r
+		if order != nil {
+			i = order[r]
+		}
+		h := found.hits[i]
+		d := st.finish(h.dist)
+		res := &weftv1.QueryResult{Id: st.ids[h.slot], Distance: d, Score: -d}
+		if scores != nil {
+			res.Score = scores[i]
+		}
+		if m.GetIncludeVectors() {
+			res.Vector = st.vector(h.slot)
+		}
+		if m.GetIncludeAttributes() {
+			res.Attributes = st.attrs[h.slot]
+		}
+		results = append(results, res)
 	}
 	stats.WalSequence = st.applied
 	st.mu.RUnlock()
-
-	order, scores, err := chain.rerank(ctx, cands, vectors, cols, meta, q, k)
-	if err != nil {
-		return nil, err
-	}
 	timer.done("rerank")
-	results := make([]*weftv1.QueryResult, 0, min(k, len(order)))
-	for _, i := range order[:min(k, len(order))] {
-		c := cands[i]
-		r := &weftv1.QueryResult{Id: c.id, Distance: c.dist, Score: -c.dist}
-		if scores != nil {
-			r.Score = scores[i]
-		}
-		if m.GetIncludeVectors() {
-			r.Vector = c.vector
-		}
-		if m.GetIncludeAttributes() {
-			r.Attributes = c.attrs
-		}
-		results = append(results, r)
-	}
 	stats.Timings = timer.timings
 	return connect.NewResponse(&weftv1.QueryResponse{Results: results, Stats: stats}), nil
 }
@@ -148,44 +154,21 @@ func validQuery(m *weftv1.QueryRequest, meta *weftv1.Namespace) error {
 	return invalid("consistency", "consistency %d is unknown: use CONSISTENCY_STRONG or CONSISTENCY_EVENTUAL", m.GetConsistency())
 }
 
-// candidate is a search hit copied out of the state, so later stages run
-// without its lock.
-type candidate struct {
-	id     string
-	dist   float32 // as reported: Euclidean for l2
-	vector []float32
-	attrs  attrs
-}
-
-// candidates copies hits out; with vectors, they share one flat buffer,
-// also returned (row-major, as plugin batches take them). The caller holds
+// batch is hits as a rerank hook's batch: ids, distances as reported,
+// vectors (row-major) and attribute columns, in hit order. The caller holds
 // s.mu for reading.
-func (s *state) candidates(hits []hit, withVectors, withAttrs bool) ([]candidate, []float32) {
-	out := make([]candidate, len(hits))
-	var flat []float32
-	if withVectors {
-		flat = make([]float32, len(hits)*s.dim)
-	}
-	for i, h := range hits {
-		out[i] = candidate{id: s.ids[h.slot], dist: s.finish(h.dist)}
-		if withVectors {
-			v := flat[i*s.dim : (i+1)*s.dim : (i+1)*s.dim]
-			copy(v, s.vecs.at(int(h.slot)))
-			out[i].vector = v
-		}
-		if withAttrs {
-			out[i].attrs = s.attrs[h.slot]
-		}
-	}
-	return out, flat
-}
-
-// hitColumns returns the hits' attributes as plugin ABI columns, in hit
-// order. The caller holds s.mu for reading.
-func (s *state) hitColumns(hits []hit) []plugins.Column {
+func (s *state) batch(hits []hit, q []float32, meta *weftv1.Namespace, k int) *plugins.Batch {
 	slots := make([]int, len(hits))
 	for i, h := range hits {
 		slots[i] = int(h.slot)
 	}
-	return s.cols.batch(s.ids, slots).Attributes
+	b := s.cols.batch(s.ids, slots)
+	b.Dim, b.Query, b.Metric, b.TopK = s.dim, q, abiMetric(meta.GetMetric()), k
+	b.Distances = make([]float32, len(hits))
+	b.Vectors = make([]float32, len(hits)*s.dim)
+	for i, h := range hits {
+		b.Distances[i] = s.finish(h.dist)
+		copy(b.Vectors[i*s.dim:(i+1)*s.dim], s.vecs.at(int(h.slot)))
+	}
+	return b
 }
