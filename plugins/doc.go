@@ -88,18 +88,22 @@
 // stdout discarded, the first 2 KiB of stderr kept to explain traps). Each
 // instance has Config.MemoryLimitPages of memory. Each call has a
 // wall-clock deadline covering the wait for an instance and the guest run:
-// the runtime is built with wazero's CloseOnContextDone, so a guest is
-// checked at every loop iteration and stopped where it is. A trap, a
-// deadline or a bad output discards the instance; a background goroutine
-// replaces it, so queries never instantiate. Outputs are bounds-checked and
-// must have the exact expected size.
+// every module is compiled from plugins/meter's rewrite of it, whose budget
+// counter makes the guest call back into the host every 65,536
+// instructions or so, and the host ends the call there once the deadline
+// has passed. A trap, a deadline or a bad output discards the instance; a
+// background goroutine replaces it, so queries never instantiate. Outputs
+// are bounds-checked and must have the exact expected size.
 //
 // # Cost
 //
-// The deadline checks cost wazero an exit to Go per guest loop iteration
-// (tens of ns; a Go guest pays them at most branches), and a call costs a
-// few µs of fixed overhead: hence one call per stage, and guest SDKs that
-// keep hot loops short. See docs/benchmarks.md, "## Plugins".
+// A call costs 1–3 µs of fixed overhead (C–Go guest) plus the input's
+// encoding: hence one call per stage. The meter's check at each loop header
+// and function entry is three native instructions; wazero's own deadline
+// mechanism, WithCloseOnContextDone, left native code for Go at every loop
+// iteration (about 70 ns) and started a goroutine per call, which made a Go
+// guest's rerank of 100 candidates 2.5× slower. See docs/benchmarks.md,
+// "## Plugins".
 //
 // # Metrics
 //
