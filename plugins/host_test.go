@@ -308,9 +308,9 @@ func TestMemoryLimit(t *testing.T) {
 	if _, err := p.Rerank(context.Background(), nil, abcBatch()); err != nil {
 		t.Fatal(err)
 	}
-	inst := <-p.idle
+	inst, _ := p.idle.tryGet()
 	size := inst.mem.Size()
-	p.idle <- inst
+	p.idle.put(inst)
 	if limit := uint32(256 << 16); size > limit {
 		t.Errorf("instance memory grew to %d bytes, over the %d limit", size, limit)
 	}
@@ -341,7 +341,7 @@ func TestBusy(t *testing.T) {
 	cfg.PoolSize = 1
 	h := newTestHost(t, cfg)
 	p := mustLoad(t, h, "good", hostile(t, "good"), Options{Deadline: 20 * time.Millisecond})
-	inst := <-p.idle // another call holds the only instance
+	inst, _ := p.idle.tryGet() // another call holds the only instance
 	start := time.Now()
 	_, err := p.Rerank(context.Background(), nil, abcBatch())
 	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "no free instance within 20ms (pool of 1)") {
@@ -350,7 +350,7 @@ func TestBusy(t *testing.T) {
 	if d := time.Since(start); d < 20*time.Millisecond || d > 60*time.Millisecond {
 		t.Errorf("busy after %s", d)
 	}
-	p.idle <- inst
+	p.idle.put(inst)
 	if _, err := p.Rerank(context.Background(), nil, abcBatch()); err != nil {
 		t.Errorf("after release: %v", err)
 	}

@@ -27,7 +27,7 @@ type Plugin struct {
 	inst prometheus.Gauge
 	made prometheus.Counter
 
-	idle    chan *instance
+	idle    *instancePool
 	refill  chan struct{}
 	done    chan struct{}
 	closed  atomic.Bool
@@ -46,7 +46,7 @@ func newPlugin(ctx context.Context, h *Host, name string, c *compiled, opts Opti
 		hm:     h.metrics.forPlugin(name),
 		inst:   h.metrics.instances.WithLabelValues(name),
 		made:   h.metrics.instantiations.WithLabelValues(name),
-		idle:   make(chan *instance, n),
+		idle:   newInstancePool(n),
 		refill: make(chan struct{}, n),
 		done:   make(chan struct{}),
 	}
@@ -58,7 +58,7 @@ func newPlugin(ctx context.Context, h *Host, name string, c *compiled, opts Opti
 			p.drain(ctx)
 			return nil, err
 		}
-		p.idle <- inst
+		p.idle.put(inst)
 	}
 	p.workers.Add(1)
 	go p.refiller()
@@ -107,7 +107,7 @@ func (p *Plugin) refiller() {
 		for {
 			inst, err := p.instantiate(context.Background())
 			if err == nil {
-				p.idle <- inst
+				p.idle.put(inst)
 				break
 			}
 			p.host.logger.Error("plugin instance replacement failed", "plugin", p.name, "err", err)
@@ -121,21 +121,19 @@ func (p *Plugin) refiller() {
 }
 
 func (p *Plugin) acquire(cctx, parent context.Context) (*instance, error) {
-	select {
-	case inst := <-p.idle:
+	if inst, ok := p.idle.tryGet(); ok {
 		return inst, nil
-	default:
 	}
 	select {
-	case inst := <-p.idle:
-		return inst, nil
+	case <-p.idle.tokens:
+		return p.idle.take(), nil
 	case <-p.done:
 		return nil, &Error{Plugin: p.name, Kind: ErrClosed, Detail: "plugin unloaded"}
 	case <-cctx.Done():
 		if parent.Err() != nil {
 			return nil, &Error{Plugin: p.name, Kind: ErrCanceled, Detail: parent.Err().Error()}
 		}
-		return nil, &Error{Plugin: p.name, Kind: ErrBusy, Detail: fmt.Sprintf("no free instance within %s (pool of %d)", p.opts.Deadline, cap(p.idle))}
+		return nil, &Error{Plugin: p.name, Kind: ErrBusy, Detail: fmt.Sprintf("no free instance within %s (pool of %d)", p.opts.Deadline, p.idle.size())}
 	}
 }
 
@@ -149,7 +147,7 @@ func (p *Plugin) release(inst *instance, broken bool) {
 		}
 		return
 	}
-	p.idle <- inst
+	p.idle.put(inst)
 }
 
 // close stops new calls, waits for those in flight (each ends by its
@@ -169,13 +167,12 @@ func (p *Plugin) close(ctx context.Context) {
 
 func (p *Plugin) drain(ctx context.Context) {
 	for {
-		select {
-		case inst := <-p.idle:
-			inst.close(ctx)
-			p.inst.Dec()
-		default:
+		inst, ok := p.idle.tryGet()
+		if !ok {
 			return
 		}
+		inst.close(ctx)
+		p.inst.Dec()
 	}
 }
 
