@@ -1,12 +1,12 @@
 package plugins
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -442,7 +442,7 @@ func (p *Plugin) Rerank(ctx context.Context, params map[string]string, b *Batch)
 		return RerankResult{Order: identity(), Skipped: skipped}, nil
 	}
 	order := identity()
-	sort.SliceStable(order, func(i, j int) bool { return scores[order[i]] > scores[order[j]] })
+	slices.SortStableFunc(order, func(i, j int) int { return cmp.Compare(scores[j], scores[i]) })
 	return RerankResult{Scores: scores, Order: order}, nil
 }
 
