@@ -416,6 +416,7 @@ func (m *module) code(b []byte) ([]byte, bool, error) {
 func (m *module) function(body []byte, params uint32) ([]byte, error) {
 	r := &reader{b: body}
 	groups := r.u32()
+	groupsEnd := r.pos // the count may be encoded in more bytes than it needs
 	declared := uint64(params)
 	for range groups {
 		declared += uint64(r.u32())
@@ -479,7 +480,7 @@ func (m *module) function(body []byte, params uint32) ([]byte, error) {
 			return nil, errors.New("too many locals")
 		}
 		w.u32(groups + 1)
-		w.raw(body[len(uleb(groups)):locals])
+		w.raw(body[groupsEnd:locals])
 		w.raw([]byte{0x01, 0x7F}) // one i32
 	} else {
 		w.raw(body[:locals])
@@ -501,16 +502,36 @@ func (m *module) function(body []byte, params uint32) ([]byte, error) {
 	return w.b, nil
 }
 
+// maxWeight bounds what one bulk instruction weighs: 1,024 budgets, so
+// that counter minus it cannot overflow an i32.
+const maxWeight = 1 << 26
+
 // weigh writes, before a bulk instruction whose count operand is on top of
 // the stack: counter -= count scaled by shift (left if positive, right if
-// negative), then the usual check.
+// negative), then the usual check. The count is unsigned: scaled up
+// unchecked, a large one (a memory.grow or table.grow of 0xFFFFFFFF, which
+// fails at once) would weigh as a negative number and add to the budget,
+// so it is first capped at maxWeight>>shift.
 func (m *module) weigh(w *writer, scratch uint32, shift int8) {
 	w.byte(0x22) // local.tee
 	w.u32(scratch)
 	w.byte(0x23)
 	w.u32(m.counter)
-	w.byte(0x20) // local.get
-	w.u32(scratch)
+	if shift >= 0 { // min_u(count, maxWeight>>shift)
+		limit := int64(maxWeight >> shift)
+		w.byte(0x20) // local.get
+		w.u32(scratch)
+		w.byte(0x41)
+		w.s64(limit)
+		w.byte(0x20)
+		w.u32(scratch)
+		w.byte(0x41)
+		w.s64(limit)
+		w.raw([]byte{0x49, 0x1B}) // i32.lt_u; select
+	} else {
+		w.byte(0x20)
+		w.u32(scratch)
+	}
 	switch {
 	case shift > 0:
 		w.raw([]byte{0x41, byte(shift), 0x74}) // i32.shl
@@ -521,13 +542,6 @@ func (m *module) weigh(w *writer, scratch uint32, shift int8) {
 	w.byte(0x24)
 	w.u32(m.counter)
 	m.check(w, 0)
-}
-
-// uleb is v's unsigned LEB128 encoding.
-func uleb(v uint32) []byte {
-	var w writer
-	w.u32(v)
-	return w.b
 }
 
 // check writes: counter -= cost; if counter < 0 { counter = tick() }.
