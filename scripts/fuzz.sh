@@ -16,6 +16,7 @@ targets=(
 	"FuzzDecodePQIndex ./index/ivf"
 	"FuzzDecodeRaBitQIndex ./index/ivf"
 	"FuzzDecodeWALEntry ./objstore"
+	"FuzzInstrument ./plugins/meter"
 )
 for t in "${targets[@]}"; do
 	read -r name pkg <<<"$t"
