@@ -75,6 +75,18 @@ func (r *reader) u32() uint32 {
 	return uint32(v)
 }
 
+// count reads a vector's length, refusing one longer than the bytes left
+// (every item takes at least one), so that a corrupt length does not make
+// a loop run billions of times.
+func (r *reader) count() uint32 {
+	n := r.u32()
+	if int(n) > len(r.b)-r.pos {
+		r.fail(errShort)
+		return 0
+	}
+	return n
+}
+
 func (r *reader) name() string { return string(r.bytes(int(r.u32()))) }
 
 func (r *reader) limits() {
@@ -155,7 +167,7 @@ func next(r *reader) (instr, error) {
 	case op == 0x0C, op == 0x0D: // br, br_if
 		r.u32()
 	case op == 0x0E: // br_table
-		n := r.u32()
+		n := r.count()
 		for range n {
 			r.u32()
 		}
@@ -168,7 +180,7 @@ func next(r *reader) (instr, error) {
 		r.u32()
 		r.u32()
 	case op == 0x1C: // select t*
-		n := r.u32()
+		n := r.count()
 		for range n {
 			r.byte()
 		}

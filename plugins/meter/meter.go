@@ -306,7 +306,7 @@ func (m *module) extend(s section) ([]byte, bool, error) {
 
 func (m *module) exports(b []byte) ([]byte, bool, error) {
 	r := &reader{b: b}
-	n := r.u32()
+	n := r.count()
 	var w writer
 	w.u32(n)
 	for range n {
@@ -346,7 +346,7 @@ func (m *module) elements(b []byte) ([]byte, bool, error) {
 		if flag&3 != 0 { // elemkind or reftype
 			w.byte(r.byte())
 		}
-		items := r.u32()
+		items := r.count()
 		w.u32(items)
 		for range items {
 			if flag&4 == 0 {
@@ -415,7 +415,7 @@ func (m *module) code(b []byte) ([]byte, bool, error) {
 // by the instructions directly inside that loop.
 func (m *module) function(body []byte, params uint32) ([]byte, error) {
 	r := &reader{b: body}
-	groups := r.u32()
+	groups := r.count()
 	groupsEnd := r.pos // the count may be encoded in more bytes than it needs
 	declared := uint64(params)
 	for range groups {

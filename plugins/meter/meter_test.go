@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -674,6 +675,38 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
+// TestHugeCounts: a vector whose length is far more than the bytes that
+// follow must be refused at once, not read item by item (some 40 s and, for
+// exports, gigabytes of output, from a 20-byte module).
+func TestHugeCounts(t *testing.T) {
+	huge := []byte{0xFF, 0xFF, 0xFF, 0xFF, 0x0F} // 0xFFFFFFFF
+	fn := func(instrs ...[]byte) []byte {
+		return wasmModule(sec(1, funcType(nil, nil)), sec(3, leb(0)), sec(10, body(noLocals, instrs...)))
+	}
+	cases := map[string][]byte{
+		"exports":         wasmModule(rawSec(7, huge)),
+		"element items":   wasmModule(sec(9, cat(op(0x01, 0x00), huge))),
+		"local groups":    fn(huge),
+		"br_table labels": fn(op(0x0E), huge),
+		"select types":    fn(op(0x1C), huge),
+	}
+	for name, wasm := range cases {
+		done := make(chan error, 1)
+		go func() {
+			_, err := meter.Instrument(wasm)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("%s: instrumented without error", name)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: Instrument still running after 5 s", name)
+		}
+	}
+}
+
 // sectionEnds is the offsets at which wasm's sections end, the header's
 // end included: the prefixes of wasm that are whole modules.
 func sectionEnds(t *testing.T, wasm []byte) []int {
@@ -814,6 +847,13 @@ func FuzzInstrument(f *testing.F) {
 	}
 	rt := newRuntime(f, nil)
 	f.Fuzz(func(t *testing.T, wasm []byte) {
+		_ = os.WriteFile(fmt.Sprintf("/tmp/m/last-%d", os.Getpid()), wasm, 0o644)
+		start := time.Now()
+		defer func() {
+			if d := time.Since(start); d > time.Second {
+				_ = os.WriteFile(fmt.Sprintf("/tmp/m/slow-%d-%d", os.Getpid(), start.UnixNano()), wasm, 0o644)
+			}
+		}()
 		out, err := meter.Instrument(wasm)
 		if err == nil {
 			checkCompiles(t, rt, wasm, out)
