@@ -5,6 +5,7 @@ export GOEXPERIMENT := simd
 GO ?= go
 BUF := $(GO) tool -modfile=tools/buf/go.mod buf
 FUZZTIME ?= 5s
+COUNT ?= 50
 
 .PHONY: help
 help: ## list the targets
@@ -42,6 +43,10 @@ test: checkgenerate ## everything CI runs
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME (make fuzz FUZZTIME=5m)
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+.PHONY: flake
+flake: ## the concurrency-heavy tests COUNT times under -race (make flake COUNT=200)
+	COUNT=$(COUNT) scripts/flake.sh
 
 .PHONY: plugins
 plugins: ## rebuild the example and test .wasm modules

@@ -667,13 +667,26 @@ func (s *Store) Resolve(ctx context.Context, name string) (*Plugin, error) {
 		return nil, connect.NewError(connect.CodeNotFound, notRegistered(name))
 	}
 	opts := s.options(meta)
-	if p := s.host.Get(name); p != nil && p.Info().SHA256 == meta.GetSha256() && p.Options() == opts {
+	current := func() *Plugin {
+		if p := s.host.Get(name); p != nil && p.Info().SHA256 == meta.GetSha256() && p.Options() == opts {
+			return p
+		}
+		return nil
+	}
+	if p := current(); p != nil {
 		return p, nil
 	}
 	key := fmt.Sprintf("%s\x00%s\x00%d\x00%d", name, meta.GetSha256(), opts.Policy, opts.Deadline)
 	s.mu.Lock()
 	c := s.loads[key]
 	if c == nil {
+		// A load may have finished since the check above: it is in the
+		// host before its call leaves s.loads, so looking again under the
+		// lock closes the gap in which a second read of the module began.
+		if p := current(); p != nil {
+			s.mu.Unlock()
+			return p, nil
+		}
 		c = &loadCall{done: make(chan struct{})}
 		s.loads[key] = c
 		go s.load(c, key, name, meta.GetSha256(), opts)

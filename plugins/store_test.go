@@ -508,7 +508,10 @@ func TestStoreHammer(t *testing.T) {
 	b := newMemBucket()
 	stores := []*Store{newTestStore(t, b, time.Millisecond), newTestStore(t, b, time.Nanosecond)}
 	modules := [][]byte{example(t, "attrfilter", "c"), example(t, "attrfilter", "as")}
-	const rounds = 40
+	rounds := 40
+	if testing.Short() { // make flake: many short repetitions instead
+		rounds = 8
+	}
 	var wg sync.WaitGroup
 	for i, s := range stores {
 		wg.Go(func() { // writer

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# flake.sh: runs the concurrency-heavy tests COUNT times (default 50) under
+# the race detector, to catch a flaky test before CI does. A new test that
+# starts goroutines, shares a bucket or kills processes joins the list below
+# and passes `make flake COUNT=200` before it lands (docs/contributing.md).
+#
+# -short makes the hammers do fewer rounds per run: many short repetitions
+# find interleavings that one long run does not.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+COUNT=${COUNT:-50}
+targets=(
+	"./plugins TestStoreConcurrentResolveLoadsOnce|TestStoreResolveGivesUpWithItsContext|TestStoreHammer|TestStoreSharedBucket|TestHammerReload|TestConcurrentCalls"
+	"./objstore (TestInMemory|TestFilesystem|TestS3)$/(CreateConcurrent|AtomicUpload)$|TestWALAppendRetries"
+	"./fabric TestGroupCommit|TestTwoServersShareABucket"
+	"./cmd/weft TestKill9KeepsAcknowledgedWrites"
+)
+# Two lanes, one per core: objstore's uploads against the rest.
+lane() {
+	for t in "$@"; do
+		read -r pkg run <<<"$t"
+		echo "== $pkg -run '$run' -count=$COUNT"
+		go test -race -short -timeout 30m -count="$COUNT" -run "$run" "$pkg" || return 1
+	done
+}
+start=$SECONDS
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+lane "${targets[1]}" >"$log" 2>&1 &
+bg=$!
+status=0
+lane "${targets[0]}" "${targets[2]}" "${targets[3]}" || status=1
+wait "$bg" || status=1
+cat "$log"
+if ((status)); then
+	echo "flake: FAILED after $((SECONDS - start)) s"
+	exit 1
+fi
+echo "flake: all passed $COUNT times in $((SECONDS - start)) s"
