@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"time"
@@ -101,6 +102,10 @@ func (s *Server) commitGroup(ns *namespace, group []*pendingWrite) {
 // another process took that sequence number first, it catches up with the
 // WAL and tries the next one.
 func (s *Server) appendAndApply(ns *namespace, batch *storagev1.WALBatch) (uint64, []opResult, error) {
+	batch.Nonce = make([]byte, 16)
+	if _, err := rand.Read(batch.Nonce); err != nil {
+		return 0, nil, err
+	}
 	payload, err := proto.Marshal(batch)
 	if err != nil {
 		return 0, nil, err
@@ -110,18 +115,15 @@ func (s *Server) appendAndApply(ns *namespace, batch *storagev1.WALBatch) (uint6
 	ns.walMu.Lock()
 	defer ns.walMu.Unlock()
 	for attempt := 0; ; attempt++ {
-		if ns.deleted {
+		if ns.deleted.Load() {
 			return 0, nil, errNamespaceNotFound(ns.name)
 		}
-		seq := ns.st.applied + 1 // only this goroutine changes applied while it holds walMu
+		seq := ns.state().applied + 1 // only this goroutine changes applied while it holds walMu
 		start := time.Now()
 		err := ns.wal.Append(ctx, seq, payload)
 		if err == nil {
 			s.metrics.walAppends.Observe(time.Since(start).Seconds())
-			ns.st.mu.Lock()
-			results := ns.st.apply(seq, batch)
-			ns.st.mu.Unlock()
-			return seq, results, nil
+			return seq, ns.applyLocked(seq, batch), nil
 		}
 		if !errors.Is(err, objstore.ErrExists) || attempt == 100 {
 			return 0, nil, fmt.Errorf("append WAL entry %d of %s: %w", seq, ns.name, err)

@@ -45,6 +45,7 @@ func serveFabric(t testing.TB, cfg fabric.Config) clients {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(srv.Close) // after the HTTP server closes
 	mux := http.NewServeMux()
 	srv.Handle(mux)
 	hs := httptest.NewServer(mux) // binds 127.0.0.1

@@ -185,13 +185,14 @@ func (h documentService) Get(ctx context.Context, req *connect.Request[weftv1.Ge
 		return nil, err
 	}
 	out := &weftv1.GetResponse{}
-	ns.st.mu.RLock()
+	st := ns.state()
+	st.mu.RLock()
 	for _, id := range ids {
-		if d, ok := ns.st.get(id, req.Msg.GetIncludeVectors(), req.Msg.GetIncludeAttributes()); ok {
+		if d, ok := st.get(id, req.Msg.GetIncludeVectors(), req.Msg.GetIncludeAttributes()); ok {
 			out.Documents = append(out.Documents, d)
 		}
 	}
-	ns.st.mu.RUnlock()
+	st.mu.RUnlock()
 	return connect.NewResponse(out), nil
 }
 

@@ -18,6 +18,7 @@ const (
 	maxFilterNodes        = 1024
 	maxSchemaAttributes   = 1024
 	maxPluginCalls        = 16
+	maxEf                 = 10000
 
 	// MaxRequestBytes bounds one request message; Connect answers
 	// ResourceExhausted above it.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -14,38 +15,68 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/google/uuid"
+
 	"github.com/weftdb/weft/objstore"
 	storagev1 "github.com/weftdb/weft/proto/gen/weft/storage/v1"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 )
 
-// namespace is one namespace served from memory: its config, its WAL and the
-// state the WAL replays into.
+// namespace is one namespace served from memory: its config, its WAL, its
+// manifests and the state they load into.
 type namespace struct {
-	name string
-	wal  *objstore.WAL
-	st   *state
+	name      string
+	gen       objstore.Generation
+	wal       *objstore.WAL
+	manifests *objstore.Manifests
+	// st is the state queries read. It is replaced only under walMu (a
+	// fold or an adopted manifest), so a writer holding walMu applies to
+	// the current one; a query keeps the state it loaded until it ends.
+	st atomic.Pointer[state]
 
 	metaMu sync.RWMutex
 	meta   *weftv1.Namespace
 	schema map[string]weftv1.AttributeType
 
 	// walMu serialises appending to and catching up with the WAL, so
-	// batches apply in sequence order. It is held across bucket calls.
+	// batches apply in sequence order, and replacing st. It is held across
+	// bucket calls.
 	walMu   sync.Mutex
-	deleted bool // set under walMu by DeleteNamespace; no append follows
+	deleted atomic.Bool // set under walMu by DeleteNamespace; no append follows
+	// recent holds, under walMu, the batches applied since manifest's
+	// wal_sequence, so a fold can replay onto its new state the writes
+	// that came while it built.
+	recent []appliedBatch
+	// manifest is the served manifest, nil before the first; stored under
+	// walMu.
+	manifest atomic.Pointer[storagev1.Manifest]
 
 	// Group commit (commit.go).
 	commitMu   sync.Mutex
 	pending    []*pendingWrite
 	committing bool
 
+	// The indexer (indexer.go).
+	unindexed  atomic.Int64 // document changes in recent
+	lastWrite  atomic.Int64 // when the last batch was applied, Unix ns
+	indexing   atomic.Bool
+	kick       chan struct{}
+	stopIndex  context.CancelFunc
+	indexerEnd chan struct{}
+
 	loaded  chan struct{} // closed when loading ended
 	loadErr error
 }
 
-func namespacePrefix(name string) string { return "namespaces/" + name + "/" }
-func namespaceKey(name string) string    { return namespacePrefix(name) + "namespace.json" }
+// appliedBatch is a WAL batch applied to the state, kept until a
+// manifest covers it.
+type appliedBatch struct {
+	seq   uint64
+	batch *storagev1.WALBatch
+}
+
+func (ns *namespace) state() *state { return ns.st.Load() }
 
 func (ns *namespace) config() (*weftv1.Namespace, map[string]weftv1.AttributeType) {
 	ns.metaMu.RLock()
@@ -61,8 +92,66 @@ func schemaMap(n *weftv1.Namespace) map[string]weftv1.AttributeType {
 	return m
 }
 
+// applyLocked applies batch seq to the current state and remembers it for
+// the next fold. The caller holds walMu.
+func (ns *namespace) applyLocked(seq uint64, batch *storagev1.WALBatch) []opResult {
+	st := ns.state()
+	st.mu.Lock()
+	results := st.apply(seq, batch)
+	st.mu.Unlock()
+	ns.recent = append(ns.recent, appliedBatch{seq: seq, batch: batch})
+	ns.unindexed.Add(int64(batchChanges(batch)))
+	ns.lastWrite.Store(time.Now().UnixNano())
+	select {
+	case ns.kick <- struct{}{}:
+	default:
+	}
+	return results
+}
+
+// batchChanges counts the documents a batch writes, deletes or updates (a
+// delete by filter counts one).
+func batchChanges(b *storagev1.WALBatch) int {
+	n := 0
+	for _, op := range b.GetOps() {
+		switch o := op.GetOp().(type) {
+		case *storagev1.WALOp_Upsert:
+			n += len(o.Upsert.GetDocuments())
+		case *storagev1.WALOp_DeleteIds:
+			n += len(o.DeleteIds.GetIds())
+		case *storagev1.WALOp_UpdateAttributes:
+			n += len(o.UpdateAttributes.GetUpdates())
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// swapLocked makes next, loaded from manifest man, the served state: the
+// batches applied since next's WAL sequence are applied to it first. The
+// caller holds walMu and has not published next.
+func (ns *namespace) swapLocked(next *state, man *storagev1.Manifest) {
+	keep := ns.recent[:0:0]
+	changes := 0
+	for _, b := range ns.recent {
+		if b.seq == next.applied+1 {
+			next.apply(b.seq, b.batch)
+		}
+		if b.seq > man.GetWalSequence() {
+			keep = append(keep, b)
+			changes += batchChanges(b.batch)
+		}
+	}
+	ns.recent = keep
+	ns.unindexed.Store(int64(changes))
+	ns.manifest.Store(man)
+	ns.st.Store(next)
+}
+
 // namespace returns the loaded namespace name, loading it from the bucket
-// (config and WAL replay) on first use. Concurrent callers share one load.
+// (config, newest manifest and the WAL after it) on first use. Concurrent
+// callers share one load.
 func (s *Server) namespace(ctx context.Context, name string) (*namespace, error) {
 	if err := validNamespaceName(name); err != nil {
 		return nil, err
@@ -70,7 +159,7 @@ func (s *Server) namespace(ctx context.Context, name string) (*namespace, error)
 	s.mu.Lock()
 	ns, ok := s.namespaces[name]
 	if !ok {
-		ns = &namespace{name: name, loaded: make(chan struct{})}
+		ns = &namespace{name: name, loaded: make(chan struct{}), kick: make(chan struct{}, 1)}
 		s.namespaces[name] = ns
 		go s.load(ns)
 	}
@@ -86,8 +175,8 @@ func (s *Server) namespace(ctx context.Context, name string) (*namespace, error)
 	return ns, nil
 }
 
-// load reads a namespace's config and replays its WAL. A failed load is
-// forgotten so the next request retries it.
+// load reads a namespace's config, newest manifest and WAL tail. A failed
+// load is forgotten so the next request retries it.
 func (s *Server) load(ns *namespace) {
 	defer close(ns.loaded)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*s.bucketTimeout)
@@ -99,41 +188,200 @@ func (s *Server) load(ns *namespace) {
 			delete(s.namespaces, ns.name)
 		}
 		s.mu.Unlock()
+		return
+	}
+	s.startIndexer(ns)
+	if man := ns.manifest.Load(); man != nil {
+		s.collectLater(ns, man) // what a crashed process left
 	}
 }
 
 func (s *Server) loadNamespace(ctx context.Context, ns *namespace) error {
-	data, err := s.bucket.Get(ctx, namespaceKey(ns.name))
-	if errors.Is(err, objstore.ErrNotFound) {
-		return errNamespaceNotFound(ns.name)
-	}
+	meta, err := s.readConfig(ctx, ns.name)
 	if err != nil {
-		return fmt.Errorf("read namespace %s config: %w", ns.name, err)
+		return err
 	}
-	meta := &weftv1.Namespace{}
-	if err := protojson.Unmarshal(data, meta); err != nil {
-		return fmt.Errorf("decode namespace %s config: %w", ns.name, err)
+	if meta.GetGeneration() == "" {
+		if meta, err = s.migrate(ctx, meta); err != nil {
+			return err
+		}
 	}
 	ns.meta, ns.schema = meta, schemaMap(meta)
-	ns.wal = objstore.NewWAL(s.bucket, ns.name)
-	ns.st = newState(int(meta.GetDimension()), meta.GetMetric())
+	ns.gen = objstore.Generation{Namespace: ns.name, ID: meta.GetGeneration()}
+	ns.wal = objstore.NewWAL(s.bucket, ns.gen.WALPrefix())
+	ns.manifests = objstore.NewManifests(s.bucket, ns.gen)
+	start := time.Now()
+	st, man, err := s.openManifest(ctx, ns)
+	if err != nil {
+		return err
+	}
 	ns.walMu.Lock()
 	defer ns.walMu.Unlock()
-	start := time.Now()
+	ns.st.Store(st)
+	ns.manifest.Store(man)
 	n, err := s.catchUpLocked(ctx, ns)
 	if err != nil {
 		return err
 	}
-	s.log.Info("namespace loaded", "namespace", ns.name, "wal_entries", n, "documents", ns.st.count(), "seconds", time.Since(start).Seconds())
+	st = ns.state()
+	s.log.Info("namespace loaded", "namespace", ns.name, "generation", ns.gen.ID, "manifest", man.GetVersion(),
+		"segments", len(st.segs), "wal_entries", n, "documents", st.count(), "seconds", time.Since(start).Seconds())
 	return nil
+}
+
+func (s *Server) readConfig(ctx context.Context, name string) (*weftv1.Namespace, error) {
+	data, err := s.bucket.Get(ctx, objstore.NamespaceKey(name))
+	if errors.Is(err, objstore.ErrNotFound) {
+		return nil, errNamespaceNotFound(name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read namespace %s config: %w", name, err)
+	}
+	meta := &weftv1.Namespace{}
+	if err := protojson.Unmarshal(data, meta); err != nil {
+		return nil, fmt.Errorf("decode namespace %s config: %w", name, err)
+	}
+	return meta, nil
+}
+
+// openManifest returns the state of the namespace's newest manifest, with
+// its segments read from the bucket, and the manifest; an empty state and
+// nil before the first manifest.
+func (s *Server) openManifest(ctx context.Context, ns *namespace) (*state, *storagev1.Manifest, error) {
+	meta, _ := ns.config()
+	dim, metric := int(meta.GetDimension()), meta.GetMetric()
+	v, payload, err := ns.manifests.Latest(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read newest manifest of %s: %w", ns.name, err)
+	}
+	if v == 0 {
+		return newState(dim, metric), nil, nil
+	}
+	man := &storagev1.Manifest{}
+	if err := proto.Unmarshal(payload, man); err != nil {
+		return nil, nil, fmt.Errorf("decode manifest %s: %w", ns.gen.ManifestKey(v), err)
+	}
+	if man.GetVersion() != v || man.GetNamespace() != ns.name || man.GetGeneration() != ns.gen.ID {
+		return nil, nil, fmt.Errorf("manifest %s names version %d of %q generation %s", ns.gen.ManifestKey(v), man.GetVersion(), man.GetNamespace(), man.GetGeneration())
+	}
+	want := ns.segmentMeta()
+	parts := make([]segmentPart, len(man.GetSegments()))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, ref := range man.GetSegments() {
+		g.Go(func() error {
+			data, err := s.bucket.Get(gctx, ns.gen.SegmentKey(ref.GetId()))
+			if err != nil {
+				return fmt.Errorf("read segment %s of manifest %d: %w", ns.gen.SegmentKey(ref.GetId()), v, err)
+			}
+			seg, ids, as, err := openSegment(ref.GetId(), data, want)
+			if err != nil {
+				return err
+			}
+			if err := markDeleted(ids, ref.GetDeleted()); err != nil {
+				return fmt.Errorf("manifest %d, segment %s: %w", v, ref.GetId(), err)
+			}
+			parts[i] = segmentPart{seg: seg, ids: ids, attrs: as}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	return assemble(dim, metric, parts, man.GetWalSequence()), man, nil
+}
+
+// segmentMeta is what every segment of the namespace's generation says of
+// itself.
+func (ns *namespace) segmentMeta() *storagev1.SegmentMeta {
+	meta, _ := ns.config()
+	return &storagev1.SegmentMeta{
+		Namespace: ns.name, Generation: ns.gen.ID,
+		Dimension: meta.GetDimension(), Metric: meta.GetMetric(),
+	}
+}
+
+// markDeleted empties the ids of the rows a manifest lists as deleted.
+func markDeleted(ids []string, deleted []byte) error {
+	if len(deleted) == 0 {
+		return nil
+	}
+	bm := roaring.New()
+	if _, err := bm.FromUnsafeBytes(deleted); err != nil {
+		return fmt.Errorf("deleted rows: %w", err)
+	}
+	it := bm.Iterator()
+	for it.HasNext() {
+		row := it.Next()
+		if int(row) >= len(ids) {
+			return fmt.Errorf("deleted row %d of a segment with %d rows", row, len(ids))
+		}
+		ids[row] = ""
+	}
+	return nil
+}
+
+// migrate moves a namespace written before generations (its WAL at
+// namespaces/<ns>/wal/) into a generation. The generation is derived from
+// the namespace's name and creation time, so processes that migrate at
+// once copy the same entries to the same keys (WAL.Append accepts equal
+// bytes) and write the same config; the old entries are deleted last.
+func (s *Server) migrate(ctx context.Context, meta *weftv1.Namespace) (*weftv1.Namespace, error) {
+	name := meta.GetName()
+	seed := fmt.Sprintf("weft legacy namespace %s created %d.%09d", name, meta.GetCreateTime().GetSeconds(), meta.GetCreateTime().GetNanos())
+	gen := objstore.Generation{Namespace: name, ID: uuid.NewSHA1(uuid.NameSpaceOID, []byte(seed)).String()}
+	legacy := objstore.NewWAL(s.bucket, objstore.LegacyWALPrefix(name))
+	seqs, err := legacy.List(ctx, 0)
+	if err != nil {
+		return nil, fmt.Errorf("migrate %s: list the old WAL: %w", name, err)
+	}
+	next := objstore.NewWAL(s.bucket, gen.WALPrefix())
+	for _, seq := range seqs {
+		payload, err := legacy.Read(ctx, seq)
+		if errors.Is(err, objstore.ErrNotFound) {
+			// Another process finished the migration meanwhile.
+			return s.readConfig(ctx, name)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("migrate %s: %w", name, err)
+		}
+		if err := next.Append(ctx, seq, payload); err != nil {
+			return nil, fmt.Errorf("migrate %s: copy WAL entry %d: %w", name, seq, err)
+		}
+	}
+	meta = proto.CloneOf(meta)
+	meta.Generation = gen.ID
+	data, err := protojson.Marshal(meta)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.bucket.Upload(ctx, objstore.NamespaceKey(name), data); err != nil {
+		return nil, fmt.Errorf("migrate %s: write config: %w", name, err)
+	}
+	if err := legacy.DeleteThrough(ctx, ^uint64(0)); err != nil {
+		return nil, fmt.Errorf("migrate %s: delete the old WAL: %w", name, err)
+	}
+	s.log.Info("namespace migrated to generations", "namespace", name, "generation", gen.ID, "wal_entries", len(seqs))
+	return meta, nil
 }
 
 // catchUpLocked applies every WAL entry after the last applied one. The
 // caller holds ns.walMu. Entries are read in parallel and applied in order.
+// When the entries right after the state's sequence are gone, another
+// process folded them into a newer manifest and deleted them: the state
+// is replaced by that manifest's first.
 func (s *Server) catchUpLocked(ctx context.Context, ns *namespace) (int, error) {
-	seqs, err := ns.wal.List(ctx, ns.st.applied)
+	seqs, err := ns.wal.List(ctx, ns.state().applied)
 	if err != nil {
 		return 0, fmt.Errorf("list WAL of %s: %w", ns.name, err)
+	}
+	if len(seqs) > 0 && seqs[0] != ns.state().applied+1 {
+		if err := s.adoptLocked(ctx, ns); err != nil {
+			return 0, err
+		}
+		if seqs, err = ns.wal.List(ctx, ns.state().applied); err != nil {
+			return 0, fmt.Errorf("list WAL of %s: %w", ns.name, err)
+		}
 	}
 	const window = 16 // entries in flight
 	total := len(seqs)
@@ -141,6 +389,7 @@ func (s *Server) catchUpLocked(ctx context.Context, ns *namespace) (int, error) 
 		chunk := seqs[:min(window, len(seqs))]
 		seqs = seqs[len(chunk):]
 		batches := make([]*storagev1.WALBatch, len(chunk))
+		st := ns.state()
 		g, gctx := errgroup.WithContext(ctx)
 		for i, seq := range chunk {
 			g.Go(func() error {
@@ -152,7 +401,7 @@ func (s *Server) catchUpLocked(ctx context.Context, ns *namespace) (int, error) 
 				if err := proto.Unmarshal(payload, b); err != nil {
 					return fmt.Errorf("decode WAL entry %d of %s: %w", seq, ns.name, err)
 				}
-				if err := ns.st.checkBatch(b); err != nil {
+				if err := st.checkBatch(b); err != nil {
 					return fmt.Errorf("WAL entry %d of %s: %w", seq, ns.name, err)
 				}
 				batches[i] = b
@@ -162,51 +411,73 @@ func (s *Server) catchUpLocked(ctx context.Context, ns *namespace) (int, error) 
 		if err := g.Wait(); err != nil {
 			return 0, err
 		}
-		ns.st.mu.Lock()
 		for i, seq := range chunk {
-			if seq != ns.st.applied+1 {
-				ns.st.mu.Unlock()
-				return 0, fmt.Errorf("WAL of %s jumps from entry %d to %d", ns.name, ns.st.applied, seq)
+			if seq != st.applied+1 {
+				return 0, fmt.Errorf("WAL of %s jumps from entry %d to %d", ns.name, st.applied, seq)
 			}
-			ns.st.apply(seq, batches[i])
+			ns.applyLocked(seq, batches[i])
 		}
-		ns.st.mu.Unlock()
 	}
 	return total, nil
 }
 
+// adoptLocked serves the newest manifest in the bucket, published by
+// another process. The caller holds walMu.
+func (s *Server) adoptLocked(ctx context.Context, ns *namespace) error {
+	next, man, err := s.openManifest(ctx, ns)
+	if err != nil {
+		return err
+	}
+	if man.GetVersion() <= ns.manifest.Load().GetVersion() {
+		return fmt.Errorf("WAL of %s has no entry %d and no newer manifest than %d covers it", ns.name, ns.state().applied+1, ns.manifest.Load().GetVersion())
+	}
+	ns.swapLocked(next, man)
+	s.log.Info("adopted a manifest published elsewhere", "namespace", ns.name, "manifest", man.GetVersion(), "wal_sequence", man.GetWalSequence())
+	return nil
+}
+
 // refresh makes a STRONG read see every write acknowledged before it
 // started, including other processes' writes: one existence check of the
-// next entry, and a catch-up when it is there.
+// next entry, and a catch-up when it is there. The check runs without
+// walMu, so concurrent queries do not queue behind each other.
 func (s *Server) refresh(ctx context.Context, ns *namespace) error {
-	ns.walMu.Lock()
-	defer ns.walMu.Unlock()
-	if ns.deleted {
-		return errNamespaceNotFound(ns.name)
-	}
-	ns.st.mu.RLock()
-	next := ns.st.applied + 1
-	ns.st.mu.RUnlock()
+	next := ns.state().applied + 1
 	ok, err := ns.wal.Exists(ctx, next)
 	if err != nil {
 		return fmt.Errorf("check WAL of %s: %w", ns.name, err)
 	}
 	if !ok {
+		if ns.deleted.Load() {
+			return errNamespaceNotFound(ns.name)
+		}
 		return nil
+	}
+	ns.walMu.Lock()
+	defer ns.walMu.Unlock()
+	if ns.deleted.Load() {
+		return errNamespaceNotFound(ns.name)
+	}
+	if ns.state().applied >= next {
+		return nil // caught up meanwhile
 	}
 	_, err = s.catchUpLocked(ctx, ns)
 	return err
 }
 
-// createNamespace validates and stores a new namespace's config. Objects
-// left under its prefix by an interrupted delete are removed first, so a
-// new namespace never replays an old one's WAL.
+// createNamespace validates and stores a new namespace's config with a new
+// generation. Objects of older generations left by an interrupted delete
+// are removed first; they could not mix with the new generation anyway.
 func (s *Server) createNamespace(ctx context.Context, n *weftv1.Namespace) (*weftv1.Namespace, error) {
 	if err := validNewNamespace(n); err != nil {
 		return nil, err
 	}
 	n = proto.CloneOf(n)
 	n.CreateTime = timestamppb.Now()
+	gen, err := uuid.NewV7()
+	if err != nil {
+		return nil, err
+	}
+	n.Generation = gen.String()
 	data, err := protojson.Marshal(n)
 	if err != nil {
 		return nil, err
@@ -222,7 +493,7 @@ func (s *Server) createNamespace(ctx context.Context, n *weftv1.Namespace) (*wef
 		default:
 		}
 	}
-	key := namespaceKey(n.GetName())
+	key := objstore.NamespaceKey(n.GetName())
 	exists, err := s.bucket.Exists(ctx, key)
 	if err != nil {
 		return nil, err
@@ -230,7 +501,7 @@ func (s *Server) createNamespace(ctx context.Context, n *weftv1.Namespace) (*wef
 	if exists {
 		return nil, namespaceExists(n.GetName())
 	}
-	if err := s.deletePrefix(ctx, namespacePrefix(n.GetName()), key); err != nil {
+	if err := s.deletePrefix(ctx, objstore.NamespacePrefix(n.GetName()), key); err != nil {
 		return nil, err
 	}
 	if err := s.bucket.Create(ctx, key, data); err != nil {
@@ -274,13 +545,14 @@ func (s *Server) deleteNamespace(ctx context.Context, name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ns.walMu.Lock()
-	ns.deleted = true
+	ns.deleted.Store(true)
 	ns.walMu.Unlock()
+	ns.stopIndexer()
 	delete(s.namespaces, name)
-	if err := s.bucket.Delete(ctx, namespaceKey(name)); err != nil {
+	if err := s.bucket.Delete(ctx, objstore.NamespaceKey(name)); err != nil {
 		return err
 	}
-	return s.deletePrefix(ctx, namespacePrefix(name), "")
+	return s.deletePrefix(ctx, objstore.NamespacePrefix(name), "")
 }
 
 // listNamespaces returns namespace configs in name order, a page at a time.
@@ -362,7 +634,7 @@ func (s *Server) updateNamespace(ctx context.Context, n *weftv1.Namespace, paths
 	if err != nil {
 		return nil, err
 	}
-	if err := s.bucket.Upload(ctx, namespaceKey(ns.name), data); err != nil {
+	if err := s.bucket.Upload(ctx, objstore.NamespaceKey(ns.name), data); err != nil {
 		return nil, err
 	}
 	ns.meta, ns.schema = next, schemaMap(next)
@@ -371,13 +643,14 @@ func (s *Server) updateNamespace(ctx context.Context, n *weftv1.Namespace, paths
 
 // checkSchema rejects a schema that live documents already violate.
 func (ns *namespace) checkSchema(schema map[string]weftv1.AttributeType) error {
-	ns.st.mu.RLock()
-	defer ns.st.mu.RUnlock()
-	for slot, id := range ns.st.ids {
+	st := ns.state()
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	for slot, id := range st.ids {
 		if id == "" {
 			continue
 		}
-		for name, v := range ns.st.attrs[slot] {
+		for name, v := range st.attrs[slot] {
 			if want, ok := schema[name]; ok && attributeType(v) != want {
 				return invalid("schema-conflict", "namespace.schema declares %q as %s, but document %q has a %s there: fix or delete such documents first", name, typeName(want), id, typeName(attributeType(v)))
 			}
@@ -387,7 +660,21 @@ func (ns *namespace) checkSchema(schema map[string]weftv1.AttributeType) error {
 }
 
 func (ns *namespace) stats() *weftv1.NamespaceStats {
-	ns.st.mu.RLock()
-	defer ns.st.mu.RUnlock()
-	return &weftv1.NamespaceStats{DocumentCount: uint64(ns.st.count()), WalSequence: ns.st.applied}
+	man := ns.manifest.Load()
+	st := ns.state()
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	indexed := 0
+	for _, g := range st.segs {
+		indexed += g.graph.Live()
+	}
+	return &weftv1.NamespaceStats{
+		DocumentCount:      uint64(st.count()),
+		WalSequence:        st.applied,
+		ManifestVersion:    man.GetVersion(),
+		IndexedWalSequence: man.GetWalSequence(),
+		IndexedDocuments:   uint64(indexed),
+		UnindexedDocuments: uint64(st.count() - indexed),
+		Indexing:           ns.indexing.Load(),
+	}
 }

@@ -68,7 +68,8 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	}
 	stats := &weftv1.QueryStats{CacheTemperature: weftv1.CacheTemperature_CACHE_TEMPERATURE_HOT}
 
-	st := ns.st
+	opts := searchPlan(m, meta, want)
+	st := ns.state()
 	st.mu.RLock()
 	allow := st.matching(m.GetFilter())
 	// Plugins run under the read lock, bounded by their deadlines: the
@@ -86,10 +87,15 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 		return nil, err
 	}
 	timer.done("filter")
-	found := st.search(q, want, allow)
-	// The scan is exact: every document that matches is scanned.
+	found := st.search(q, want, allow, opts)
 	stats.DocumentsScanned, stats.DocumentsMatched = found.matched, found.matched
-	timer.done("scan")
+	if meta.GetShardKey() == "" && !chain.has(plugins.HookRoute) {
+		stats.ShardsProbed = uint32(found.segments)
+		if opts.tail && st.base < len(st.ids) {
+			stats.ShardsProbed++ // the WAL tail
+		}
+	}
+	timer.done("search")
 	// Rerank hooks, like the others, run under the read lock: their batch
 	// is gathered straight from the state, and only the k results that
 	// come back are copied out.
@@ -127,6 +133,52 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	timer.done("rerank")
 	stats.Timings = timer.timings
 	return connect.NewResponse(&weftv1.QueryResponse{Results: results, Stats: stats}), nil
+}
+
+// defaultEf is the graph beam width of a query that sets neither ef nor
+// a recall target, nor has namespace defaults for them.
+const defaultEf = 64
+
+// efForRecall maps a recall target to a graph beam width. The steps were
+// measured on Fashion-MNIST and gcide-words-100 (docs/benchmarks.md):
+// each beam reaches at least its recall there at k = 10.
+func efForRecall(r float32) int {
+	switch {
+	case r <= 0.90:
+		return 32
+	case r <= 0.95:
+		return 64
+	case r <= 0.98:
+		return 128
+	case r <= 0.99:
+		return 200
+	}
+	return 400
+}
+
+// searchPlan turns a query's search knobs, or the namespace's defaults,
+// into search options: an explicit ef wins, then a recall target (1 means
+// exact), then defaultEf. The beam is never narrower than the candidates
+// wanted.
+func searchPlan(m *weftv1.QueryRequest, meta *weftv1.Namespace, want int) searchOptions {
+	p, d := m.GetSearch(), meta.GetDefaultSearch()
+	ef, r := p.GetEf(), p.GetRecallTarget()
+	if ef == 0 && r == 0 {
+		ef, r = d.GetEf(), d.GetRecallTarget()
+	}
+	o := searchOptions{tail: m.GetConsistency() != weftv1.Consistency_CONSISTENCY_EVENTUAL}
+	switch {
+	case ef > 0:
+		o.ef = int(ef)
+	case r >= 1:
+		o.exact = true
+	case r > 0:
+		o.ef = efForRecall(r)
+	default:
+		o.ef = defaultEf
+	}
+	o.ef = max(o.ef, want)
+	return o
 }
 
 func validQuery(m *weftv1.QueryRequest, meta *weftv1.Namespace) error {
@@ -168,7 +220,7 @@ func (s *state) batch(hits []hit, q []float32, meta *weftv1.Namespace, k int) *p
 	b.Vectors = make([]float32, len(hits)*s.dim)
 	for i, h := range hits {
 		b.Distances[i] = s.finish(h.dist)
-		copy(b.Vectors[i*s.dim:(i+1)*s.dim], s.vecs.at(int(h.slot)))
+		copy(b.Vectors[i*s.dim:(i+1)*s.dim], s.vec(int(h.slot)))
 	}
 	return b
 }

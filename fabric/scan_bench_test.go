@@ -26,7 +26,7 @@ func BenchmarkScan(b *testing.B) {
 	for _, k := range []int{10, 100} {
 		b.Run(fmt.Sprint("k", k), func(b *testing.B) {
 			for b.Loop() {
-				st.search(q, k, nil)
+				st.search(q, k, nil, searchOptions{tail: true})
 			}
 		})
 	}

@@ -30,6 +30,8 @@ type Config struct {
 	// detached from the request that started it (a group commit serves many
 	// requests). Zero means 30 s.
 	BucketTimeout time.Duration
+	// Index says when and how namespaces are indexed.
+	Index IndexConfig
 }
 
 // compressMinBytes is the smallest response the server compresses, when
@@ -43,6 +45,12 @@ type Server struct {
 	metrics       *metrics
 	plugins       Plugins
 	bucketTimeout time.Duration
+	index         IndexConfig
+
+	// ctx ends when the server closes: it stops indexers and pending
+	// garbage collection.
+	ctx   context.Context
+	close context.CancelFunc
 
 	mu         sync.Mutex // guards namespaces; serialises create and delete
 	namespaces map[string]*namespace
@@ -66,14 +74,39 @@ func New(cfg Config) (*Server, error) {
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		bucket:        cfg.Bucket,
 		log:           log,
 		metrics:       m,
 		plugins:       cfg.Plugins,
 		bucketTimeout: timeout,
+		index:         cfg.Index.withDefaults(),
+		ctx:           ctx,
+		close:         cancel,
 		namespaces:    make(map[string]*namespace),
 	}, nil
+}
+
+// Close stops the server's background work (indexers, garbage
+// collection) and waits for the indexers. Handlers must have returned.
+func (s *Server) Close() {
+	s.close()
+	s.mu.Lock()
+	all := make([]*namespace, 0, len(s.namespaces))
+	for _, ns := range s.namespaces {
+		all = append(all, ns)
+	}
+	s.mu.Unlock()
+	for _, ns := range all {
+		select {
+		case <-ns.loaded:
+			if ns.loadErr == nil {
+				ns.stopIndexer()
+			}
+		default:
+		}
+	}
 }
 
 // Handle mounts the four public services on mux. Every service accepts
@@ -151,6 +184,10 @@ type metrics struct {
 	userErrors *prometheus.CounterVec
 	walAppends prometheus.Histogram
 	groupSize  prometheus.Histogram
+
+	indexDuration prometheus.Histogram
+	indexedRows   prometheus.Counter
+	indexFailures prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -173,9 +210,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "weft_wal_group_requests", Help: "Write requests acknowledged by one WAL object (group commit).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
 		}),
+		indexDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "weft_index_fold_duration_seconds", Help: "Time to fold the WAL into a segment and publish its manifest.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
+		}),
+		indexedRows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weft_index_rows_total", Help: "Rows written into new segments (merges count again).",
+		}),
+		indexFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weft_index_failures_total", Help: "Folds that failed and will be retried.",
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.latency, m.userErrors, m.walAppends, m.groupSize} {
+		for _, c := range []prometheus.Collector{m.requests, m.latency, m.userErrors, m.walAppends, m.groupSize, m.indexDuration, m.indexedRows, m.indexFailures} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -8,30 +8,44 @@ import (
 	"sync"
 
 	"github.com/weftdb/weft/index/distance"
+	"github.com/weftdb/weft/index/filter"
+	"github.com/weftdb/weft/index/hnsw"
 
 	storagev1 "github.com/weftdb/weft/proto/gen/weft/storage/v1"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 )
 
-// state is a namespace's documents in memory, built by applying WAL
-// batches in sequence order. Vectors live in one flat slice indexed by slot,
-// so a scan walks memory in order; freed slots are reused.
+// state is a namespace's documents in memory as of a WAL sequence: the
+// indexed segments of a manifest, then the unindexed tail built by applying
+// WAL batches in sequence order.
+//
+// Every document has a slot. Slots [segBase[i], segBase[i]+segs[i].rows)
+// are segment i's rows, searched through its graph; slots from base on are
+// the tail, whose vectors live in one chunked store so an exact scan walks
+// memory in order. Freed tail slots are reused; a segment row that is
+// deleted or replaced is tombstoned in its graph and never reused.
 type state struct {
 	dim    int
 	metric weftv1.Metric
 
 	mu      sync.RWMutex
-	applied uint64            // the last WAL sequence applied
-	slots   map[string]uint32 // id → slot
-	ids     []string          // slot → id, "" for a free slot
-	vecs    vectorStore       // slot → vector
+	applied uint64 // the last WAL sequence applied
+
+	segs    []*indexedSegment
+	segBase []int // segs[i]'s first slot
+	base    int   // the first tail slot: the segments' rows in all
+
+	slots map[string]uint32 // id → slot
+	ids   []string          // slot → id, "" for a free slot or a dead row
+	vecs  vectorStore       // tail slot − base → vector
 	// attrs holds each slot's attributes. A map and its values are never
 	// mutated once applied (updates build a new map), so queries and
 	// responses share them without copying.
 	attrs []attrs
 	cols  attrColumns // the same attributes as plugin ABI columns
-	free  []uint32
-	// invNorm holds 1/‖v‖ per slot for cosine, so stored vectors stay as
+	free  []uint32    // free tail slots
+	// invNorm holds 1/‖v‖ per slot for cosine (tail slots only; segment
+	// rows are searched through their graphs), so stored vectors stay as
 	// written (Get returns them unchanged) while the scan still compares
 	// directions.
 	invNorm []float32
@@ -39,6 +53,86 @@ type state struct {
 
 func newState(dim int, metric weftv1.Metric) *state {
 	return &state{dim: dim, metric: metric, slots: make(map[string]uint32), vecs: vectorStore{dim: dim}}
+}
+
+// segmentPart is one segment of a state being assembled: its rows' ids
+// ("" for a dead row) and attributes.
+type segmentPart struct {
+	seg   *indexedSegment
+	ids   []string
+	attrs []attrs
+}
+
+// assemble returns a state holding parts' segments, in order, as of WAL
+// sequence applied, with an empty tail. Dead rows are tombstoned in their
+// graphs. Should an id repeat, its last row wins.
+func assemble(dim int, metric weftv1.Metric, parts []segmentPart, applied uint64) *state {
+	s := newState(dim, metric)
+	s.applied = applied
+	n := 0
+	for _, p := range parts {
+		n += p.seg.rows
+	}
+	s.slots = make(map[string]uint32, n)
+	s.base = n // kill needs it while rows are added
+	s.ids = make([]string, 0, n)
+	s.attrs = make([]attrs, 0, n)
+	for _, p := range parts {
+		s.segs = append(s.segs, p.seg)
+		s.segBase = append(s.segBase, len(s.ids))
+		for row, id := range p.ids {
+			slot := len(s.ids)
+			s.ids = append(s.ids, id)
+			s.attrs = append(s.attrs, nil)
+			s.cols.grow()
+			if s.metric == weftv1.Metric_METRIC_COSINE {
+				s.invNorm = append(s.invNorm, 0)
+			}
+			if id == "" {
+				_ = p.seg.graph.Delete(uint32(row))
+				continue
+			}
+			if old, dup := s.slots[id]; dup {
+				s.kill(int(old))
+			}
+			s.slots[id] = uint32(slot)
+			s.attrs[slot] = p.attrs[row]
+			s.cols.set(slot, p.attrs[row])
+		}
+	}
+	return s
+}
+
+// segmentOf returns the segment holding slot < s.base and slot's row in it.
+func (s *state) segmentOf(slot int) (*indexedSegment, int) {
+	i := len(s.segBase) - 1
+	for s.segBase[i] > slot {
+		i--
+	}
+	return s.segs[i], slot - s.segBase[i]
+}
+
+// vec returns slot's vector as written, aliasing the state.
+func (s *state) vec(slot int) []float32 {
+	if slot >= s.base {
+		return s.vecs.at(slot - s.base)
+	}
+	g, row := s.segmentOf(slot)
+	return g.vector(row)
+}
+
+// kill empties slot: a segment row is tombstoned for good, a tail slot
+// freed for reuse.
+func (s *state) kill(slot int) {
+	s.ids[slot] = ""
+	s.attrs[slot] = nil
+	s.cols.clear(slot)
+	if slot < s.base {
+		g, row := s.segmentOf(slot)
+		_ = g.graph.Delete(uint32(row))
+		return
+	}
+	s.free = append(s.free, uint32(slot))
 }
 
 // opResult is what applying one WAL operation did, for the response.
@@ -85,16 +179,20 @@ func (s *state) apply(seq uint64, batch *storagev1.WALBatch) []opResult {
 
 func (s *state) put(d *weftv1.Document) {
 	slot, ok := s.slots[d.GetId()]
+	if ok && int(slot) < s.base {
+		// A segment row is immutable: tombstone it, write to the tail.
+		s.kill(int(slot))
+		ok = false
+	}
 	if !ok {
 		if n := len(s.free); n > 0 {
 			slot = s.free[n-1]
 			s.free = s.free[:n-1]
 		} else {
-			slot = uint32(len(s.ids))
+			slot = uint32(s.base + s.vecs.add())
 			s.ids = append(s.ids, "")
 			s.attrs = append(s.attrs, nil)
 			s.cols.grow()
-			s.vecs.add()
 			if s.metric == weftv1.Metric_METRIC_COSINE {
 				s.invNorm = append(s.invNorm, 0)
 			}
@@ -102,7 +200,7 @@ func (s *state) put(d *weftv1.Document) {
 		s.slots[d.GetId()] = slot
 		s.ids[slot] = d.GetId()
 	}
-	v := s.vecs.at(int(slot))
+	v := s.vecs.at(int(slot) - s.base)
 	copy(v, d.GetVector())
 	if s.metric == weftv1.Metric_METRIC_COSINE {
 		s.invNorm[slot] = float32(1 / math.Sqrt(float64(distance.DotProduct(v, v))))
@@ -117,10 +215,7 @@ func (s *state) remove(id string) bool {
 		return false
 	}
 	delete(s.slots, id)
-	s.ids[slot] = ""
-	s.attrs[slot] = nil
-	s.cols.clear(int(slot))
-	s.free = append(s.free, slot)
+	s.kill(int(slot))
 	return true
 }
 
@@ -163,7 +258,7 @@ func (s *state) get(id string, withVector, withAttrs bool) (*weftv1.Document, bo
 
 // vector returns a copy of a slot's vector.
 func (s *state) vector(slot uint32) []float32 {
-	return append([]float32(nil), s.vecs.at(int(slot))...)
+	return append([]float32(nil), s.vec(int(slot))...)
 }
 
 // hit is a scored slot.
@@ -172,10 +267,19 @@ type hit struct {
 	dist float32
 }
 
-// searchResult is what an exact search found.
+// searchResult is what a search found.
 type searchResult struct {
-	hits    []hit  // nearest first
-	matched uint64 // live documents that passed the filter, all scored
+	hits     []hit  // nearest first
+	matched  uint64 // documents that passed the filter and were scored exactly
+	segments int    // segments searched
+	plans    []filter.Plan
+}
+
+// searchOptions say how a query searches.
+type searchOptions struct {
+	ef    int  // beam width in segment graphs
+	exact bool // score segment rows exactly too (recall_target 1)
+	tail  bool // scan the unindexed tail (STRONG); else segments only
 }
 
 // minParallelWork is the number of float operations below which a scan
@@ -198,24 +302,76 @@ func (s *state) matching(f *weftv1.Filter) allowFunc {
 	return func(slot int) bool { return match(s.attrs[slot]) }
 }
 
-// search scores every live slot that allow passes against q (already
-// normalised for cosine) and returns the k nearest. The caller holds s.mu
+// search returns the k nearest documents to q (already normalised for
+// cosine) that allow passes: through each segment's graph, with the
+// filter planner when there is a filter, and by an exact scan of the tail.
+// Deleted and replaced rows are tombstoned in the graphs, so they are
+// skipped during the search, never dropped after it. The caller holds s.mu
 // for reading.
-func (s *state) search(q []float32, k int, allow allowFunc) searchResult {
-	n := len(s.ids)
+func (s *state) search(q []float32, k int, allow allowFunc, o searchOptions) searchResult {
+	var res searchResult
+	top := newTopK(k, s.ids)
+	for i, g := range s.segs {
+		if g.graph.Live() == 0 {
+			continue
+		}
+		res.segments++
+		base := s.segBase[i]
+		var found []hnsw.Result
+		switch {
+		case allow == nil && !o.exact:
+			found = g.graph.Search(q, k, o.ef)
+		default:
+			bits := filter.NewBitset(g.rows)
+			for row := range g.rows {
+				if slot := base + row; s.ids[slot] != "" && allow.ok(slot) {
+					bits.Set(uint32(row))
+				}
+			}
+			if o.exact {
+				found = g.graph.ExactSearch(q, k, nil, bits)
+				res.matched += bits.Cardinality()
+				break
+			}
+			var plan filter.Plan
+			found, plan = filter.Search(g.graph, q, k, o.ef, bits)
+			res.plans = append(res.plans, plan)
+			if plan.Strategy == filter.Exact || plan.Fallback {
+				res.matched += uint64(plan.Allowed)
+			}
+		}
+		for _, r := range found {
+			top.offer(hit{slot: uint32(base + int(r.ID)), dist: r.Dist})
+		}
+	}
+	if o.tail && s.base < len(s.ids) {
+		t := s.searchTail(q, k, allow)
+		res.matched += t.matched
+		for _, h := range t.hits {
+			top.offer(h)
+		}
+	}
+	res.hits = top.sorted()
+	return res
+}
+
+// searchTail scores every live tail slot that allow passes, on several
+// goroutines when the tail is large.
+func (s *state) searchTail(q []float32, k int, allow allowFunc) searchResult {
+	lo, n := s.base, len(s.ids)
 	workers := runtime.GOMAXPROCS(0)
-	if n*s.dim < minParallelWork || workers < 2 {
+	if (n-lo)*s.dim < minParallelWork || workers < 2 {
 		workers = 1
 	}
 	if workers == 1 {
-		return s.scan(q, k, allow, 0, n)
+		return s.scan(q, k, allow, lo, n)
 	}
 	parts := make([]searchResult, workers)
 	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
+	chunk := (n - lo + workers - 1) / workers
 	for w := range workers {
-		lo, hi := w*chunk, min((w+1)*chunk, n)
-		wg.Go(func() { parts[w] = s.scan(q, k, allow, lo, hi) })
+		a, b := lo+w*chunk, min(lo+(w+1)*chunk, n)
+		wg.Go(func() { parts[w] = s.scan(q, k, allow, a, b) })
 	}
 	wg.Wait()
 	var all searchResult
@@ -230,7 +386,7 @@ func (s *state) search(q []float32, k int, allow allowFunc) searchResult {
 	return all
 }
 
-// scan is search over slots [lo, hi). It calls the metric's kernel
+// scan is an exact search of tail slots [lo, hi). It calls the metric's kernel
 // directly and compares with the farthest hit kept before offering, since
 // the scan's inner loop is most of an exact query's time.
 func (s *state) scan(q []float32, k int, allow allowFunc, lo, hi int) searchResult {
@@ -243,7 +399,7 @@ func (s *state) scan(q []float32, k int, allow allowFunc, lo, hi int) searchResu
 			continue
 		}
 		r.matched++
-		x := kernel(q, s.vecs.at(slot))
+		x := kernel(q, s.vecs.at(slot-s.base))
 		if cosine {
 			x *= s.invNorm[slot]
 		}

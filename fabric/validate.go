@@ -354,6 +354,12 @@ func validSearchParams(field string, p *weftv1.SearchParams) *Error {
 	if r := p.GetRecallTarget(); r < 0 || r > 1 || math.IsNaN(float64(r)) {
 		return invalid("search-recall-target", "%s.recall_target %v: use a value in (0, 1], or 0 for the default", field, r)
 	}
+	if p.GetEf() > maxEf {
+		return invalid("search-ef", "%s.ef %d is over the limit of %d", field, p.GetEf(), maxEf)
+	}
+	if p.GetEf() > 0 && p.GetRecallTarget() > 0 {
+		return invalid("search-ef-and-recall", "%s sets both ef and recall_target: set one (recall_target picks ef)", field)
+	}
 	return nil
 }
 

@@ -12,78 +12,83 @@ import (
 	"time"
 )
 
-// WAL entry format, little-endian:
+// WAL entry format, little-endian (manifests use the same framing with
+// the magic "WFTM"):
 //
 //	offset size
 //	0      4    magic "WFTW"
 //	4      2    format version (1)
 //	6      2    flags (0; reserved)
-//	8      8    sequence number
+//	8      8    sequence number (a manifest's version)
 //	16     8    payload length n
 //	24     n    payload
 //	24+n   4    CRC-32C (Castagnoli) of bytes [0, 24+n)
 const (
 	walMagic      = "WFTW"
-	walVersion    = 1
+	manifestMagic = "WFTM"
+	frameVersion  = 1
 	walHeaderSize = 24
 	walTrailer    = 4
-	walSeqDigits  = 20
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // EncodeWALEntry returns the bytes of WAL entry seq holding payload.
 func EncodeWALEntry(seq uint64, payload []byte) []byte {
+	return encodeFrame(walMagic, seq, payload)
+}
+
+// DecodeWALEntry checks and decodes a WAL entry. The payload aliases data.
+// Errors wrap ErrCorrupt. It never panics and allocates nothing but errors.
+func DecodeWALEntry(data []byte) (seq uint64, payload []byte, err error) {
+	return decodeFrame(walMagic, "wal entry", data)
+}
+
+func encodeFrame(magic string, seq uint64, payload []byte) []byte {
 	out := make([]byte, walHeaderSize, walHeaderSize+len(payload)+walTrailer)
-	copy(out, walMagic)
-	binary.LittleEndian.PutUint16(out[4:], walVersion)
+	copy(out, magic)
+	binary.LittleEndian.PutUint16(out[4:], frameVersion)
 	binary.LittleEndian.PutUint64(out[8:], seq)
 	binary.LittleEndian.PutUint64(out[16:], uint64(len(payload)))
 	out = append(out, payload...)
 	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
 }
 
-// DecodeWALEntry checks and decodes a WAL entry. The payload aliases data.
-// Errors wrap ErrCorrupt. It never panics and allocates nothing but errors.
-func DecodeWALEntry(data []byte) (seq uint64, payload []byte, err error) {
+func decodeFrame(magic, what string, data []byte) (seq uint64, payload []byte, err error) {
 	if len(data) < walHeaderSize+walTrailer {
-		return 0, nil, fmt.Errorf("%w: wal entry truncated: %d bytes, the header and checksum need %d", ErrCorrupt, len(data), walHeaderSize+walTrailer)
+		return 0, nil, fmt.Errorf("%w: %s truncated: %d bytes, the header and checksum need %d", ErrCorrupt, what, len(data), walHeaderSize+walTrailer)
 	}
-	if string(data[:4]) != walMagic {
-		return 0, nil, fmt.Errorf("%w: not a wal entry: magic %q", ErrCorrupt, data[:4])
+	if string(data[:4]) != magic {
+		return 0, nil, fmt.Errorf("%w: not a %s: magic %q", ErrCorrupt, what, data[:4])
 	}
-	if v := binary.LittleEndian.Uint16(data[4:]); v != walVersion {
-		return 0, nil, fmt.Errorf("%w: wal entry format version %d, this build reads %d", ErrCorrupt, v, walVersion)
+	if v := binary.LittleEndian.Uint16(data[4:]); v != frameVersion {
+		return 0, nil, fmt.Errorf("%w: %s format version %d, this build reads %d", ErrCorrupt, what, v, frameVersion)
 	}
 	if f := binary.LittleEndian.Uint16(data[6:]); f != 0 {
-		return 0, nil, fmt.Errorf("%w: wal entry has unknown flags %#x", ErrCorrupt, f)
+		return 0, nil, fmt.Errorf("%w: %s has unknown flags %#x", ErrCorrupt, what, f)
 	}
 	seq = binary.LittleEndian.Uint64(data[8:])
 	n := binary.LittleEndian.Uint64(data[16:])
 	have := uint64(len(data) - walHeaderSize - walTrailer)
 	switch {
 	case n > have:
-		return 0, nil, fmt.Errorf("%w: wal entry truncated: payload of %d bytes, %d present", ErrCorrupt, n, have)
+		return 0, nil, fmt.Errorf("%w: %s truncated: payload of %d bytes, %d present", ErrCorrupt, what, n, have)
 	case n < have:
-		return 0, nil, fmt.Errorf("%w: wal entry has %d trailing bytes", ErrCorrupt, have-n)
+		return 0, nil, fmt.Errorf("%w: %s has %d trailing bytes", ErrCorrupt, what, have-n)
 	}
 	end := walHeaderSize + int(n)
 	want := binary.LittleEndian.Uint32(data[end:])
 	if got := crc32.Checksum(data[:end], castagnoli); got != want {
-		return 0, nil, fmt.Errorf("%w: wal entry checksum %#08x, stored %#08x", ErrCorrupt, got, want)
+		return 0, nil, fmt.Errorf("%w: %s checksum %#08x, stored %#08x", ErrCorrupt, what, got, want)
 	}
 	return seq, data[walHeaderSize:end:end], nil
 }
 
-// WALPrefix returns the folder of namespace's WAL: "namespaces/<ns>/wal/".
-func WALPrefix(namespace string) string {
-	return "namespaces/" + namespace + "/wal/"
-}
-
-// WAL is a namespace's write-ahead log: one object per acknowledged write
-// batch at namespaces/<ns>/wal/<seq as %020d>, sequences from 1, totally
-// ordered. Appending is create-if-absent, so two writers can never both own a
-// sequence number. A WAL is safe for concurrent use.
+// WAL is a namespace generation's write-ahead log: one object per
+// acknowledged write batch at <prefix><seq as %020d>, sequences from 1,
+// totally ordered (Generation.WALPrefix). Appending is create-if-absent, so
+// two writers can never both own a sequence number. A WAL is safe for
+// concurrent use.
 type WAL struct {
 	b      Bucket
 	prefix string
@@ -94,11 +99,11 @@ type WAL struct {
 	maxBackoff time.Duration
 }
 
-// NewWAL returns the WAL of namespace in b.
-func NewWAL(b Bucket, namespace string) *WAL {
+// NewWAL returns the WAL whose entries live under prefix in b.
+func NewWAL(b Bucket, prefix string) *WAL {
 	return &WAL{
 		b:          b,
-		prefix:     WALPrefix(namespace),
+		prefix:     prefix,
 		attempts:   8,
 		minBackoff: 20 * time.Millisecond,
 		maxBackoff: 2 * time.Second,
@@ -106,12 +111,12 @@ func NewWAL(b Bucket, namespace string) *WAL {
 }
 
 func (w *WAL) name(seq uint64) string {
-	return fmt.Sprintf("%s%0*d", w.prefix, walSeqDigits, seq)
+	return fmt.Sprintf("%s%0*d", w.prefix, seqDigits, seq)
 }
 
 func (w *WAL) parse(name string) (uint64, bool) {
 	s, ok := strings.CutPrefix(name, w.prefix)
-	if !ok || len(s) != walSeqDigits {
+	if !ok || len(s) != seqDigits {
 		return 0, false
 	}
 	seq, err := strconv.ParseUint(s, 10, 64)
@@ -120,8 +125,9 @@ func (w *WAL) parse(name string) (uint64, bool) {
 
 // Append durably writes entry seq. It returns ErrExists (wrapped) if another
 // writer holds seq. Transient errors are retried with exponential backoff
-// while ctx lasts; when a retry finds the entry present with exactly our
-// bytes, an earlier attempt landed and Append returns nil.
+// while ctx lasts. When the entry is found present with exactly our bytes,
+// an earlier attempt landed and Append returns nil: callers must make each
+// payload unique (a writer nonce) so that equal bytes prove authorship.
 func (w *WAL) Append(ctx context.Context, seq uint64, payload []byte) error {
 	if seq == 0 {
 		return errors.New("wal append: sequence numbers start at 1")
@@ -146,10 +152,10 @@ func (w *WAL) Append(ctx context.Context, seq uint64, payload []byte) error {
 		case err == nil:
 			return nil
 		case errors.Is(err, ErrExists):
-			if attempt == 0 {
-				return err
-			}
-			// An earlier attempt may have landed before its error.
+			// An earlier attempt may have landed before its error, ours or
+			// one the provider's client retried inside this call (an S3
+			// PUT whose response was lost, then sent again). Callers make
+			// every payload unique, so equal bytes are ours.
 			got, gerr := w.b.Get(ctx, name)
 			if gerr == nil && bytes.Equal(got, data) {
 				return nil
@@ -215,4 +221,21 @@ func (w *WAL) Last(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	return seqs[len(seqs)-1], nil
+}
+
+// DeleteThrough removes every entry with a sequence up to through: entries
+// a manifest has folded into segments.
+func (w *WAL) DeleteThrough(ctx context.Context, through uint64) error {
+	names, err := w.b.List(ctx, w.prefix)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if seq, ok := w.parse(n); ok && seq <= through {
+			if err := w.b.Delete(ctx, n); err != nil {
+				return fmt.Errorf("wal delete %s: %w", n, err)
+			}
+		}
+	}
+	return nil
 }

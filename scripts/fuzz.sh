@@ -16,6 +16,8 @@ targets=(
 	"FuzzDecodePQIndex ./index/ivf"
 	"FuzzDecodeRaBitQIndex ./index/ivf"
 	"FuzzDecodeWALEntry ./objstore"
+	"FuzzDecodeHeader ./objstore/segment"
+	"FuzzDecode ./objstore/segment"
 	"FuzzInstrument ./plugins/meter"
 )
 for t in "${targets[@]}"; do

@@ -36,6 +36,7 @@ type serveFlags struct {
 	pyroscopeTags   string
 	plugins         plugins.Config
 	pluginStore     plugins.StoreConfig
+	index           fabric.IndexConfig
 }
 
 func (c *serveFlags) register(fs *flag.FlagSet) {
@@ -50,6 +51,7 @@ func (c *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.pyroscopeTags, "pyroscope-tags", "", "Tags of the profiles, as k=v,k2=v2.")
 	c.plugins.RegisterFlags("plugins.", fs)
 	c.pluginStore.RegisterFlags("plugins.", fs)
+	c.index.RegisterFlags("index.", fs)
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -114,10 +116,11 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Plugins: store})
+	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Plugins: store, Index: c.index})
 	if err != nil {
 		return err
 	}
+	defer srv.Close()
 
 	mux := http.NewServeMux()
 	srv.Handle(mux)

@@ -44,7 +44,11 @@ type Namespace struct {
 	// Search knobs used when a query leaves them zero.
 	DefaultSearch *SearchParams `protobuf:"bytes,7,opt,name=default_search,json=defaultSearch,proto3" json:"default_search,omitempty"`
 	// Set by the server.
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// Set by the server: a UUID made at creation. Every object of the
+	// namespace lives under it, so a deleted and re-created namespace never
+	// mixes with the old one.
+	Generation    string `protobuf:"bytes,9,opt,name=generation,proto3" json:"generation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -135,6 +139,13 @@ func (x *Namespace) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Namespace) GetGeneration() string {
+	if x != nil {
+		return x.Generation
+	}
+	return ""
+}
+
 // AttributeSchema declares the type of one attribute.
 type AttributeSchema struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -195,7 +206,18 @@ type NamespaceStats struct {
 	// Live documents.
 	DocumentCount uint64 `protobuf:"varint,1,opt,name=document_count,json=documentCount,proto3" json:"document_count,omitempty"`
 	// The last WAL entry applied.
-	WalSequence   uint64 `protobuf:"varint,2,opt,name=wal_sequence,json=walSequence,proto3" json:"wal_sequence,omitempty"`
+	WalSequence uint64 `protobuf:"varint,2,opt,name=wal_sequence,json=walSequence,proto3" json:"wal_sequence,omitempty"`
+	// The newest manifest this process serves (0: nothing indexed yet).
+	ManifestVersion uint64 `protobuf:"varint,3,opt,name=manifest_version,json=manifestVersion,proto3" json:"manifest_version,omitempty"`
+	// The last WAL entry folded into indexed segments.
+	IndexedWalSequence uint64 `protobuf:"varint,4,opt,name=indexed_wal_sequence,json=indexedWalSequence,proto3" json:"indexed_wal_sequence,omitempty"`
+	// Live documents in indexed segments (searched approximately).
+	IndexedDocuments uint64 `protobuf:"varint,5,opt,name=indexed_documents,json=indexedDocuments,proto3" json:"indexed_documents,omitempty"`
+	// Live documents in the unindexed WAL tail (scanned exactly by STRONG
+	// queries).
+	UnindexedDocuments uint64 `protobuf:"varint,6,opt,name=unindexed_documents,json=unindexedDocuments,proto3" json:"unindexed_documents,omitempty"`
+	// Whether the indexer is folding the WAL into segments right now.
+	Indexing      bool `protobuf:"varint,7,opt,name=indexing,proto3" json:"indexing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -242,6 +264,41 @@ func (x *NamespaceStats) GetWalSequence() uint64 {
 		return x.WalSequence
 	}
 	return 0
+}
+
+func (x *NamespaceStats) GetManifestVersion() uint64 {
+	if x != nil {
+		return x.ManifestVersion
+	}
+	return 0
+}
+
+func (x *NamespaceStats) GetIndexedWalSequence() uint64 {
+	if x != nil {
+		return x.IndexedWalSequence
+	}
+	return 0
+}
+
+func (x *NamespaceStats) GetIndexedDocuments() uint64 {
+	if x != nil {
+		return x.IndexedDocuments
+	}
+	return 0
+}
+
+func (x *NamespaceStats) GetUnindexedDocuments() uint64 {
+	if x != nil {
+		return x.UnindexedDocuments
+	}
+	return 0
+}
+
+func (x *NamespaceStats) GetIndexing() bool {
+	if x != nil {
+		return x.Indexing
+	}
+	return false
 }
 
 type CreateNamespaceRequest struct {
@@ -805,7 +862,7 @@ var File_weft_v1_namespace_proto protoreflect.FileDescriptor
 
 const file_weft_v1_namespace_proto_rawDesc = "" +
 	"\n" +
-	"\x17weft/v1/namespace.proto\x12\aweft.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13weft/v1/types.proto\"\xee\x02\n" +
+	"\x17weft/v1/namespace.proto\x12\aweft.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13weft/v1/types.proto\"\x8e\x03\n" +
 	"\tNamespace\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tdimension\x18\x02 \x01(\rR\tdimension\x12'\n" +
@@ -815,13 +872,21 @@ const file_weft_v1_namespace_proto_rawDesc = "" +
 	"\x0fdefault_plugins\x18\x06 \x03(\v2\x13.weft.v1.PluginCallR\x0edefaultPlugins\x12<\n" +
 	"\x0edefault_search\x18\a \x01(\v2\x15.weft.v1.SearchParamsR\rdefaultSearch\x12;\n" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"Q\n" +
+	"createTime\x12\x1e\n" +
+	"\n" +
+	"generation\x18\t \x01(\tR\n" +
+	"generation\"Q\n" +
 	"\x0fAttributeSchema\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
-	"\x04type\x18\x02 \x01(\x0e2\x16.weft.v1.AttributeTypeR\x04type\"Z\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x16.weft.v1.AttributeTypeR\x04type\"\xb1\x02\n" +
 	"\x0eNamespaceStats\x12%\n" +
 	"\x0edocument_count\x18\x01 \x01(\x04R\rdocumentCount\x12!\n" +
-	"\fwal_sequence\x18\x02 \x01(\x04R\vwalSequence\"J\n" +
+	"\fwal_sequence\x18\x02 \x01(\x04R\vwalSequence\x12)\n" +
+	"\x10manifest_version\x18\x03 \x01(\x04R\x0fmanifestVersion\x120\n" +
+	"\x14indexed_wal_sequence\x18\x04 \x01(\x04R\x12indexedWalSequence\x12+\n" +
+	"\x11indexed_documents\x18\x05 \x01(\x04R\x10indexedDocuments\x12/\n" +
+	"\x13unindexed_documents\x18\x06 \x01(\x04R\x12unindexedDocuments\x12\x1a\n" +
+	"\bindexing\x18\a \x01(\bR\bindexing\"J\n" +
 	"\x16CreateNamespaceRequest\x120\n" +
 	"\tnamespace\x18\x01 \x01(\v2\x12.weft.v1.NamespaceR\tnamespace\"K\n" +
 	"\x17CreateNamespaceResponse\x120\n" +

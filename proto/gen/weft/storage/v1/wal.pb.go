@@ -26,8 +26,12 @@ const (
 // acknowledged write requests (group commit), applied in order on replay.
 // The object's framing (magic, version, length, checksum) is objstore's.
 type WALBatch struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ops           []*WALOp               `protobuf:"bytes,1,rep,name=ops,proto3" json:"ops,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ops   []*WALOp               `protobuf:"bytes,1,rep,name=ops,proto3" json:"ops,omitempty"`
+	// Random bytes unique to this batch, so a writer that finds its sequence
+	// number taken can tell its own earlier attempt (equal bytes) from a
+	// rival's.
+	Nonce         []byte `protobuf:"bytes,2,opt,name=nonce,proto3" json:"nonce,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -65,6 +69,13 @@ func (*WALBatch) Descriptor() ([]byte, []int) {
 func (x *WALBatch) GetOps() []*WALOp {
 	if x != nil {
 		return x.Ops
+	}
+	return nil
+}
+
+func (x *WALBatch) GetNonce() []byte {
+	if x != nil {
+		return x.Nonce
 	}
 	return nil
 }
@@ -325,9 +336,10 @@ var File_weft_storage_v1_wal_proto protoreflect.FileDescriptor
 
 const file_weft_storage_v1_wal_proto_rawDesc = "" +
 	"\n" +
-	"\x19weft/storage/v1/wal.proto\x12\x0fweft.storage.v1\x1a\x16weft/v1/document.proto\x1a\x13weft/v1/types.proto\"4\n" +
+	"\x19weft/storage/v1/wal.proto\x12\x0fweft.storage.v1\x1a\x16weft/v1/document.proto\x1a\x13weft/v1/types.proto\"J\n" +
 	"\bWALBatch\x12(\n" +
-	"\x03ops\x18\x01 \x03(\v2\x16.weft.storage.v1.WALOpR\x03ops\"\x8d\x02\n" +
+	"\x03ops\x18\x01 \x03(\v2\x16.weft.storage.v1.WALOpR\x03ops\x12\x14\n" +
+	"\x05nonce\x18\x02 \x01(\fR\x05nonce\"\x8d\x02\n" +
 	"\x05WALOp\x123\n" +
 	"\x06upsert\x18\x01 \x01(\v2\x19.weft.storage.v1.UpsertOpH\x00R\x06upsert\x12=\n" +
 	"\n" +

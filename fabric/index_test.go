@@ -1,0 +1,283 @@
+package fabric_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/weftdb/weft/fabric"
+	"github.com/weftdb/weft/objstore"
+	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
+)
+
+// eagerIndex folds after every short pause in writes, and collects garbage
+// soon after.
+var eagerIndex = fabric.IndexConfig{Idle: 20 * time.Millisecond, MinChanges: 1 << 30, Grace: 50 * time.Millisecond, M: 12, EfConstruction: 100}
+
+func startIndexing(t testing.TB, bucket objstore.Bucket) clients {
+	t.Helper()
+	return serveFabric(t, fabric.Config{Bucket: bucket, Index: eagerIndex})
+}
+
+// waitIndexed waits until every write the server applied is folded into
+// segments, and returns the namespace's stats.
+func waitIndexed(t *testing.T, c clients, ns string) *weftv1.NamespaceStats {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := c.ns.GetNamespace(context.Background(), connect.NewRequest(&weftv1.GetNamespaceRequest{Name: ns}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := got.Msg.GetStats()
+		if st.GetManifestVersion() > 0 && st.GetIndexedWalSequence() == st.GetWalSequence() && st.GetUnindexedDocuments() == 0 && !st.GetIndexing() {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("namespace %s not indexed after 30 s: %v", ns, st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func query(t *testing.T, c clients, req *weftv1.QueryRequest) *weftv1.QueryResponse {
+	t.Helper()
+	resp, err := c.query.Query(context.Background(), connect.NewRequest(req))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Msg
+}
+
+func recallOf(got []*weftv1.QueryResult, want []scored) float64 {
+	ids := map[string]bool{}
+	for _, w := range want {
+		ids[w.id] = true
+	}
+	hits := 0
+	for _, g := range got {
+		if ids[g.GetId()] {
+			hits++
+		}
+	}
+	return float64(hits) / float64(len(want))
+}
+
+// Once indexed, queries go through the segments' graphs: recall against
+// brute force stays high, with and without filters, a recall target of 1
+// is exact, and every result passes the filter.
+func TestIndexedSearch(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, metric := range []weftv1.Metric{weftv1.Metric_METRIC_L2, weftv1.Metric_METRIC_COSINE, weftv1.Metric_METRIC_DOT} {
+		t.Run(metric.String(), func(t *testing.T) {
+			c := startIndexing(t, objstore.NewInMemory())
+			createNamespace(t, c, "ix", 16, metric)
+			all := map[string]*weftv1.Document{}
+			docs := randomDocs(r, 3000, 16, "d")
+			for i := 0; i < len(docs); i += 500 {
+				upsert(t, c, "ix", docs[i:i+500])
+			}
+			for _, d := range docs {
+				all[d.Id] = d
+			}
+			st := waitIndexed(t, c, "ix")
+			if st.GetIndexedDocuments() != 3000 || st.GetDocumentCount() != 3000 {
+				t.Fatalf("stats after indexing: %v", st)
+			}
+			red := func(d *weftv1.Document) bool { s, _ := attrString(d, "color"); return s == "red" }
+			redFilter := &weftv1.Filter{Op: &weftv1.Filter_Eq{Eq: &weftv1.Comparison{Attribute: "color", Value: &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_StringValue{StringValue: "red"}}}}}
+			var recall, recallFiltered float64
+			const queries = 40
+			for range queries {
+				q := randomDocs(r, 1, 16, "q")[0].Vector
+				want := reference(all, q, 10, metric, nil)
+				got := query(t, c, &weftv1.QueryRequest{Namespace: "ix", Vector: q, TopK: 10})
+				if len(got.GetResults()) != 10 {
+					t.Fatalf("%d results, want 10", len(got.GetResults()))
+				}
+				if got.GetStats().GetDocumentsScanned() != 0 || got.GetStats().GetShardsProbed() == 0 {
+					t.Fatalf("an indexed query scanned %d documents exactly over %d shards: want 0 over ≥ 1", got.GetStats().GetDocumentsScanned(), got.GetStats().GetShardsProbed())
+				}
+				recall += recallOf(got.GetResults(), want)
+				exact := query(t, c, &weftv1.QueryRequest{Namespace: "ix", Vector: q, TopK: 10, Search: &weftv1.SearchParams{RecallTarget: 1}})
+				checkResults(t, exact.GetResults(), want)
+
+				wantF := reference(all, q, 10, metric, red)
+				gotF := query(t, c, &weftv1.QueryRequest{Namespace: "ix", Vector: q, TopK: 10, Filter: redFilter, IncludeAttributes: true})
+				if len(gotF.GetResults()) != 10 {
+					t.Fatalf("filtered: %d results, want 10", len(gotF.GetResults()))
+				}
+				for _, res := range gotF.GetResults() {
+					if res.GetAttributes()["color"].GetStringValue() != "red" {
+						t.Fatalf("filtered result %s has color %v", res.GetId(), res.GetAttributes()["color"])
+					}
+				}
+				recallFiltered += recallOf(gotF.GetResults(), wantF)
+			}
+			recall /= queries
+			recallFiltered /= queries
+			t.Logf("recall@10 %.3f, filtered to a third %.3f", recall, recallFiltered)
+			if recall < 0.9 || recallFiltered < 0.9 {
+				t.Fatalf("recall@10 %.3f, filtered %.3f: want ≥ 0.9", recall, recallFiltered)
+			}
+		})
+	}
+}
+
+// Deleted and replaced documents never come back: not from a segment that
+// still holds them, not after the next fold, not after a restart; an
+// EVENTUAL query searches segments only.
+func TestIndexedDeletesAndReplacements(t *testing.T) {
+	ctx := context.Background()
+	bucket := objstore.NewInMemory()
+	c := startIndexing(t, bucket)
+	createNamespace(t, c, "dr", 4, weftv1.Metric_METRIC_L2)
+	r := rand.New(rand.NewPCG(5, 6))
+	docs := randomDocs(r, 400, 4, "d")
+	upsert(t, c, "dr", docs)
+	first := waitIndexed(t, c, "dr")
+
+	// The query point is far from every document; "d7" moves onto it and
+	// "d8" is deleted after being moved next to it.
+	target := []float32{100, 100, 100, 100}
+	upsert(t, c, "dr", []*weftv1.Document{{Id: "d8", Vector: []float32{99, 100, 100, 100}}})
+	waitIndexed(t, c, "dr")
+	upsert(t, c, "dr", []*weftv1.Document{{Id: "d7", Vector: target}})
+	if _, err := c.docs.Delete(ctx, connect.NewRequest(&weftv1.DeleteRequest{Namespace: "dr", Ids: []string{"d8", "d9"}})); err != nil {
+		t.Fatal(err)
+	}
+	fresh := &weftv1.Document{Id: "new", Vector: []float32{100, 100, 100, 99.5}}
+	upsert(t, c, "dr", []*weftv1.Document{fresh})
+
+	check := func(t *testing.T, c clients, tailFolded bool) {
+		t.Helper()
+		strong := query(t, c, &weftv1.QueryRequest{Namespace: "dr", Vector: target, TopK: 3, Search: &weftv1.SearchParams{Ef: 400}})
+		ids := resultIDs(strong.GetResults())
+		if ids[0] != "d7" || ids[1] != "new" || slices.Contains(ids, "d8") || slices.Contains(ids, "d9") {
+			t.Fatalf("STRONG query: %v, want d7, new, then neither d8 nor d9", ids)
+		}
+		if strong.GetResults()[0].GetDistance() != 0 {
+			t.Fatalf("d7 at distance %v, want 0 (its new vector)", strong.GetResults()[0].GetDistance())
+		}
+		eventual := query(t, c, &weftv1.QueryRequest{Namespace: "dr", Vector: target, TopK: 3, Consistency: weftv1.Consistency_CONSISTENCY_EVENTUAL, Search: &weftv1.SearchParams{Ef: 400}})
+		ids = resultIDs(eventual.GetResults())
+		if slices.Contains(ids, "d8") || slices.Contains(ids, "d9") {
+			t.Fatalf("EVENTUAL query returned a deleted document: %v", ids)
+		}
+		if !tailFolded && slices.Contains(ids, "new") {
+			t.Fatalf("EVENTUAL query saw the unindexed tail: %v", ids)
+		}
+		if tailFolded && (ids[0] != "d7" || ids[1] != "new") {
+			t.Fatalf("EVENTUAL query after the fold: %v, want d7, new first", ids)
+		}
+		if len(eventual.GetResults()) != 3 {
+			t.Fatalf("EVENTUAL query: %d results, want 3 (no short answers)", len(eventual.GetResults()))
+		}
+		got, err := c.docs.Get(ctx, connect.NewRequest(&weftv1.GetRequest{Namespace: "dr", Ids: []string{"d7", "d8", "d9", "d10"}, IncludeVectors: true}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(got.Msg.GetDocuments()); n != 2 || !slices.Equal(got.Msg.GetDocuments()[0].GetVector(), target) || !slices.Equal(got.Msg.GetDocuments()[1].GetVector(), docs[10].GetVector()) {
+			t.Fatalf("Get: %v", got.Msg.GetDocuments())
+		}
+	}
+	st := waitIndexed(t, c, "dr")
+	if st.GetManifestVersion() <= first.GetManifestVersion() || st.GetDocumentCount() != 399 {
+		t.Fatalf("stats after the second fold: %v", st)
+	}
+	check(t, c, true)
+	// A new process loads the newest manifest and the WAL after it.
+	c2 := startIndexing(t, bucket)
+	check(t, c2, true)
+	if st2 := waitIndexed(t, c2, "dr"); st2.GetManifestVersion() != st.GetManifestVersion() || st2.GetWalSequence() != st.GetWalSequence() {
+		t.Fatalf("a restarted server serves %v, the first %v", st2, st)
+	}
+	// Folded WAL entries, older manifests and merged segments are gone
+	// after the grace period.
+	meta, err := c.ns.GetNamespace(ctx, connect.NewRequest(&weftv1.GetNamespaceRequest{Name: "dr"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := objstore.Generation{Namespace: "dr", ID: meta.Msg.GetNamespace().GetGeneration()}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		wal, _ := bucket.List(ctx, gen.WALPrefix())
+		mans, _ := bucket.List(ctx, gen.ManifestPrefix())
+		if len(wal) == 0 && len(mans) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("garbage left after the grace period: WAL %v, manifests %v", wal, mans)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	check(t, startIndexing(t, bucket), true)
+}
+
+// Before anything is folded, EVENTUAL queries see no document; the tail
+// is scanned exactly by STRONG ones.
+func TestUnindexedTail(t *testing.T) {
+	c := serveFabric(t, fabric.Config{Bucket: objstore.NewInMemory(), Index: fabric.IndexConfig{Disabled: true}})
+	createNamespace(t, c, "t", 2, weftv1.Metric_METRIC_L2)
+	upsert(t, c, "t", []*weftv1.Document{{Id: "a", Vector: []float32{1, 1}}})
+	strong := query(t, c, &weftv1.QueryRequest{Namespace: "t", Vector: []float32{1, 1}, TopK: 1})
+	if ids := resultIDs(strong.GetResults()); !slices.Equal(ids, []string{"a"}) || strong.GetStats().GetDocumentsScanned() != 1 {
+		t.Fatalf("STRONG: %v (stats %v)", ids, strong.GetStats())
+	}
+	eventual := query(t, c, &weftv1.QueryRequest{Namespace: "t", Vector: []float32{1, 1}, TopK: 1, Consistency: weftv1.Consistency_CONSISTENCY_EVENTUAL})
+	if len(eventual.GetResults()) != 0 {
+		t.Fatalf("EVENTUAL before any fold: %v, want nothing", resultIDs(eventual.GetResults()))
+	}
+}
+
+// Search knobs: ef and recall_target are exclusive, and ef is bounded.
+func TestSearchParams(t *testing.T) {
+	c := startIndexing(t, objstore.NewInMemory())
+	createNamespace(t, c, "p", 2, weftv1.Metric_METRIC_L2)
+	for _, sp := range []*weftv1.SearchParams{{Ef: 10001}, {Ef: 10, RecallTarget: 0.9}} {
+		_, err := c.query.Query(context.Background(), connect.NewRequest(&weftv1.QueryRequest{Namespace: "p", Vector: []float32{1, 1}, TopK: 1, Search: sp}))
+		if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "ef") {
+			t.Fatalf("search %v: %v, want InvalidArgument naming ef", sp, err)
+		}
+	}
+}
+
+// Two processes index one namespace: each adopts what the other
+// publishes, and both serve every acknowledged write.
+func TestTwoIndexersShareABucket(t *testing.T) {
+	ctx := context.Background()
+	bucket := objstore.NewInMemory()
+	a, b := startIndexing(t, bucket), startIndexing(t, bucket)
+	createNamespace(t, a, "two", 4, weftv1.Metric_METRIC_L2)
+	r := rand.New(rand.NewPCG(7, 8))
+	want := map[string]bool{}
+	for round := range 6 {
+		for w, c := range []clients{a, b} {
+			docs := randomDocs(r, 50, 4, fmt.Sprintf("r%d-w%d-", round, w))
+			upsert(t, c, "two", docs)
+			for _, d := range docs {
+				want[d.Id] = true
+			}
+		}
+		time.Sleep(30 * time.Millisecond) // let a fold start
+	}
+	for _, c := range []clients{a, b} {
+		waitIndexed(t, c, "two")
+		resp := query(t, c, &weftv1.QueryRequest{Namespace: "two", Vector: []float32{0, 0, 0, 0}, TopK: 1000, Search: &weftv1.SearchParams{RecallTarget: 1}})
+		if len(resp.GetResults()) != len(want) {
+			t.Fatalf("found %d documents, want %d", len(resp.GetResults()), len(want))
+		}
+		for _, res := range resp.GetResults() {
+			if !want[res.GetId()] {
+				t.Fatalf("unexpected id %s", res.GetId())
+			}
+		}
+	}
+	_ = ctx
+}

@@ -1,0 +1,379 @@
+package fabric
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/weftdb/weft/objstore"
+	storagev1 "github.com/weftdb/weft/proto/gen/weft/storage/v1"
+)
+
+// IndexConfig says when and how the indexer folds a namespace's WAL into
+// segments. Zero fields take the defaults.
+type IndexConfig struct {
+	// Disabled turns indexing off: queries scan every document exactly.
+	Disabled bool
+	// MinChanges starts a fold once this many documents were written,
+	// deleted or updated since the last one (default 50,000), or a quarter
+	// of the indexed documents, whichever is more.
+	MinChanges int
+	// Idle starts a fold of whatever is unindexed once no write has come
+	// for this long (default 1 s).
+	Idle time.Duration
+	// Threads build graphs (default GOMAXPROCS).
+	Threads int
+	// M and EfConstruction are the HNSW build parameters (16, 200).
+	M, EfConstruction int
+	// Grace is how long superseded manifests, segments and folded WAL
+	// entries stay in the bucket, so that readers that started on them
+	// finish (default 1 min).
+	Grace time.Duration
+}
+
+// RegisterFlags registers the settings as flags named prefix + name.
+func (c *IndexConfig) RegisterFlags(prefix string, fs *flag.FlagSet) {
+	d := IndexConfig{}.withDefaults()
+	fs.BoolVar(&c.Disabled, prefix+"disabled", false, "Do not index: every query scans every document exactly.")
+	fs.IntVar(&c.MinChanges, prefix+"min-changes", d.MinChanges, "Fold the WAL into a new segment once this many documents changed (or a quarter of the indexed ones, if more).")
+	fs.DurationVar(&c.Idle, prefix+"idle", d.Idle, "Fold whatever is unindexed once no write has come for this long.")
+	fs.IntVar(&c.Threads, prefix+"threads", 0, "Goroutines building a segment's graph; 0 means one per core.")
+	fs.IntVar(&c.M, prefix+"m", d.M, "HNSW neighbours per node on upper layers (2M on layer 0).")
+	fs.IntVar(&c.EfConstruction, prefix+"ef-construction", d.EfConstruction, "HNSW beam width while building.")
+	fs.DurationVar(&c.Grace, prefix+"grace", d.Grace, "How long superseded manifests, segments and folded WAL entries stay before they are deleted.")
+}
+
+func (c IndexConfig) withDefaults() IndexConfig {
+	if c.MinChanges <= 0 {
+		c.MinChanges = 50_000
+	}
+	if c.Idle <= 0 {
+		c.Idle = time.Second
+	}
+	if c.Threads <= 0 {
+		c.Threads = runtime.GOMAXPROCS(0)
+	}
+	if c.M <= 0 {
+		c.M = 16
+	}
+	if c.EfConstruction <= 0 {
+		c.EfConstruction = 200
+	}
+	if c.Grace <= 0 {
+		c.Grace = time.Minute
+	}
+	return c
+}
+
+// tierSegments is how many segments of one size tier (rows within a
+// factor of 4) trigger their merge: a namespace keeps a few segments per
+// tier, so a query searches O(log n) graphs and a row is rebuilt O(log n)
+// times.
+const tierSegments = 4
+
+// startIndexer starts the namespace's indexer goroutine.
+func (s *Server) startIndexer(ns *namespace) {
+	ctx, cancel := context.WithCancel(s.ctx)
+	ns.stopIndex, ns.indexerEnd = cancel, make(chan struct{})
+	if s.index.Disabled {
+		close(ns.indexerEnd)
+		return
+	}
+	go func() {
+		defer close(ns.indexerEnd)
+		s.runIndexer(ctx, ns)
+	}()
+}
+
+// stopIndexer stops the indexer and waits for it.
+func (ns *namespace) stopIndexer() {
+	if ns.stopIndex != nil {
+		ns.stopIndex()
+		<-ns.indexerEnd
+	}
+}
+
+// runIndexer folds the namespace's WAL whenever enough changed, or when
+// writes paused, until ctx ends.
+func (s *Server) runIndexer(ctx context.Context, ns *namespace) {
+	tick := time.NewTicker(min(max(s.index.Idle/4, 5*time.Millisecond), time.Second))
+	defer tick.Stop()
+	backoff := time.Duration(0)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ns.kick:
+		case <-tick.C:
+		}
+		if !s.wantFold(ns) {
+			continue
+		}
+		if err := s.fold(ctx, ns); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			backoff = min(max(2*backoff, time.Second), time.Minute)
+			s.log.Error("indexing failed; retrying", "namespace", ns.name, "err", err, "retry_in", backoff)
+			s.metrics.indexFailures.Inc()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			continue
+		}
+		backoff = 0
+	}
+}
+
+// wantFold reports whether the namespace has enough unindexed changes, or
+// has been idle with some.
+func (s *Server) wantFold(ns *namespace) bool {
+	changes := ns.unindexed.Load()
+	if changes == 0 {
+		return false
+	}
+	st := ns.state()
+	indexed := int64(st.base)
+	if changes >= max(int64(s.index.MinChanges), indexed/4) {
+		return true
+	}
+	return time.Since(time.Unix(0, ns.lastWrite.Load())) >= s.index.Idle
+}
+
+// foldInput is a state as of one WAL sequence, split into what a fold
+// keeps (segments, with the rows dead by then) and what it indexes anew.
+type foldInput struct {
+	applied uint64
+	kept    []segmentPart
+	merged  []string // ids of the segments merged into the new one
+	rows    segmentRows
+}
+
+// foldInput picks the segments to merge (every segment of a tier that has
+// tierSegments of them, and segments with more dead rows than live ones)
+// and gathers the live rows of those and of the tail. The caller holds
+// s.mu for reading.
+func (s *state) foldInput() foldInput {
+	in := foldInput{applied: s.applied}
+	tiers := map[int]int{}
+	for _, g := range s.segs {
+		tiers[tier(g.graph.Live())]++
+	}
+	for i, g := range s.segs {
+		base := s.segBase[i]
+		live := g.graph.Live()
+		if tiers[tier(live)] >= tierSegments || 2*live < g.rows {
+			in.merged = append(in.merged, g.id)
+			for row := range g.rows {
+				if slot := base + row; s.ids[slot] != "" {
+					in.rows.add(s.ids[slot], s.attrs[slot], g.vector(row))
+				}
+			}
+			continue
+		}
+		in.kept = append(in.kept, segmentPart{
+			seg:   g,
+			ids:   slices.Clone(s.ids[base : base+g.rows]),
+			attrs: slices.Clone(s.attrs[base : base+g.rows]),
+		})
+	}
+	for slot := s.base; slot < len(s.ids); slot++ {
+		if s.ids[slot] != "" {
+			in.rows.add(s.ids[slot], s.attrs[slot], s.vecs.at(slot-s.base))
+		}
+	}
+	return in
+}
+
+// tier is a segment's size class: rows within a factor of 4 share one.
+func tier(rows int) int {
+	t := 0
+	for rows >= 4 {
+		rows /= 4
+		t++
+	}
+	return t
+}
+
+// fold indexes the namespace's unindexed documents into a new segment
+// (merging segments as foldInput picks), publishes a manifest that names
+// it and the segments kept, and serves the new state. Writes and queries go
+// on meanwhile: the fold works from a copy taken under a read lock, and
+// the writes that come while it builds are applied to the new state before
+// it is served. When another process published a manifest first, the
+// fold is dropped and that manifest is served instead.
+func (s *Server) fold(ctx context.Context, ns *namespace) error {
+	ns.indexing.Store(true)
+	defer ns.indexing.Store(false)
+	start := time.Now()
+	cur := ns.manifest.Load()
+	if v, err := ns.manifests.Head(ctx); err != nil {
+		return err
+	} else if v > cur.GetVersion() {
+		return s.adopt(ctx, ns)
+	}
+	st := ns.state()
+	st.mu.RLock()
+	in := st.foldInput()
+	st.mu.RUnlock()
+
+	var refs []*storagev1.SegmentRef
+	parts := in.kept
+	for _, p := range in.kept {
+		ref := &storagev1.SegmentRef{Id: p.seg.id, Rows: uint64(p.seg.rows), Bytes: uint64(p.seg.bytes)}
+		dead := roaring.New()
+		for row, id := range p.ids {
+			if id == "" {
+				dead.Add(uint32(row))
+			}
+		}
+		if !dead.IsEmpty() {
+			dead.RunOptimize()
+			b, err := dead.ToBytes()
+			if err != nil {
+				return err
+			}
+			ref.Deleted = b
+		}
+		refs = append(refs, ref)
+	}
+	if len(in.rows.ids) > 0 {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return err
+		}
+		meta := ns.segmentMeta()
+		meta.WalSequence = in.applied
+		data, err := buildSegment(ctx, meta, &in.rows, s.index)
+		if err != nil {
+			return err
+		}
+		key := ns.gen.SegmentKey(id.String())
+		if err := s.bucket.Upload(ctx, key, data); err != nil {
+			return fmt.Errorf("write segment %s: %w", key, err)
+		}
+		seg, ids, as, err := openSegment(id.String(), data, meta)
+		if err != nil {
+			return fmt.Errorf("reopen segment %s: %w", key, err)
+		}
+		parts = append(parts, segmentPart{seg: seg, ids: ids, attrs: as})
+		refs = append(refs, &storagev1.SegmentRef{Id: seg.id, Rows: uint64(seg.rows), Bytes: uint64(seg.bytes)})
+	}
+	man := &storagev1.Manifest{
+		Version:     cur.GetVersion() + 1,
+		Namespace:   ns.name,
+		Generation:  ns.gen.ID,
+		WalSequence: in.applied,
+		Segments:    refs,
+		CreateTime:  timestamppb.Now(),
+	}
+	payload, err := proto.Marshal(man)
+	if err != nil {
+		return err
+	}
+	if err := ns.manifests.Publish(ctx, man.GetVersion(), payload); err != nil {
+		if errors.Is(err, objstore.ErrExists) {
+			return s.adopt(ctx, ns)
+		}
+		return err
+	}
+	next := assemble(st.dim, st.metric, parts, in.applied)
+	ns.walMu.Lock()
+	if !ns.deleted.Load() {
+		ns.swapLocked(next, man)
+	}
+	ns.walMu.Unlock()
+	s.metrics.indexDuration.Observe(time.Since(start).Seconds())
+	s.metrics.indexedRows.Add(float64(len(in.rows.ids)))
+	s.log.Info("indexed", "namespace", ns.name, "manifest", man.GetVersion(), "wal_sequence", in.applied,
+		"rows", len(in.rows.ids), "merged_segments", len(in.merged), "segments", len(refs), "seconds", time.Since(start).Seconds())
+	s.collectLater(ns, man)
+	return nil
+}
+
+// adopt serves the newest manifest in the bucket, published elsewhere.
+func (s *Server) adopt(ctx context.Context, ns *namespace) error {
+	ns.walMu.Lock()
+	defer ns.walMu.Unlock()
+	if ns.deleted.Load() {
+		return nil
+	}
+	if err := s.adoptLocked(ctx, ns); err != nil {
+		return err
+	}
+	_, err := s.catchUpLocked(ctx, ns)
+	return err
+}
+
+// collectLater deletes, after the grace period, what manifest man made
+// garbage: older manifests, segments it does not name and WAL entries it
+// covers. Running queries that started on older state finish within the
+// grace period; a process that loads an older manifest meanwhile finds the
+// WAL entries gone and adopts a newer one (catchUpLocked).
+func (s *Server) collectLater(ns *namespace, man *storagev1.Manifest) {
+	time.AfterFunc(s.index.Grace, func() {
+		if s.ctx.Err() != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, 10*s.bucketTimeout)
+		defer cancel()
+		if err := s.collect(ctx, ns, man); err != nil {
+			s.log.Warn("garbage collection failed; the next fold retries", "namespace", ns.name, "err", err)
+		}
+	})
+}
+
+func (s *Server) collect(ctx context.Context, ns *namespace, man *storagev1.Manifest) error {
+	if ns.deleted.Load() {
+		return nil
+	}
+	// Only what the newest manifest no longer needs goes: read it again,
+	// since another process may have published since.
+	v, payload, err := ns.manifests.Latest(ctx)
+	if err != nil || v == 0 {
+		return err
+	}
+	newest := &storagev1.Manifest{}
+	if err := proto.Unmarshal(payload, newest); err != nil {
+		return err
+	}
+	if newest.GetVersion() < man.GetVersion() {
+		return nil
+	}
+	live := map[string]bool{}
+	for _, r := range newest.GetSegments() {
+		live[r.GetId()] = true
+	}
+	names, err := s.bucket.List(ctx, ns.gen.SegmentPrefix())
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		id := n[len(ns.gen.SegmentPrefix()):]
+		// Segments are named by UUIDv7: one younger than the grace period
+		// may belong to a fold that has not published yet.
+		u, err := uuid.Parse(id)
+		young := err == nil && u.Version() == 7 && time.Since(time.Unix(u.Time().UnixTime())) < s.index.Grace
+		if live[id] || young {
+			continue
+		}
+		if err := s.bucket.Delete(ctx, n); err != nil {
+			return err
+		}
+	}
+	if err := ns.wal.DeleteThrough(ctx, man.GetWalSequence()); err != nil {
+		return err
+	}
+	return ns.manifests.DeleteBelow(ctx, man.GetVersion())
+}

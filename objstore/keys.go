@@ -1,0 +1,62 @@
+package objstore
+
+import "fmt"
+
+// The bucket layout, built here and nowhere else:
+//
+//	namespaces/<ns>/namespace.json              config and current generation
+//	namespaces/<ns>/<gen>/wal/<seq>             one object per acknowledged write batch
+//	namespaces/<ns>/<gen>/manifests/<version>   immutable manifests, newest wins
+//	namespaces/<ns>/<gen>/head                  the newest manifest version known (a hint)
+//	namespaces/<ns>/<gen>/segments/<id>         immutable segments
+//
+// Sequence numbers and versions are zero-padded to 20 digits so that names
+// sort in numeric order.
+const (
+	namespacesPrefix = "namespaces/"
+	seqDigits        = 20
+)
+
+// NamespacesPrefix is the folder holding every namespace.
+func NamespacesPrefix() string { return namespacesPrefix }
+
+// NamespacePrefix is the folder of one namespace, every generation.
+func NamespacePrefix(ns string) string { return namespacesPrefix + ns + "/" }
+
+// NamespaceKey is a namespace's config object, which names its generation.
+func NamespaceKey(ns string) string { return NamespacePrefix(ns) + "namespace.json" }
+
+// LegacyWALPrefix is where Weft before generations kept a namespace's WAL;
+// such namespaces are migrated on load.
+func LegacyWALPrefix(ns string) string { return NamespacePrefix(ns) + "wal/" }
+
+// Generation names the objects of one incarnation of a namespace: a delete
+// and re-create makes a new generation, so the objects of the old one can
+// never mix with the new one's, even in a process still serving the old.
+type Generation struct {
+	Namespace string
+	ID        string // a UUID made when the namespace was created
+}
+
+// Prefix is the folder of the generation's objects.
+func (g Generation) Prefix() string { return NamespacePrefix(g.Namespace) + g.ID + "/" }
+
+// WALPrefix is the folder of the generation's WAL entries.
+func (g Generation) WALPrefix() string { return g.Prefix() + "wal/" }
+
+// ManifestPrefix is the folder of the generation's manifests.
+func (g Generation) ManifestPrefix() string { return g.Prefix() + "manifests/" }
+
+// ManifestKey is manifest version v.
+func (g Generation) ManifestKey(v uint64) string {
+	return fmt.Sprintf("%s%0*d", g.ManifestPrefix(), seqDigits, v)
+}
+
+// HeadKey is the object that names the newest manifest version.
+func (g Generation) HeadKey() string { return g.Prefix() + "head" }
+
+// SegmentPrefix is the folder of the generation's segments.
+func (g Generation) SegmentPrefix() string { return g.Prefix() + "segments/" }
+
+// SegmentKey is segment id.
+func (g Generation) SegmentKey(id string) string { return g.SegmentPrefix() + id }
