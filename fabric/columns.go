@@ -19,6 +19,9 @@ type attrColumns struct {
 	n     int              // slots
 	cols  []plugins.Column // sorted by name; each has n entries
 	index map[string]int   // name → position in cols
+	// mixed names the columns that a value of another type than the
+	// column's was left out of: filters on them read the documents' maps.
+	mixed map[string]bool
 }
 
 // grow adds an empty slot.
@@ -49,7 +52,12 @@ func (a *attrColumns) set(slot int, attrs attrs) {
 			}
 			i = a.add(name, t)
 		}
-		_ = a.cols[i].Set(slot, x) // another type than the column's: absent
+		if err := a.cols[i].Set(slot, x); err != nil { // another type than the column's: absent
+			if a.mixed == nil {
+				a.mixed = make(map[string]bool)
+			}
+			a.mixed[name] = true
+		}
 	}
 }
 
@@ -89,4 +97,14 @@ func abiValue(v *weftv1.AttributeValue) any {
 		return k.StringListValue.GetValues()
 	}
 	return nil
+}
+
+// column returns the column of name and whether it holds every value
+// stored under name (no value of another type was left out).
+func (a *attrColumns) column(name string) (*plugins.Column, bool) {
+	i, ok := a.index[name]
+	if !ok {
+		return nil, !a.mixed[name]
+	}
+	return &a.cols[i], !a.mixed[name]
 }

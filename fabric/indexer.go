@@ -115,10 +115,11 @@ func (s *Server) runIndexer(ctx context.Context, ns *namespace) {
 		case <-ns.kick:
 		case <-tick.C:
 		}
-		if !s.wantFold(ns) {
+		fold, all := s.wantFold(ns)
+		if !fold {
 			continue
 		}
-		if err := s.fold(ctx, ns); err != nil {
+		if err := s.fold(ctx, ns, all); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -137,19 +138,36 @@ func (s *Server) runIndexer(ctx context.Context, ns *namespace) {
 }
 
 // wantFold reports whether the namespace has enough unindexed changes, or
-// has been idle with some.
-func (s *Server) wantFold(ns *namespace) bool {
+// has been idle with some; and whether it should merge all its segments
+// into one: after a longer pause in writes, when the segments besides the
+// largest hold at least a tenth as many rows as it (a bulk load leaves
+// several segments; a trickle of small ones is not worth a rebuild).
+func (s *Server) wantFold(ns *namespace) (fold, all bool) {
 	changes := ns.unindexed.Load()
-	if changes == 0 {
-		return false
-	}
+	idle := time.Since(time.Unix(0, ns.lastWrite.Load()))
 	st := ns.state()
-	indexed := int64(st.base)
-	if changes >= max(int64(s.index.MinChanges), indexed/4) {
-		return true
+	if changes == 0 {
+		if len(st.segs) < 2 || idle < compactAfterIdle*s.index.Idle {
+			return false, false
+		}
+		largest, rest := 0, 0
+		for _, g := range st.segs {
+			live := g.graph.Live()
+			rest += live
+			largest = max(largest, live)
+		}
+		rest -= largest
+		return 10*rest >= largest, true
 	}
-	return time.Since(time.Unix(0, ns.lastWrite.Load())) >= s.index.Idle
+	if changes >= max(int64(s.index.MinChanges), int64(st.base)/4) {
+		return true, false
+	}
+	return idle >= s.index.Idle, false
 }
+
+// compactAfterIdle is how many Idle periods without writes pass before the
+// segments are merged into one.
+const compactAfterIdle = 5
 
 // foldInput is a state as of one WAL sequence, split into what a fold
 // keeps (segments, with the rows dead by then) and what it indexes anew.
@@ -160,11 +178,12 @@ type foldInput struct {
 	rows    segmentRows
 }
 
-// foldInput picks the segments to merge (every segment of a tier that has
-// tierSegments of them, and segments with more dead rows than live ones)
+// foldInput picks the segments to merge (all of them, or every segment of a
+// tier that has tierSegments of them and segments with more dead rows than
+// live ones)
 // and gathers the live rows of those and of the tail. The caller holds
 // s.mu for reading.
-func (s *state) foldInput() foldInput {
+func (s *state) foldInput(all bool) foldInput {
 	in := foldInput{applied: s.applied}
 	tiers := map[int]int{}
 	for _, g := range s.segs {
@@ -173,7 +192,7 @@ func (s *state) foldInput() foldInput {
 	for i, g := range s.segs {
 		base := s.segBase[i]
 		live := g.graph.Live()
-		if tiers[tier(live)] >= tierSegments || 2*live < g.rows {
+		if all || tiers[tier(live)] >= tierSegments || 2*live < g.rows {
 			in.merged = append(in.merged, g.id)
 			for row := range g.rows {
 				if slot := base + row; s.ids[slot] != "" {
@@ -207,13 +226,13 @@ func tier(rows int) int {
 }
 
 // fold indexes the namespace's unindexed documents into a new segment
-// (merging segments as foldInput picks), publishes a manifest that names
+// (merging all segments, or those foldInput picks), publishes a manifest that names
 // it and the segments kept, and serves the new state. Writes and queries go
 // on meanwhile: the fold works from a copy taken under a read lock, and
 // the writes that come while it builds are applied to the new state before
 // it is served. When another process published a manifest first, the
 // fold is dropped and that manifest is served instead.
-func (s *Server) fold(ctx context.Context, ns *namespace) error {
+func (s *Server) fold(ctx context.Context, ns *namespace, all bool) error {
 	ns.indexing.Store(true)
 	defer ns.indexing.Store(false)
 	start := time.Now()
@@ -225,7 +244,7 @@ func (s *Server) fold(ctx context.Context, ns *namespace) error {
 	}
 	st := ns.state()
 	st.mu.RLock()
-	in := st.foldInput()
+	in := st.foldInput(all)
 	st.mu.RUnlock()
 
 	var refs []*storagev1.SegmentRef

@@ -676,5 +676,6 @@ func (ns *namespace) stats() *weftv1.NamespaceStats {
 		IndexedDocuments:   uint64(indexed),
 		UnindexedDocuments: uint64(st.count() - indexed),
 		Indexing:           ns.indexing.Load(),
+		Segments:           uint32(len(st.segs)),
 	}
 }

@@ -298,8 +298,7 @@ func (s *state) matching(f *weftv1.Filter) allowFunc {
 	if f == nil {
 		return nil
 	}
-	match := compileFilter(f)
-	return func(slot int) bool { return match(s.attrs[slot]) }
+	return s.compileColumns(f)
 }
 
 // search returns the k nearest documents to q (already normalised for

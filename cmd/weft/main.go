@@ -15,6 +15,7 @@ const usage = `usage: weft <command> [flags]
 commands:
   serve       everything in one process: the API over a folder or a bucket
   bench ann   in-process ANN index benchmark on a dataset folder (JSON lines)
+  bench query load and recall of a running weft serve through its API (JSON lines)
 `
 
 func main() {
@@ -36,6 +37,8 @@ func run(ctx context.Context, args []string) error {
 		return runQuery(ctx, args[1:], os.Stdout, os.Stderr)
 	case len(args) >= 2 && args[0] == "bench" && args[1] == "ann":
 		return annbench.Run(ctx, args[2:], os.Stdout, os.Stderr)
+	case len(args) >= 2 && args[0] == "bench" && args[1] == "query":
+		return annbench.RunQuery(ctx, args[2:], os.Stdout, os.Stderr)
 	case len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help":
 		fmt.Print(usage)
 		return nil

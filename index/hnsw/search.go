@@ -205,7 +205,16 @@ func (x *Index) ExactSearch(q []float32, k int, ids []uint32, allow Allow) []Res
 		}
 	}
 	if ids != nil {
-		for _, id := range ids {
+		// A listed id's vector is rarely in cache: fetch the vectors a few
+		// ids ahead while this one is scored.
+		const ahead = 4
+		for i := range min(ahead, len(ids)) {
+			x.prefetchVector(ids[i])
+		}
+		for i, id := range ids {
+			if i+ahead < len(ids) {
+				x.prefetchVector(ids[i+ahead])
+			}
 			if int(id) < x.n {
 				try(id)
 			}
@@ -222,6 +231,14 @@ func (x *Index) ExactSearch(q []float32, k int, ids []uint32, allow Allow) []Res
 		out[i] = s.res.pop()
 	}
 	return out
+}
+
+// prefetchVector asks the CPU for id's whole vector, when id is a node.
+func (x *Index) prefetchVector(id uint32) {
+	if int(id) < x.n {
+		o := int(id) * x.dim
+		distance.Prefetch(x.vectors[o : o+x.dim])
+	}
 }
 
 // sortResults orders rs by distance, then id.

@@ -217,7 +217,10 @@ type NamespaceStats struct {
 	// queries).
 	UnindexedDocuments uint64 `protobuf:"varint,6,opt,name=unindexed_documents,json=unindexedDocuments,proto3" json:"unindexed_documents,omitempty"`
 	// Whether the indexer is folding the WAL into segments right now.
-	Indexing      bool `protobuf:"varint,7,opt,name=indexing,proto3" json:"indexing,omitempty"`
+	Indexing bool `protobuf:"varint,7,opt,name=indexing,proto3" json:"indexing,omitempty"`
+	// Indexed segments served. After a pause in writes the indexer merges
+	// them into one, when that is worth it.
+	Segments      uint32 `protobuf:"varint,8,opt,name=segments,proto3" json:"segments,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -299,6 +302,13 @@ func (x *NamespaceStats) GetIndexing() bool {
 		return x.Indexing
 	}
 	return false
+}
+
+func (x *NamespaceStats) GetSegments() uint32 {
+	if x != nil {
+		return x.Segments
+	}
+	return 0
 }
 
 type CreateNamespaceRequest struct {
@@ -878,7 +888,7 @@ const file_weft_v1_namespace_proto_rawDesc = "" +
 	"generation\"Q\n" +
 	"\x0fAttributeSchema\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
-	"\x04type\x18\x02 \x01(\x0e2\x16.weft.v1.AttributeTypeR\x04type\"\xb1\x02\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x16.weft.v1.AttributeTypeR\x04type\"\xcd\x02\n" +
 	"\x0eNamespaceStats\x12%\n" +
 	"\x0edocument_count\x18\x01 \x01(\x04R\rdocumentCount\x12!\n" +
 	"\fwal_sequence\x18\x02 \x01(\x04R\vwalSequence\x12)\n" +
@@ -886,7 +896,8 @@ const file_weft_v1_namespace_proto_rawDesc = "" +
 	"\x14indexed_wal_sequence\x18\x04 \x01(\x04R\x12indexedWalSequence\x12+\n" +
 	"\x11indexed_documents\x18\x05 \x01(\x04R\x10indexedDocuments\x12/\n" +
 	"\x13unindexed_documents\x18\x06 \x01(\x04R\x12unindexedDocuments\x12\x1a\n" +
-	"\bindexing\x18\a \x01(\bR\bindexing\"J\n" +
+	"\bindexing\x18\a \x01(\bR\bindexing\x12\x1a\n" +
+	"\bsegments\x18\b \x01(\rR\bsegments\"J\n" +
 	"\x16CreateNamespaceRequest\x120\n" +
 	"\tnamespace\x18\x01 \x01(\v2\x12.weft.v1.NamespaceR\tnamespace\"K\n" +
 	"\x17CreateNamespaceResponse\x120\n" +

@@ -1,0 +1,152 @@
+package fabric
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
+)
+
+// randomValue draws a small-domain value of the kind k (0 int, 1 float,
+// 2 string, 3 bool, 4 string list), so equal values and boundaries are
+// common.
+func randomValue(r *rand.Rand, k int) *weftv1.AttributeValue {
+	strs := []string{"a", "b", "c", "d"}
+	switch k {
+	case 0:
+		return &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_IntValue{IntValue: int64(r.IntN(7) - 3)}}
+	case 1:
+		return &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_FloatValue{FloatValue: float64(r.IntN(13)-6) / 2}}
+	case 2:
+		return &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_StringValue{StringValue: strs[r.IntN(4)]}}
+	case 3:
+		return &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_BoolValue{BoolValue: r.IntN(2) == 0}}
+	}
+	l := &weftv1.StringList{}
+	for range r.IntN(3) {
+		l.Values = append(l.Values, strs[r.IntN(4)])
+	}
+	return &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_StringListValue{StringListValue: l}}
+}
+
+// Attribute "iN" holds ints, "f" floats, "s" strings, "b" bools, "l"
+// lists, and "m" any kind: the mixed column reads the maps.
+var testAttrs = []struct {
+	name  string
+	kinds []int
+}{{"i", []int{0}}, {"f", []int{1}}, {"s", []int{2}}, {"b", []int{3}}, {"l", []int{4}}, {"m", []int{0, 1, 2, 3}}}
+
+func randomFilter(r *rand.Rand, depth int) *weftv1.Filter {
+	a := testAttrs[r.IntN(len(testAttrs))]
+	name := a.name
+	if r.IntN(10) == 0 {
+		name = "absent"
+	}
+	val := func() *weftv1.AttributeValue {
+		if r.IntN(4) == 0 { // a value of another kind than the attribute's
+			return randomValue(r, r.IntN(4))
+		}
+		return randomValue(r, a.kinds[r.IntN(len(a.kinds))])
+	}
+	n := r.IntN(8)
+	if depth > 2 {
+		n = r.IntN(5)
+	}
+	switch n {
+	case 0:
+		return &weftv1.Filter{Op: &weftv1.Filter_Eq{Eq: &weftv1.Comparison{Attribute: name, Value: val()}}}
+	case 1:
+		return &weftv1.Filter{Op: &weftv1.Filter_Ne{Ne: &weftv1.Comparison{Attribute: name, Value: val()}}}
+	case 2:
+		return &weftv1.Filter{Op: &weftv1.Filter_In{In: &weftv1.InFilter{Attribute: name, Values: []*weftv1.AttributeValue{val(), val()}}}}
+	case 3:
+		rf := &weftv1.RangeFilter{Attribute: name}
+		for range 1 + r.IntN(3) {
+			switch r.IntN(4) {
+			case 0:
+				rf.Gt = val()
+			case 1:
+				rf.Gte = val()
+			case 2:
+				rf.Lt = val()
+			default:
+				rf.Lte = val()
+			}
+		}
+		return &weftv1.Filter{Op: &weftv1.Filter_Range{Range: rf}}
+	case 4:
+		return &weftv1.Filter{Op: &weftv1.Filter_Exists{Exists: &weftv1.ExistsFilter{Attribute: name}}}
+	case 5:
+		return &weftv1.Filter{Op: &weftv1.Filter_And{And: &weftv1.FilterList{Filters: []*weftv1.Filter{randomFilter(r, depth+1), randomFilter(r, depth+1)}}}}
+	case 6:
+		return &weftv1.Filter{Op: &weftv1.Filter_Or{Or: &weftv1.FilterList{Filters: []*weftv1.Filter{randomFilter(r, depth+1), randomFilter(r, depth+1)}}}}
+	}
+	return &weftv1.Filter{Op: &weftv1.Filter_Not{Not: randomFilter(r, depth+1)}}
+}
+
+// The column filters agree with the map filters on every document, for
+// random filters over every attribute type, absent and mixed attributes,
+// values of other kinds and deleted slots.
+func TestColumnFiltersMatchMapFilters(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	s := newState(1, weftv1.Metric_METRIC_L2)
+	for i := range 400 {
+		a := attrs{}
+		for _, at := range testAttrs {
+			if r.IntN(5) > 0 {
+				a[at.name] = randomValue(r, at.kinds[r.IntN(len(at.kinds))])
+			}
+		}
+		s.put(&weftv1.Document{Id: fmt.Sprint(i), Vector: []float32{1}, Attributes: a})
+	}
+	for i := 0; i < 400; i += 7 {
+		s.remove(fmt.Sprint(i))
+	}
+	for i := 400; i < 420; i++ { // reuse freed slots
+		s.put(&weftv1.Document{Id: fmt.Sprint(i), Vector: []float32{1}, Attributes: attrs{"i": randomValue(r, 0)}})
+	}
+	for range 3000 {
+		f := randomFilter(r, 0)
+		cols, maps := s.compileColumns(f), compileFilter(f)
+		for slot, id := range s.ids {
+			if id == "" {
+				continue
+			}
+			if got, want := cols(slot), maps(s.attrs[slot]); got != want {
+				t.Fatalf("filter %v on document %s %v: columns say %v, maps %v", f, id, s.attrs[slot], got, want)
+			}
+		}
+	}
+}
+
+func TestIntIntervalEdges(t *testing.T) {
+	i := func(v int64) *weftv1.AttributeValue {
+		return &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_IntValue{IntValue: v}}
+	}
+	f := func(v float64) *weftv1.AttributeValue {
+		return &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_FloatValue{FloatValue: v}}
+	}
+	for _, c := range []struct {
+		gt, gte, lt, lte *weftv1.AttributeValue
+		a, b             int64
+		ok               bool
+	}{
+		{gt: i(math.MaxInt64), ok: false},
+		{lt: i(math.MinInt64), ok: false},
+		{gte: i(math.MaxInt64), a: math.MaxInt64, b: math.MaxInt64, ok: true},
+		{gt: f(1e30), ok: false},
+		{lt: f(-1e30), ok: false},
+		{lte: f(1e30), a: math.MinInt64, b: math.MaxInt64, ok: true},
+		{gt: f(2.5), lt: f(4), a: 3, b: 3, ok: true},
+		{gte: f(-2.5), lte: f(-0.5), a: -2, b: -1, ok: true},
+		{gt: i(3), lt: i(4), ok: false},
+	} {
+		lo, hi := numericBounds(c.gt, c.gte, c.lt, c.lte)
+		a, b, ok := intInterval(*lo, *hi)
+		if ok != c.ok || ok && (a != c.a || b != c.b) {
+			t.Errorf("gt %v gte %v lt %v lte %v: [%d, %d] %v, want [%d, %d] %v", c.gt, c.gte, c.lt, c.lte, a, b, ok, c.a, c.b, c.ok)
+		}
+	}
+}
