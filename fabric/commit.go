@@ -102,6 +102,18 @@ func (s *Server) commitGroup(ns *namespace, group []*pendingWrite) {
 // another process took that sequence number first, it catches up with the
 // WAL and tries the next one.
 func (s *Server) appendAndApply(ns *namespace, batch *storagev1.WALBatch) (uint64, []opResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.bucketTimeout)
+	defer cancel()
+	ns.walMu.Lock()
+	defer ns.walMu.Unlock()
+	if ns.deleted.Load() {
+		return 0, nil, errNamespaceNotFound(ns.name)
+	}
+	return s.appendLocked(ctx, ns, batch)
+}
+
+// appendLocked is appendAndApply for a caller that holds walMu.
+func (s *Server) appendLocked(ctx context.Context, ns *namespace, batch *storagev1.WALBatch) (uint64, []opResult, error) {
 	batch.Nonce = make([]byte, 16)
 	if _, err := rand.Read(batch.Nonce); err != nil {
 		return 0, nil, err
@@ -110,14 +122,7 @@ func (s *Server) appendAndApply(ns *namespace, batch *storagev1.WALBatch) (uint6
 	if err != nil {
 		return 0, nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.bucketTimeout)
-	defer cancel()
-	ns.walMu.Lock()
-	defer ns.walMu.Unlock()
 	for attempt := 0; ; attempt++ {
-		if ns.deleted.Load() {
-			return 0, nil, errNamespaceNotFound(ns.name)
-		}
 		seq := ns.state().applied + 1 // only this goroutine changes applied while it holds walMu
 		start := time.Now()
 		err := ns.wal.Append(ctx, seq, payload)

@@ -46,3 +46,10 @@ func userError(err error) (*Error, bool) {
 	ok := errors.As(err, &ue)
 	return ue, ok
 }
+
+// errGenerationClosed reports that another process deleted the namespace
+// generation this process was serving, so nothing was done; a retry loads
+// whatever the namespace is now.
+func errGenerationClosed(name string) *Error {
+	return &Error{Code: connect.CodeAborted, ID: "namespace-replaced", Msg: fmt.Sprintf("namespace %q was deleted (maybe re-created) by another process while this request ran: nothing was written; retry", name)}
+}

@@ -58,11 +58,8 @@ func (h namespaceService) DeleteNamespace(ctx context.Context, req *connect.Requ
 }
 
 func (h namespaceService) WarmNamespace(ctx context.Context, req *connect.Request[weftv1.WarmNamespaceRequest]) (*connect.Response[weftv1.WarmNamespaceResponse], error) {
-	ns, err := h.s.namespace(ctx, req.Msg.GetName())
+	ns, err := h.s.refreshed(ctx, req.Msg.GetName())
 	if err != nil {
-		return nil, err
-	}
-	if err := h.s.refresh(ctx, ns); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&weftv1.WarmNamespaceResponse{Stats: ns.stats()}), nil
@@ -165,8 +162,7 @@ func (h documentService) Delete(ctx context.Context, req *connect.Request[weftv1
 }
 
 func (h documentService) Get(ctx context.Context, req *connect.Request[weftv1.GetRequest]) (*connect.Response[weftv1.GetResponse], error) {
-	ns, err := h.s.namespace(ctx, req.Msg.GetNamespace())
-	if err != nil {
+	if err := validNamespaceName(req.Msg.GetNamespace()); err != nil {
 		return nil, err
 	}
 	ids := req.Msg.GetIds()
@@ -181,7 +177,8 @@ func (h documentService) Get(ctx context.Context, req *connect.Request[weftv1.Ge
 			return nil, err
 		}
 	}
-	if err := h.s.refresh(ctx, ns); err != nil {
+	ns, err := h.s.refreshed(ctx, req.Msg.GetNamespace())
+	if err != nil {
 		return nil, err
 	}
 	out := &weftv1.GetResponse{}

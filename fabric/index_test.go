@@ -281,3 +281,63 @@ func TestTwoIndexersShareABucket(t *testing.T) {
 	}
 	_ = ctx
 }
+
+// A namespace deleted and re-created by one process while another still
+// serves it: the other answers from the new generation from its next
+// request on, never with a row of the old one, and a write it acknowledges
+// is in the new generation.
+func TestDeleteAndRecreateWhileAnotherServes(t *testing.T) {
+	ctx := context.Background()
+	bucket := objstore.NewInMemory()
+	a, b := startIndexing(t, bucket), startIndexing(t, bucket)
+	createNamespace(t, a, "re", 2, weftv1.Metric_METRIC_L2)
+	upsert(t, a, "re", []*weftv1.Document{{Id: "old", Vector: []float32{1, 1}}})
+	waitIndexed(t, a, "re")
+	// b serves the namespace too.
+	if got := query(t, b, &weftv1.QueryRequest{Namespace: "re", Vector: []float32{1, 1}, TopK: 5}); !slices.Equal(resultIDs(got.GetResults()), []string{"old"}) {
+		t.Fatalf("b before the delete: %v", resultIDs(got.GetResults()))
+	}
+	if _, err := a.ns.DeleteNamespace(ctx, connect.NewRequest(&weftv1.DeleteNamespaceRequest{Name: "re"})); err != nil {
+		t.Fatal(err)
+	}
+	// Deleted: b says so too.
+	_, err := b.query.Query(ctx, connect.NewRequest(&weftv1.QueryRequest{Namespace: "re", Vector: []float32{1, 1}, TopK: 5}))
+	if connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("b after the delete: %v, want NotFound", err)
+	}
+	createNamespace(t, a, "re", 2, weftv1.Metric_METRIC_L2)
+	upsert(t, a, "re", []*weftv1.Document{{Id: "new-a", Vector: []float32{2, 2}}})
+	// b writes and reads the new generation.
+	upsert(t, b, "re", []*weftv1.Document{{Id: "new-b", Vector: []float32{3, 3}}})
+	for _, c := range []clients{a, b} {
+		got := query(t, c, &weftv1.QueryRequest{Namespace: "re", Vector: []float32{1, 1}, TopK: 5})
+		if ids := resultIDs(got.GetResults()); !slices.Equal(ids, []string{"new-a", "new-b"}) {
+			t.Fatalf("after the re-create: %v, want [new-a new-b]", ids)
+		}
+	}
+
+	// The same with b still holding the old generation in memory when the
+	// delete and re-create both happen: its next write must not land in the
+	// old generation, and its next query must not return old rows.
+	upsert(t, b, "re", []*weftv1.Document{{Id: "gen2", Vector: []float32{5, 5}}})
+	if _, err := a.ns.DeleteNamespace(ctx, connect.NewRequest(&weftv1.DeleteNamespaceRequest{Name: "re"})); err != nil {
+		t.Fatal(err)
+	}
+	createNamespace(t, a, "re", 2, weftv1.Metric_METRIC_L2)
+	_, err = b.docs.Upsert(ctx, connect.NewRequest(&weftv1.UpsertRequest{Namespace: "re", Documents: []*weftv1.Document{{Id: "late", Vector: []float32{4, 4}}}}))
+	if err != nil && connect.CodeOf(err) != connect.CodeAborted {
+		t.Fatalf("b's write into a replaced generation: %v, want success or Aborted", err)
+	}
+	acked := err == nil
+	if err != nil { // Aborted says retry: the retry lands in the new generation
+		upsert(t, b, "re", []*weftv1.Document{{Id: "late", Vector: []float32{4, 4}}})
+		acked = true
+	}
+	for _, c := range []clients{a, b} {
+		got := query(t, c, &weftv1.QueryRequest{Namespace: "re", Vector: []float32{1, 1}, TopK: 5})
+		ids := resultIDs(got.GetResults())
+		if acked && !slices.Equal(ids, []string{"late"}) {
+			t.Fatalf("after the second re-create: %v, want [late] (no row of an older generation)", ids)
+		}
+	}
+}

@@ -301,6 +301,9 @@ func (s *Server) fold(ctx context.Context, ns *namespace, all bool) error {
 	if err != nil {
 		return err
 	}
+	if ns.deleted.Load() {
+		return nil // the generation was closed meanwhile
+	}
 	if err := ns.manifests.Publish(ctx, man.GetVersion(), payload); err != nil {
 		if errors.Is(err, objstore.ErrExists) {
 			return s.adopt(ctx, ns)

@@ -220,6 +220,13 @@ func (s *Server) loadNamespace(ctx context.Context, ns *namespace) error {
 	ns.st.Store(st)
 	ns.manifest.Store(man)
 	n, err := s.catchUpLocked(ctx, ns)
+	if ue, ok := userError(err); ok && ue.ID == "namespace-replaced" {
+		// A delete stopped after closing the generation: finish it.
+		if err := s.dropConfig(ctx, ns); err != nil {
+			return err
+		}
+		return errNamespaceNotFound(ns.name)
+	}
 	if err != nil {
 		return err
 	}
@@ -416,9 +423,47 @@ func (s *Server) catchUpLocked(ctx context.Context, ns *namespace) (int, error) 
 				return 0, fmt.Errorf("WAL of %s jumps from entry %d to %d", ns.name, st.applied, seq)
 			}
 			ns.applyLocked(seq, batches[i])
+			if st.closed {
+				s.closedLocked(ns)
+				return 0, errGenerationClosed(ns.name)
+			}
 		}
 	}
 	return total, nil
+}
+
+// closedLocked stops serving a namespace whose generation another process
+// closed: the next request loads the namespace's config again. The caller
+// holds walMu.
+func (s *Server) closedLocked(ns *namespace) {
+	ns.deleted.Store(true)
+	if ns.stopIndex != nil {
+		ns.stopIndex() // not waited for: the indexer may be waiting for walMu
+	}
+	s.mu.Lock()
+	if s.namespaces[ns.name] == ns {
+		delete(s.namespaces, ns.name)
+	}
+	s.mu.Unlock()
+	s.log.Info("namespace generation closed by another process", "namespace", ns.name, "generation", ns.gen.ID)
+}
+
+// refreshed returns namespace name caught up with its WAL (see refresh).
+// When its generation turns out to be closed by another process, the
+// namespace is loaded again from its config: a query never answers from a
+// deleted generation.
+func (s *Server) refreshed(ctx context.Context, name string) (*namespace, error) {
+	for attempt := 0; ; attempt++ {
+		ns, err := s.namespace(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		err = s.refresh(ctx, ns)
+		if ue, ok := userError(err); ok && ue.ID == "namespace-replaced" && attempt < 3 {
+			continue
+		}
+		return ns, err
+	}
 }
 
 // adoptLocked serves the newest manifest in the bucket, published by
@@ -501,7 +546,7 @@ func (s *Server) createNamespace(ctx context.Context, n *weftv1.Namespace) (*wef
 	if exists {
 		return nil, namespaceExists(n.GetName())
 	}
-	if err := s.deletePrefix(ctx, objstore.NamespacePrefix(n.GetName()), key); err != nil {
+	if err := s.collectDeadGenerations(ctx, n.GetName(), ""); err != nil {
 		return nil, err
 	}
 	if err := s.bucket.Create(ctx, key, data); err != nil {
@@ -518,25 +563,70 @@ func namespaceExists(name string) *Error {
 	return alreadyExists("namespace-exists", "namespace %q already exists: pick another name, or delete it first", name)
 }
 
-// deletePrefix deletes every object under prefix except keep.
-func (s *Server) deletePrefix(ctx context.Context, prefix, keep string) error {
+// deadGenerationGrace is how long the close entry of a deleted generation
+// stays in the bucket: a process that served the generation finds it
+// there when it next writes or refreshes.
+const deadGenerationGrace = time.Hour
+
+// collectDeadGenerations deletes the objects of the namespace's generations
+// other than keep, except their close entries until deadGenerationGrace
+// has passed.
+func (s *Server) collectDeadGenerations(ctx context.Context, name, keep string) error {
+	prefix := objstore.NamespacePrefix(name)
 	names, err := s.bucket.List(ctx, prefix)
 	if err != nil {
 		return err
 	}
+	byGen := map[string][]string{}
+	for _, n := range names {
+		gen, _, ok := strings.Cut(strings.TrimPrefix(n, prefix), "/")
+		if ok && gen != keep {
+			byGen[gen] = append(byGen[gen], n)
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
-	for _, name := range names {
-		if name == keep {
-			continue
+	for gen, objs := range byGen {
+		marker := ""
+		if gen != "wal" { // the legacy layout's WAL folder holds no marker
+			marker = s.freshCloseEntry(ctx, objstore.Generation{Namespace: name, ID: gen})
 		}
-		g.Go(func() error { return s.bucket.Delete(gctx, name) })
+		for _, o := range objs {
+			if o != marker {
+				g.Go(func() error { return s.bucket.Delete(gctx, o) })
+			}
+		}
 	}
 	return g.Wait()
 }
 
-// deleteNamespace removes the config first (from then on the namespace does
-// not exist), then its WAL and other objects.
+// freshCloseEntry returns the key of gen's close entry when it is younger
+// than deadGenerationGrace, else "".
+func (s *Server) freshCloseEntry(ctx context.Context, gen objstore.Generation) string {
+	wal := objstore.NewWAL(s.bucket, gen.WALPrefix())
+	last, err := wal.Last(ctx)
+	if err != nil || last == 0 {
+		return ""
+	}
+	payload, err := wal.Read(ctx, last)
+	if err != nil {
+		return ""
+	}
+	b := &storagev1.WALBatch{}
+	if proto.Unmarshal(payload, b) != nil || len(b.GetOps()) != 1 {
+		return ""
+	}
+	c := b.GetOps()[0].GetClose()
+	if c == nil || time.Since(c.GetTime().AsTime()) > deadGenerationGrace {
+		return ""
+	}
+	return wal.Key(last)
+}
+
+// deleteNamespace closes the namespace's generation with a last WAL entry
+// (any process still serving it stops at that entry), removes the config
+// (from then on the namespace does not exist), then the generation's
+// other objects.
 func (s *Server) deleteNamespace(ctx context.Context, name string) error {
 	ns, err := s.namespace(ctx, name)
 	if err != nil {
@@ -545,14 +635,50 @@ func (s *Server) deleteNamespace(ctx context.Context, name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ns.walMu.Lock()
-	ns.deleted.Store(true)
+	err = s.closeGenerationLocked(ctx, ns)
 	ns.walMu.Unlock()
-	ns.stopIndexer()
-	delete(s.namespaces, name)
-	if err := s.bucket.Delete(ctx, objstore.NamespaceKey(name)); err != nil {
+	if err != nil {
+		if ue, ok := userError(err); ok && ue.ID == "namespace-replaced" {
+			delete(s.namespaces, name)
+		}
 		return err
 	}
-	return s.deletePrefix(ctx, objstore.NamespacePrefix(name), "")
+	ns.stopIndexer()
+	delete(s.namespaces, name)
+	if err := s.dropConfig(ctx, ns); err != nil {
+		return err
+	}
+	return s.collectDeadGenerations(ctx, name, "")
+}
+
+// closeGenerationLocked appends the close entry at the next free sequence.
+// The caller holds walMu.
+func (s *Server) closeGenerationLocked(ctx context.Context, ns *namespace) error {
+	if ns.deleted.Load() {
+		return errNamespaceNotFound(ns.name)
+	}
+	batch := &storagev1.WALBatch{Ops: []*storagev1.WALOp{{Op: &storagev1.WALOp_Close{Close: &storagev1.CloseOp{Time: timestamppb.Now()}}}}}
+	if _, _, err := s.appendLocked(ctx, ns, batch); err != nil {
+		return err
+	}
+	ns.deleted.Store(true)
+	return nil
+}
+
+// dropConfig deletes the namespace's config if it still names ns's
+// generation.
+func (s *Server) dropConfig(ctx context.Context, ns *namespace) error {
+	meta, err := s.readConfig(ctx, ns.name)
+	if err != nil {
+		if ue, ok := userError(err); ok && ue.Code == errNamespaceNotFound(ns.name).Code {
+			return nil
+		}
+		return err
+	}
+	if meta.GetGeneration() != ns.gen.ID {
+		return nil
+	}
+	return s.bucket.Delete(ctx, objstore.NamespaceKey(ns.name))
 }
 
 // listNamespaces returns namespace configs in name order, a page at a time.

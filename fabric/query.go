@@ -38,10 +38,17 @@ const rerankCandidates = 100
 func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.QueryRequest]) (*connect.Response[weftv1.QueryResponse], error) {
 	timer := newStageTimer()
 	m := req.Msg
-	ns, err := h.s.namespace(ctx, m.GetNamespace())
+	var ns *namespace
+	var err error
+	if m.GetConsistency() == weftv1.Consistency_CONSISTENCY_EVENTUAL {
+		ns, err = h.s.namespace(ctx, m.GetNamespace())
+	} else {
+		ns, err = h.s.refreshed(ctx, m.GetNamespace())
+	}
 	if err != nil {
 		return nil, err
 	}
+	timer.done("refresh")
 	meta, _ := ns.config()
 	if err := validQuery(m, meta); err != nil {
 		return nil, err
@@ -50,12 +57,6 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	if err != nil {
 		return nil, err
 	}
-	if m.GetConsistency() != weftv1.Consistency_CONSISTENCY_EVENTUAL {
-		if err := h.s.refresh(ctx, ns); err != nil {
-			return nil, err
-		}
-	}
-	timer.done("refresh")
 
 	q := slices.Clone(m.GetVector())
 	if meta.GetMetric() == weftv1.Metric_METRIC_COSINE {

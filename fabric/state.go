@@ -30,6 +30,7 @@ type state struct {
 
 	mu      sync.RWMutex
 	applied uint64 // the last WAL sequence applied
+	closed  bool   // a close entry was applied: the generation is deleted
 
 	segs    []*indexedSegment
 	segBase []int // segs[i]'s first slot
@@ -171,6 +172,8 @@ func (s *state) apply(seq uint64, batch *storagev1.WALBatch) []opResult {
 					results[i].missing = append(results[i].missing, u.GetId())
 				}
 			}
+		case *storagev1.WALOp_Close:
+			s.closed = true
 		}
 	}
 	s.applied = seq
@@ -541,7 +544,7 @@ func (s *state) checkBatch(batch *storagev1.WALBatch) error {
 					return fmt.Errorf("op %d: document %q has %d values, the namespace has dimension %d", i, d.GetId(), len(d.GetVector()), s.dim)
 				}
 			}
-		case *storagev1.WALOp_DeleteIds, *storagev1.WALOp_DeleteFilter, *storagev1.WALOp_UpdateAttributes:
+		case *storagev1.WALOp_DeleteIds, *storagev1.WALOp_DeleteFilter, *storagev1.WALOp_UpdateAttributes, *storagev1.WALOp_Close:
 		default:
 			return fmt.Errorf("op %d: unknown operation %T", i, o)
 		}

@@ -110,6 +110,9 @@ func NewWAL(b Bucket, prefix string) *WAL {
 	}
 }
 
+// Key returns the object name of entry seq.
+func (w *WAL) Key(seq uint64) string { return w.name(seq) }
+
 func (w *WAL) name(seq uint64) string {
 	return fmt.Sprintf("%s%0*d", w.prefix, seqDigits, seq)
 }

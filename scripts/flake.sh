@@ -12,8 +12,8 @@ COUNT=${COUNT:-50}
 targets=(
 	"./plugins TestStoreConcurrentResolveLoadsOnce|TestStoreResolveGivesUpWithItsContext|TestStoreHammer|TestStoreSharedBucket|TestHammerReload|TestConcurrentCalls"
 	"./objstore (TestInMemory|TestFilesystem|TestS3)$/(CreateConcurrent|AtomicUpload)$|TestWALAppendRetries"
-	"./fabric TestGroupCommit|TestTwoServersShareABucket"
-	"./cmd/weft TestKill9KeepsAcknowledgedWrites"
+	"./fabric TestGroupCommit|TestTwoServersShareABucket|TestTwoIndexersShareABucket|TestIndexedDeletesAndReplacements|TestDeleteAndRecreateWhileAnotherServes"
+	"./cmd/weft TestKill9KeepsAcknowledgedWrites|TestKill9DuringIndexing"
 )
 # Two lanes, one per core: objstore's uploads against the rest.
 lane() {

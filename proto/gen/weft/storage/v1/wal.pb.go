@@ -10,6 +10,7 @@ import (
 	v1 "github.com/weftdb/weft/proto/gen/weft/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -89,6 +90,7 @@ type WALOp struct {
 	//	*WALOp_DeleteIds
 	//	*WALOp_DeleteFilter
 	//	*WALOp_UpdateAttributes
+	//	*WALOp_Close
 	Op            isWALOp_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -167,6 +169,15 @@ func (x *WALOp) GetUpdateAttributes() *UpdateAttributesOp {
 	return nil
 }
 
+func (x *WALOp) GetClose() *CloseOp {
+	if x != nil {
+		if x, ok := x.Op.(*WALOp_Close); ok {
+			return x.Close
+		}
+	}
+	return nil
+}
+
 type isWALOp_Op interface {
 	isWALOp_Op()
 }
@@ -192,6 +203,13 @@ type WALOp_UpdateAttributes struct {
 	UpdateAttributes *UpdateAttributesOp `protobuf:"bytes,4,opt,name=update_attributes,json=updateAttributes,proto3,oneof"`
 }
 
+type WALOp_Close struct {
+	// The namespace generation was deleted: the last entry of its WAL. A
+	// process still serving the generation finds it when it next appends
+	// (the sequence is taken) or refreshes, and stops serving it.
+	Close *CloseOp `protobuf:"bytes,5,opt,name=close,proto3,oneof"`
+}
+
 func (*WALOp_Upsert) isWALOp_Op() {}
 
 func (*WALOp_DeleteIds) isWALOp_Op() {}
@@ -199,6 +217,52 @@ func (*WALOp_DeleteIds) isWALOp_Op() {}
 func (*WALOp_DeleteFilter) isWALOp_Op() {}
 
 func (*WALOp_UpdateAttributes) isWALOp_Op() {}
+
+func (*WALOp_Close) isWALOp_Op() {}
+
+type CloseOp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseOp) Reset() {
+	*x = CloseOp{}
+	mi := &file_weft_storage_v1_wal_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseOp) ProtoMessage() {}
+
+func (x *CloseOp) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_storage_v1_wal_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseOp.ProtoReflect.Descriptor instead.
+func (*CloseOp) Descriptor() ([]byte, []int) {
+	return file_weft_storage_v1_wal_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CloseOp) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
 
 type UpsertOp struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -209,7 +273,7 @@ type UpsertOp struct {
 
 func (x *UpsertOp) Reset() {
 	*x = UpsertOp{}
-	mi := &file_weft_storage_v1_wal_proto_msgTypes[2]
+	mi := &file_weft_storage_v1_wal_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -221,7 +285,7 @@ func (x *UpsertOp) String() string {
 func (*UpsertOp) ProtoMessage() {}
 
 func (x *UpsertOp) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_storage_v1_wal_proto_msgTypes[2]
+	mi := &file_weft_storage_v1_wal_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -234,7 +298,7 @@ func (x *UpsertOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertOp.ProtoReflect.Descriptor instead.
 func (*UpsertOp) Descriptor() ([]byte, []int) {
-	return file_weft_storage_v1_wal_proto_rawDescGZIP(), []int{2}
+	return file_weft_storage_v1_wal_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *UpsertOp) GetDocuments() []*v1.Document {
@@ -253,7 +317,7 @@ type DeleteIdsOp struct {
 
 func (x *DeleteIdsOp) Reset() {
 	*x = DeleteIdsOp{}
-	mi := &file_weft_storage_v1_wal_proto_msgTypes[3]
+	mi := &file_weft_storage_v1_wal_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -265,7 +329,7 @@ func (x *DeleteIdsOp) String() string {
 func (*DeleteIdsOp) ProtoMessage() {}
 
 func (x *DeleteIdsOp) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_storage_v1_wal_proto_msgTypes[3]
+	mi := &file_weft_storage_v1_wal_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -278,7 +342,7 @@ func (x *DeleteIdsOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteIdsOp.ProtoReflect.Descriptor instead.
 func (*DeleteIdsOp) Descriptor() ([]byte, []int) {
-	return file_weft_storage_v1_wal_proto_rawDescGZIP(), []int{3}
+	return file_weft_storage_v1_wal_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DeleteIdsOp) GetIds() []string {
@@ -297,7 +361,7 @@ type UpdateAttributesOp struct {
 
 func (x *UpdateAttributesOp) Reset() {
 	*x = UpdateAttributesOp{}
-	mi := &file_weft_storage_v1_wal_proto_msgTypes[4]
+	mi := &file_weft_storage_v1_wal_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -309,7 +373,7 @@ func (x *UpdateAttributesOp) String() string {
 func (*UpdateAttributesOp) ProtoMessage() {}
 
 func (x *UpdateAttributesOp) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_storage_v1_wal_proto_msgTypes[4]
+	mi := &file_weft_storage_v1_wal_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -322,7 +386,7 @@ func (x *UpdateAttributesOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAttributesOp.ProtoReflect.Descriptor instead.
 func (*UpdateAttributesOp) Descriptor() ([]byte, []int) {
-	return file_weft_storage_v1_wal_proto_rawDescGZIP(), []int{4}
+	return file_weft_storage_v1_wal_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *UpdateAttributesOp) GetUpdates() []*v1.AttributeUpdate {
@@ -336,17 +400,20 @@ var File_weft_storage_v1_wal_proto protoreflect.FileDescriptor
 
 const file_weft_storage_v1_wal_proto_rawDesc = "" +
 	"\n" +
-	"\x19weft/storage/v1/wal.proto\x12\x0fweft.storage.v1\x1a\x16weft/v1/document.proto\x1a\x13weft/v1/types.proto\"J\n" +
+	"\x19weft/storage/v1/wal.proto\x12\x0fweft.storage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16weft/v1/document.proto\x1a\x13weft/v1/types.proto\"J\n" +
 	"\bWALBatch\x12(\n" +
 	"\x03ops\x18\x01 \x03(\v2\x16.weft.storage.v1.WALOpR\x03ops\x12\x14\n" +
-	"\x05nonce\x18\x02 \x01(\fR\x05nonce\"\x8d\x02\n" +
+	"\x05nonce\x18\x02 \x01(\fR\x05nonce\"\xbf\x02\n" +
 	"\x05WALOp\x123\n" +
 	"\x06upsert\x18\x01 \x01(\v2\x19.weft.storage.v1.UpsertOpH\x00R\x06upsert\x12=\n" +
 	"\n" +
 	"delete_ids\x18\x02 \x01(\v2\x1c.weft.storage.v1.DeleteIdsOpH\x00R\tdeleteIds\x126\n" +
 	"\rdelete_filter\x18\x03 \x01(\v2\x0f.weft.v1.FilterH\x00R\fdeleteFilter\x12R\n" +
-	"\x11update_attributes\x18\x04 \x01(\v2#.weft.storage.v1.UpdateAttributesOpH\x00R\x10updateAttributesB\x04\n" +
-	"\x02op\";\n" +
+	"\x11update_attributes\x18\x04 \x01(\v2#.weft.storage.v1.UpdateAttributesOpH\x00R\x10updateAttributes\x120\n" +
+	"\x05close\x18\x05 \x01(\v2\x18.weft.storage.v1.CloseOpH\x00R\x05closeB\x04\n" +
+	"\x02op\"9\n" +
+	"\aCloseOp\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\";\n" +
 	"\bUpsertOp\x12/\n" +
 	"\tdocuments\x18\x01 \x03(\v2\x11.weft.v1.DocumentR\tdocuments\"\x1f\n" +
 	"\vDeleteIdsOp\x12\x10\n" +
@@ -366,30 +433,34 @@ func file_weft_storage_v1_wal_proto_rawDescGZIP() []byte {
 	return file_weft_storage_v1_wal_proto_rawDescData
 }
 
-var file_weft_storage_v1_wal_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_weft_storage_v1_wal_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_weft_storage_v1_wal_proto_goTypes = []any{
-	(*WALBatch)(nil),           // 0: weft.storage.v1.WALBatch
-	(*WALOp)(nil),              // 1: weft.storage.v1.WALOp
-	(*UpsertOp)(nil),           // 2: weft.storage.v1.UpsertOp
-	(*DeleteIdsOp)(nil),        // 3: weft.storage.v1.DeleteIdsOp
-	(*UpdateAttributesOp)(nil), // 4: weft.storage.v1.UpdateAttributesOp
-	(*v1.Filter)(nil),          // 5: weft.v1.Filter
-	(*v1.Document)(nil),        // 6: weft.v1.Document
-	(*v1.AttributeUpdate)(nil), // 7: weft.v1.AttributeUpdate
+	(*WALBatch)(nil),              // 0: weft.storage.v1.WALBatch
+	(*WALOp)(nil),                 // 1: weft.storage.v1.WALOp
+	(*CloseOp)(nil),               // 2: weft.storage.v1.CloseOp
+	(*UpsertOp)(nil),              // 3: weft.storage.v1.UpsertOp
+	(*DeleteIdsOp)(nil),           // 4: weft.storage.v1.DeleteIdsOp
+	(*UpdateAttributesOp)(nil),    // 5: weft.storage.v1.UpdateAttributesOp
+	(*v1.Filter)(nil),             // 6: weft.v1.Filter
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*v1.Document)(nil),           // 8: weft.v1.Document
+	(*v1.AttributeUpdate)(nil),    // 9: weft.v1.AttributeUpdate
 }
 var file_weft_storage_v1_wal_proto_depIdxs = []int32{
 	1, // 0: weft.storage.v1.WALBatch.ops:type_name -> weft.storage.v1.WALOp
-	2, // 1: weft.storage.v1.WALOp.upsert:type_name -> weft.storage.v1.UpsertOp
-	3, // 2: weft.storage.v1.WALOp.delete_ids:type_name -> weft.storage.v1.DeleteIdsOp
-	5, // 3: weft.storage.v1.WALOp.delete_filter:type_name -> weft.v1.Filter
-	4, // 4: weft.storage.v1.WALOp.update_attributes:type_name -> weft.storage.v1.UpdateAttributesOp
-	6, // 5: weft.storage.v1.UpsertOp.documents:type_name -> weft.v1.Document
-	7, // 6: weft.storage.v1.UpdateAttributesOp.updates:type_name -> weft.v1.AttributeUpdate
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	3, // 1: weft.storage.v1.WALOp.upsert:type_name -> weft.storage.v1.UpsertOp
+	4, // 2: weft.storage.v1.WALOp.delete_ids:type_name -> weft.storage.v1.DeleteIdsOp
+	6, // 3: weft.storage.v1.WALOp.delete_filter:type_name -> weft.v1.Filter
+	5, // 4: weft.storage.v1.WALOp.update_attributes:type_name -> weft.storage.v1.UpdateAttributesOp
+	2, // 5: weft.storage.v1.WALOp.close:type_name -> weft.storage.v1.CloseOp
+	7, // 6: weft.storage.v1.CloseOp.time:type_name -> google.protobuf.Timestamp
+	8, // 7: weft.storage.v1.UpsertOp.documents:type_name -> weft.v1.Document
+	9, // 8: weft.storage.v1.UpdateAttributesOp.updates:type_name -> weft.v1.AttributeUpdate
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_weft_storage_v1_wal_proto_init() }
@@ -402,6 +473,7 @@ func file_weft_storage_v1_wal_proto_init() {
 		(*WALOp_DeleteIds)(nil),
 		(*WALOp_DeleteFilter)(nil),
 		(*WALOp_UpdateAttributes)(nil),
+		(*WALOp_Close)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -409,7 +481,7 @@ func file_weft_storage_v1_wal_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_storage_v1_wal_proto_rawDesc), len(file_weft_storage_v1_wal_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
