@@ -120,7 +120,7 @@ func TestKill9DuringIndexing(t *testing.T) {
 	indexFlags := []string{"--index.idle", "20ms", "--index.min-changes", "300", "--index.grace", "300ms", "--index.m", "8", "--index.ef-construction", "40"}
 	var mu sync.Mutex
 	known := map[string]docState{} // acknowledged, per id
-	unsure := map[string]bool{}     // an unacknowledged write may have landed
+	unsure := map[string]bool{}    // an unacknowledged write may have landed
 	const rounds = 6
 	var manifests uint64
 	for round := range rounds {
