@@ -36,6 +36,9 @@ type pendingWrite struct {
 // The bucket calls run detached from ctx: a request that gives up must not
 // fail the others in its group. If ctx ends first the write may still land.
 func (s *Server) write(ctx context.Context, ns *namespace, ops ...*storagev1.WALOp) (uint64, []opResult, error) {
+	if n := ns.unindexed.Load(); !s.index.Disabled && n >= int64(s.index.MaxUnindexed) {
+		return 0, nil, tooLarge("index-behind", "namespace %q has %d document changes waiting for the indexer (the limit is %d): retry this write in a few seconds, or write more slowly", ns.name, n, s.index.MaxUnindexed)
+	}
 	w := &pendingWrite{ops: ops, done: make(chan struct{})}
 	for _, op := range ops {
 		w.size += proto.Size(op)

@@ -341,3 +341,21 @@ func TestDeleteAndRecreateWhileAnotherServes(t *testing.T) {
 		}
 	}
 }
+
+// Writes are refused with ResourceExhausted while too many changes wait
+// for the indexer, and accepted again once it caught up.
+func TestWritesWaitForABackloggedIndexer(t *testing.T) {
+	cfg := eagerIndex
+	cfg.MaxUnindexed = 100
+	cfg.Idle = 300 * time.Millisecond
+	c := serveFabric(t, fabric.Config{Bucket: objstore.NewInMemory(), Index: cfg})
+	createNamespace(t, c, "slow", 2, weftv1.Metric_METRIC_L2)
+	r := rand.New(rand.NewPCG(1, 1))
+	upsert(t, c, "slow", randomDocs(r, 100, 2, "a"))
+	_, err := c.docs.Upsert(context.Background(), connect.NewRequest(&weftv1.UpsertRequest{Namespace: "slow", Documents: randomDocs(r, 1, 2, "b")}))
+	if connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "retry") {
+		t.Fatalf("write past the backlog limit: %v, want ResourceExhausted saying to retry", err)
+	}
+	waitIndexed(t, c, "slow")
+	upsert(t, c, "slow", randomDocs(r, 1, 2, "b"))
+}

@@ -38,6 +38,11 @@ type IndexConfig struct {
 	// entries stay in the bucket, so that readers that started on them
 	// finish (default 1 min).
 	Grace time.Duration
+	// MaxUnindexed bounds the document changes waiting for the indexer:
+	// past it writes get ResourceExhausted until the indexer catches up,
+	// so STRONG queries, which scan the unindexed tail, never slow down
+	// without bound (default 4,000,000).
+	MaxUnindexed int
 }
 
 // RegisterFlags registers the settings as flags named prefix + name.
@@ -50,6 +55,7 @@ func (c *IndexConfig) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.IntVar(&c.M, prefix+"m", d.M, "HNSW neighbours per node on upper layers (2M on layer 0).")
 	fs.IntVar(&c.EfConstruction, prefix+"ef-construction", d.EfConstruction, "HNSW beam width while building.")
 	fs.DurationVar(&c.Grace, prefix+"grace", d.Grace, "How long superseded manifests, segments and folded WAL entries stay before they are deleted.")
+	fs.IntVar(&c.MaxUnindexed, prefix+"max-unindexed", d.MaxUnindexed, "Refuse writes (ResourceExhausted, retry later) while this many document changes wait for the indexer.")
 }
 
 func (c IndexConfig) withDefaults() IndexConfig {
@@ -70,6 +76,9 @@ func (c IndexConfig) withDefaults() IndexConfig {
 	}
 	if c.Grace <= 0 {
 		c.Grace = time.Minute
+	}
+	if c.MaxUnindexed <= 0 {
+		c.MaxUnindexed = 4_000_000
 	}
 	return c
 }

@@ -70,6 +70,7 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	stats := &weftv1.QueryStats{CacheTemperature: weftv1.CacheTemperature_CACHE_TEMPERATURE_HOT}
 
 	opts := searchPlan(m, meta, want)
+	opts.done = ctx.Done()
 	st := ns.state()
 	st.mu.RLock()
 	allow := st.matching(m.GetFilter())
@@ -89,6 +90,10 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	}
 	timer.done("filter")
 	found := st.search(q, want, allow, opts)
+	if err := ctx.Err(); err != nil {
+		st.mu.RUnlock()
+		return nil, err
+	}
 	stats.DocumentsScanned, stats.DocumentsMatched = found.matched, found.matched
 	if meta.GetShardKey() == "" && !chain.has(plugins.HookRoute) {
 		stats.ShardsProbed = uint32(found.segments)

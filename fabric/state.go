@@ -283,6 +283,9 @@ type searchOptions struct {
 	ef    int  // beam width in segment graphs
 	exact bool // score segment rows exactly too (recall_target 1)
 	tail  bool // scan the unindexed tail (STRONG); else segments only
+	// done stops a long tail scan early when the request ends (nil: never);
+	// the caller then fails the query with the context's error.
+	done <-chan struct{}
 }
 
 // minParallelWork is the number of float operations below which a scan
@@ -347,7 +350,7 @@ func (s *state) search(q []float32, k int, allow allowFunc, o searchOptions) sea
 		}
 	}
 	if o.tail && s.base < len(s.ids) {
-		t := s.searchTail(q, k, allow)
+		t := s.searchTail(q, k, allow, o.done)
 		res.matched += t.matched
 		for _, h := range t.hits {
 			top.offer(h)
@@ -359,21 +362,21 @@ func (s *state) search(q []float32, k int, allow allowFunc, o searchOptions) sea
 
 // searchTail scores every live tail slot that allow passes, on several
 // goroutines when the tail is large.
-func (s *state) searchTail(q []float32, k int, allow allowFunc) searchResult {
+func (s *state) searchTail(q []float32, k int, allow allowFunc, done <-chan struct{}) searchResult {
 	lo, n := s.base, len(s.ids)
 	workers := runtime.GOMAXPROCS(0)
 	if (n-lo)*s.dim < minParallelWork || workers < 2 {
 		workers = 1
 	}
 	if workers == 1 {
-		return s.scan(q, k, allow, lo, n)
+		return s.scan(q, k, allow, lo, n, done)
 	}
 	parts := make([]searchResult, workers)
 	var wg sync.WaitGroup
 	chunk := (n - lo + workers - 1) / workers
 	for w := range workers {
 		a, b := lo+w*chunk, min(lo+(w+1)*chunk, n)
-		wg.Go(func() { parts[w] = s.scan(q, k, allow, a, b) })
+		wg.Go(func() { parts[w] = s.scan(q, k, allow, a, b, done) })
 	}
 	wg.Wait()
 	var all searchResult
@@ -391,12 +394,19 @@ func (s *state) searchTail(q []float32, k int, allow allowFunc) searchResult {
 // scan is an exact search of tail slots [lo, hi). It calls the metric's kernel
 // directly and compares with the farthest hit kept before offering, since
 // the scan's inner loop is most of an exact query's time.
-func (s *state) scan(q []float32, k int, allow allowFunc, lo, hi int) searchResult {
+func (s *state) scan(q []float32, k int, allow allowFunc, lo, hi int, done <-chan struct{}) searchResult {
 	var r searchResult
 	top := newTopK(k, s.ids)
 	kernel, scale, offset := s.kernel()
 	cosine := s.metric == weftv1.Metric_METRIC_COSINE
 	for slot := lo; slot < hi; slot++ {
+		if (slot-lo)%8192 == 8191 && done != nil {
+			select {
+			case <-done:
+				return r
+			default:
+			}
+		}
 		if s.ids[slot] == "" || !allow.ok(slot) {
 			continue
 		}
