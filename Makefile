@@ -56,6 +56,10 @@ plugins: ## rebuild the example and test .wasm modules
 bench-import: ## weft import of Fashion-MNIST through weft serve: the write-path rate
 	scripts/bench-import.sh
 
+.PHONY: bench-query
+bench-query: ## weft serve through its API after indexing (DATASETS=..., docs/benchmarks.md)
+	scripts/bench-query.sh
+
 .PHONY: bench-ann
 bench-ann: ## Weft HNSW against hnswlib on fashion-mnist, side by side
 	scripts/bench-ann.sh
