@@ -18,7 +18,7 @@ import (
 
 // eagerIndex folds after every short pause in writes, and collects garbage
 // soon after.
-var eagerIndex = fabric.IndexConfig{Idle: 20 * time.Millisecond, MinChanges: 1 << 30, Grace: 50 * time.Millisecond, M: 12, EfConstruction: 100}
+var eagerIndex = fabric.IndexConfig{Idle: 20 * time.Millisecond, MinRows: 1, MinChanges: 1 << 30, Grace: 50 * time.Millisecond, M: 12, EfConstruction: 100}
 
 func startIndexing(t testing.TB, bucket objstore.Bucket) clients {
 	t.Helper()

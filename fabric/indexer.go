@@ -28,8 +28,13 @@ type IndexConfig struct {
 	// of the indexed documents, whichever is more.
 	MinChanges int
 	// Idle starts a fold of whatever is unindexed once no write has come
-	// for this long (default 1 s).
+	// for this long (default 1 s), once the namespace has MinRows
+	// documents.
 	Idle time.Duration
+	// MinRows is the size under which a namespace is left to exact scans
+	// on pauses in writes: a few hundred documents scan faster than a
+	// graph search (default 1,000). MinChanges still folds it.
+	MinRows int
 	// Threads build graphs (default GOMAXPROCS).
 	Threads int
 	// M and EfConstruction are the HNSW build parameters (16, 200).
@@ -51,6 +56,7 @@ func (c *IndexConfig) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.BoolVar(&c.Disabled, prefix+"disabled", false, "Do not index: every query scans every document exactly.")
 	fs.IntVar(&c.MinChanges, prefix+"min-changes", d.MinChanges, "Fold the WAL into a new segment once this many documents changed (or a quarter of the indexed ones, if more).")
 	fs.DurationVar(&c.Idle, prefix+"idle", d.Idle, "Fold whatever is unindexed once no write has come for this long.")
+	fs.IntVar(&c.MinRows, prefix+"min-rows", d.MinRows, "Leave namespaces with fewer documents unindexed on pauses in writes (exact scans are as fast).")
 	fs.IntVar(&c.Threads, prefix+"threads", 0, "Goroutines building a segment's graph; 0 means one per core.")
 	fs.IntVar(&c.M, prefix+"m", d.M, "HNSW neighbours per node on upper layers (2M on layer 0).")
 	fs.IntVar(&c.EfConstruction, prefix+"ef-construction", d.EfConstruction, "HNSW beam width while building.")
@@ -64,6 +70,9 @@ func (c IndexConfig) withDefaults() IndexConfig {
 	}
 	if c.Idle <= 0 {
 		c.Idle = time.Second
+	}
+	if c.MinRows <= 0 {
+		c.MinRows = 1000
 	}
 	if c.Threads <= 0 {
 		c.Threads = runtime.GOMAXPROCS(0)
@@ -170,6 +179,14 @@ func (s *Server) wantFold(ns *namespace) (fold, all bool) {
 	}
 	if changes >= max(int64(s.index.MinChanges), int64(st.base)/4) {
 		return true, false
+	}
+	if len(st.segs) == 0 {
+		st.mu.RLock()
+		small := st.count() < s.index.MinRows
+		st.mu.RUnlock()
+		if small {
+			return false, false
+		}
 	}
 	return idle >= s.index.Idle, false
 }
