@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/weftdb/weft/index/filter"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 )
 
@@ -148,5 +149,43 @@ func TestIntIntervalEdges(t *testing.T) {
 		if ok != c.ok || ok && (a != c.a || b != c.b) {
 			t.Errorf("gt %v gte %v lt %v lte %v: [%d, %d] %v, want [%d, %d] %v", c.gt, c.gte, c.lt, c.lte, a, b, ok, c.a, c.b, c.ok)
 		}
+	}
+}
+
+// bulkFilter marks exactly the live slots the per-slot test passes.
+func TestBulkFilterMatchesTest(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	s := newState(1, weftv1.Metric_METRIC_L2)
+	for i := range 700 {
+		a := attrs{}
+		if r.IntN(6) > 0 {
+			a["i"] = randomValue(r, 0)
+		}
+		s.put(&weftv1.Document{Id: fmt.Sprint(i), Vector: []float32{1}, Attributes: a})
+	}
+	for i := 0; i < 700; i += 5 {
+		s.remove(fmt.Sprint(i))
+	}
+	bulks := 0
+	for range 6000 {
+		f := randomFilter(r, 3)
+		bulk := s.bulkFilter(f)
+		if bulk == nil {
+			continue
+		}
+		bulks++
+		test := s.compileColumns(f)
+		base, n := 33, 600
+		bits := filter.NewBitset(n)
+		bulk(base, n, bits)
+		for row := range n {
+			slot := base + row
+			if want := s.ids[slot] != "" && test(slot); bits.Contains(uint32(row)) != want {
+				t.Fatalf("filter %v, slot %d (%v): bulk %v, test %v", f, slot, s.attrs[slot], !want, want)
+			}
+		}
+	}
+	if bulks < 100 {
+		t.Fatalf("only %d of the random filters took the bulk path", bulks)
 	}
 }

@@ -89,6 +89,9 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 		return nil, err
 	}
 	timer.done("filter")
+	if m.GetFilter() != nil && !chain.has(plugins.HookRoute) && !chain.has(plugins.HookFilter) {
+		opts.bulk = st.bulkFilter(m.GetFilter()) // allow is the filter alone
+	}
 	found := st.search(q, want, allow, opts)
 	if err := ctx.Err(); err != nil {
 		st.mu.RUnlock()

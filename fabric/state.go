@@ -286,6 +286,9 @@ type searchOptions struct {
 	// done stops a long tail scan early when the request ends (nil: never);
 	// the caller then fails the query with the context's error.
 	done <-chan struct{}
+	// bulk, when set, marks the segment rows allow passes faster than
+	// calling allow per row (see bulkFilter); it must agree with allow.
+	bulk func(base, n int, bits *filter.Bitset)
 }
 
 // minParallelWork is the number of float operations below which a scan
@@ -328,9 +331,13 @@ func (s *state) search(q []float32, k int, allow allowFunc, o searchOptions) sea
 			found = g.graph.Search(q, k, o.ef)
 		default:
 			bits := filter.NewBitset(g.rows)
-			for row := range g.rows {
-				if slot := base + row; s.ids[slot] != "" && allow.ok(slot) {
-					bits.Set(uint32(row))
+			if o.bulk != nil {
+				o.bulk(base, g.rows, bits)
+			} else {
+				for row := range g.rows {
+					if slot := base + row; s.ids[slot] != "" && allow.ok(slot) {
+						bits.Set(uint32(row))
+					}
 				}
 			}
 			if o.exact {
