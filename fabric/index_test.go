@@ -27,7 +27,7 @@ func startIndexing(t testing.TB, bucket objstore.Bucket) clients {
 
 // waitIndexed waits until every write the server applied is folded into
 // segments, and returns the namespace's stats.
-func waitIndexed(t *testing.T, c clients, ns string) *weftv1.NamespaceStats {
+func waitIndexed(t testing.TB, c clients, ns string) *weftv1.NamespaceStats {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
