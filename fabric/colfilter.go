@@ -239,19 +239,6 @@ type numBound struct {
 	f                            float64
 }
 
-func (b *numBound) okInt(x int64) bool {
-	if !b.set {
-		return true
-	}
-	if !b.isInt {
-		return b.okFloat(float64(x))
-	}
-	if b.upper {
-		return x < b.i || b.inclusive && x == b.i
-	}
-	return x > b.i || b.inclusive && x == b.i
-}
-
 func (b *numBound) okFloat(x float64) bool {
 	if !b.set {
 		return true
@@ -303,15 +290,6 @@ func numericBounds(gt, gte, lt, lte *weftv1.AttributeValue) (*conj, *conj) {
 
 // conj is bounds that must all hold.
 type conj []numBound
-
-func (c *conj) okInt(x int64) bool {
-	for i := range *c {
-		if !(*c)[i].okInt(x) {
-			return false
-		}
-	}
-	return true
-}
 
 func (c *conj) okFloat(x float64) bool {
 	for i := range *c {

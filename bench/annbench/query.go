@@ -29,7 +29,8 @@ const bucketAttr = "bucket"
 // through its API on a dataset folder, one JSON line per search setting in
 // the schema of `weft bench ann` (engine "weft-api"), so the two compare
 // line by line. With --load it first creates the namespace and upserts the
-// dataset (id = row number, bucket = row % 100) and waits for indexing;
+// dataset (id = row number, bucket = row % 100) and waits for indexing
+// (unless --wait-indexed false, for a server that does not index);
 // --filter-percent P filters every query to P buckets and scores it
 // against a brute-force filtered ground truth.
 func RunQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -44,6 +45,7 @@ func RunQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	name := o.str("namespace", "")
 	load := o.str("load", "false") == "true"
+	waitIndexed := o.str("wait-indexed", "true") == "true"
 	k, err := o.num("k", 10)
 	if err != nil {
 		return err
@@ -94,7 +96,7 @@ func RunQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc + 4}}
 	nsc := weftv1connect.NewNamespaceServiceClient(hc, addr)
 	if load {
-		if err := loadNamespace(ctx, hc, addr, nsc, name, ds, stderr); err != nil {
+		if err := loadNamespace(ctx, hc, addr, nsc, name, ds, waitIndexed, stderr); err != nil {
 			return err
 		}
 	}
@@ -168,7 +170,7 @@ func sanitize(s string) string {
 
 // loadNamespace creates namespace name and upserts ds's base vectors, then
 // waits until they are indexed.
-func loadNamespace(ctx context.Context, hc *http.Client, addr string, nsc weftv1connect.NamespaceServiceClient, name string, ds *dataset, stderr io.Writer) error {
+func loadNamespace(ctx context.Context, hc *http.Client, addr string, nsc weftv1connect.NamespaceServiceClient, name string, ds *dataset, waitIndexed bool, stderr io.Writer) error {
 	metric := map[string]weftv1.Metric{"l2": weftv1.Metric_METRIC_L2, "cosine": weftv1.Metric_METRIC_COSINE, "ip": weftv1.Metric_METRIC_DOT}[ds.metric]
 	_, err := nsc.CreateNamespace(ctx, connect.NewRequest(&weftv1.CreateNamespaceRequest{Namespace: &weftv1.Namespace{
 		Name: name, Dimension: uint32(ds.dim), Metric: metric,
@@ -201,7 +203,10 @@ func loadNamespace(ctx context.Context, hc *http.Client, addr string, nsc weftv1
 		return fmt.Errorf("upsert: %w", err)
 	}
 	loaded := time.Since(start)
-	fmt.Fprintf(stderr, "weft bench query: upserted %d rows in %.1f s (%.0f rows/s); waiting for the indexer\n", ds.nb, loaded.Seconds(), float64(ds.nb)/loaded.Seconds())
+	fmt.Fprintf(stderr, "weft bench query: upserted %d rows in %.1f s (%.0f rows/s, every one acknowledged)\n", ds.nb, loaded.Seconds(), float64(ds.nb)/loaded.Seconds())
+	if !waitIndexed {
+		return nil
+	}
 	istart := time.Now()
 	var done time.Time
 	for {
