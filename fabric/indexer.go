@@ -204,13 +204,23 @@ type foldInput struct {
 	rows    segmentRows
 }
 
-// foldInput picks the segments to merge (all of them, or every segment of a
-// tier that has tierSegments of them and segments with more dead rows than
-// live ones)
+// foldInput picks the segments to merge (all of them, also when the tail
+// outgrew them, or every segment of a tier that has tierSegments of them
+// and segments with more dead rows than live ones)
 // and gathers the live rows of those and of the tail. The caller holds
 // s.mu for reading.
 func (s *state) foldInput(all bool) foldInput {
 	in := foldInput{applied: s.applied}
+	// A tail at least as large as the segments (a bulk load) is folded
+	// together with them: the fold at most doubles, and the merge that
+	// would follow it is saved.
+	indexed := 0
+	for _, g := range s.segs {
+		indexed += g.graph.Live()
+	}
+	if len(s.ids)-s.base-len(s.free) >= indexed {
+		all = true
+	}
 	tiers := map[int]int{}
 	for _, g := range s.segs {
 		tiers[tier(g.graph.Live())]++
