@@ -8,14 +8,25 @@
 // groups the operations of concurrent requests into one WAL object (group
 // commit), appends it to the bucket with create-if-absent, applies it to the
 // in-memory state and only then acknowledges every request in the group.
+// While too many changes wait for the indexer, writes get ResourceExhausted.
+//
+// # Indexing ([indexer.go])
+//
+// Each loaded namespace has an indexer that folds the unindexed WAL tail
+// into an HNSW segment in the bucket, merges segments, publishes manifests
+// and collects what they made garbage. Startup reads the newest manifest,
+// its segments and only the WAL after it. docs/architecture.md has the
+// whole picture.
 //
 // # Query path
 //
-// Until segments exist, a namespace is served from its WAL replayed into
-// memory ([state]). A STRONG query first checks whether the WAL grew (one
-// existence check of the next sequence number) and applies new entries; an
-// EVENTUAL query skips that check. Search is exact: every live document that
-// passes the filter is scored.
+// A namespace's [state] is its segments (searched through their graphs,
+// with index/filter's planner when there is a filter) and the unindexed
+// tail (scanned exactly). A STRONG query first checks whether the WAL grew
+// (one existence check of the next sequence number) and applies new
+// entries; an EVENTUAL query skips that check and the tail. Deleted and
+// replaced segment rows are tombstoned in their graphs, so searches skip
+// them. Filters read typed attribute columns ([colfilter.go]).
 //
 // # Plugins
 //

@@ -1,5 +1,6 @@
 // Package objstore is Weft's only window onto durable state: buckets, the
-// write-ahead log, and (later) the segment and manifest formats.
+// bucket layout (keys.go), the write-ahead log, manifests, and in
+// objstore/segment the segment format.
 //
 // # Why it exists
 //
@@ -26,8 +27,12 @@
 //     IN-MEMORY); [NewFilesystem] and [NewInMemory] build one directly.
 //   - [WithLatency] adds a fixed delay per call, for tests and benchmarks of
 //     cold paths.
+//   - [Generation]: every object name of a namespace generation, built in
+//     one place.
 //   - [WAL], [EncodeWALEntry], [DecodeWALEntry]: one checksummed object per
-//     acknowledged write batch under [WALPrefix].
+//     acknowledged write batch under [Generation.WALPrefix].
+//   - [Manifests]: versioned manifests published with create-if-absent, the
+//     newest found without a LIST.
 //   - Package objstoretest is the acceptance suite every [Bucket] must pass.
 //
 // # Imports
