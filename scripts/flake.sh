@@ -15,7 +15,8 @@ targets=(
 	"./fabric TestGroupCommit|TestTwoServersShareABucket|TestTwoIndexersShareABucket|TestIndexedDeletesAndReplacements|TestDeleteAndRecreateWhileAnotherServes"
 	"./cmd/weft TestKill9KeepsAcknowledgedWrites|TestKill9DuringIndexing"
 )
-# Two lanes, one per core: objstore's uploads against the rest.
+# Three lanes: the plugin and fabric tests, objstore's uploads, and the
+# process tests, which mostly wait on real processes.
 lane() {
 	for t in "$@"; do
 		read -r pkg run <<<"$t"
@@ -24,14 +25,17 @@ lane() {
 	done
 }
 start=$SECONDS
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-lane "${targets[1]}" >"$log" 2>&1 &
-bg=$!
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+lane "${targets[1]}" >"$logs/objstore" 2>&1 &
+objstore=$!
+lane "${targets[3]}" >"$logs/processes" 2>&1 &
+processes=$!
 status=0
-lane "${targets[0]}" "${targets[2]}" "${targets[3]}" || status=1
-wait "$bg" || status=1
-cat "$log"
+lane "${targets[0]}" "${targets[2]}" || status=1
+wait "$objstore" || status=1
+wait "$processes" || status=1
+cat "$logs/objstore" "$logs/processes"
 if ((status)); then
 	echo "flake: FAILED after $((SECONDS - start)) s"
 	exit 1

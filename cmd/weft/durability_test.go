@@ -121,7 +121,10 @@ func TestKill9DuringIndexing(t *testing.T) {
 	var mu sync.Mutex
 	known := map[string]docState{} // acknowledged, per id
 	unsure := map[string]bool{}    // an unacknowledged write may have landed
-	const rounds = 6
+	rounds := 6
+	if testing.Short() { // make flake: many short repetitions instead
+		rounds = 3
+	}
 	var manifests uint64
 	for round := range rounds {
 		p := startServe(t, data, indexFlags...)
