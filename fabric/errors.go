@@ -53,3 +53,9 @@ func userError(err error) (*Error, bool) {
 func errGenerationClosed(name string) *Error {
 	return &Error{Code: connect.CodeAborted, ID: "namespace-replaced", Msg: fmt.Sprintf("namespace %q was deleted (maybe re-created) by another process while this request ran: nothing was written; retry", name)}
 }
+
+// generationClosed reports whether err is errGenerationClosed's.
+func generationClosed(err error) bool {
+	ue, ok := userError(err)
+	return ok && ue.ID == "namespace-replaced"
+}

@@ -220,7 +220,7 @@ func (s *Server) loadNamespace(ctx context.Context, ns *namespace) error {
 	ns.st.Store(st)
 	ns.manifest.Store(man)
 	n, err := s.catchUpLocked(ctx, ns)
-	if ue, ok := userError(err); ok && ue.ID == "namespace-replaced" {
+	if generationClosed(err) {
 		// A delete stopped after closing the generation: finish it.
 		if err := s.dropConfig(ctx, ns); err != nil {
 			return err
@@ -459,7 +459,7 @@ func (s *Server) refreshed(ctx context.Context, name string) (*namespace, error)
 			return nil, err
 		}
 		err = s.refresh(ctx, ns)
-		if ue, ok := userError(err); ok && ue.ID == "namespace-replaced" && attempt < 3 {
+		if generationClosed(err) && attempt < 3 {
 			continue
 		}
 		return ns, err
@@ -638,7 +638,7 @@ func (s *Server) deleteNamespace(ctx context.Context, name string) error {
 	err = s.closeGenerationLocked(ctx, ns)
 	ns.walMu.Unlock()
 	if err != nil {
-		if ue, ok := userError(err); ok && ue.ID == "namespace-replaced" {
+		if generationClosed(err) {
 			delete(s.namespaces, name)
 		}
 		return err

@@ -82,13 +82,8 @@ func assemble(dim int, metric weftv1.Metric, parts []segmentPart, applied uint64
 		s.segs = append(s.segs, p.seg)
 		s.segBase = append(s.segBase, len(s.ids))
 		for row, id := range p.ids {
-			slot := len(s.ids)
-			s.ids = append(s.ids, id)
-			s.attrs = append(s.attrs, nil)
-			s.cols.grow()
-			if s.metric == weftv1.Metric_METRIC_COSINE {
-				s.invNorm = append(s.invNorm, 0)
-			}
+			slot := s.grow()
+			s.ids[slot] = id
 			if id == "" {
 				_ = p.seg.graph.Delete(uint32(row))
 				continue
@@ -102,6 +97,17 @@ func assemble(dim int, metric weftv1.Metric, parts []segmentPart, applied uint64
 		}
 	}
 	return s
+}
+
+// grow adds an empty slot at the end and returns it.
+func (s *state) grow() int {
+	s.ids = append(s.ids, "")
+	s.attrs = append(s.attrs, nil)
+	s.cols.grow()
+	if s.metric == weftv1.Metric_METRIC_COSINE {
+		s.invNorm = append(s.invNorm, 0)
+	}
+	return len(s.ids) - 1
 }
 
 // segmentOf returns the segment holding slot < s.base and slot's row in it.
@@ -192,13 +198,8 @@ func (s *state) put(d *weftv1.Document) {
 			slot = s.free[n-1]
 			s.free = s.free[:n-1]
 		} else {
-			slot = uint32(s.base + s.vecs.add())
-			s.ids = append(s.ids, "")
-			s.attrs = append(s.attrs, nil)
-			s.cols.grow()
-			if s.metric == weftv1.Metric_METRIC_COSINE {
-				s.invNorm = append(s.invNorm, 0)
-			}
+			s.vecs.add()
+			slot = uint32(s.grow())
 		}
 		s.slots[d.GetId()] = slot
 		s.ids[slot] = d.GetId()
@@ -436,13 +437,7 @@ func (s *state) scan(q []float32, k int, allow allowFunc, lo, hi int, done <-cha
 // distance: squared L2 for l2, 1 − dot·invNorm for cosine (the caller
 // applies invNorm), −dot for dot.
 func (s *state) kernel() (distance.Func, float32, float32) {
-	switch s.metric {
-	case weftv1.Metric_METRIC_L2:
-		return distance.L2.Kernel()
-	case weftv1.Metric_METRIC_COSINE:
-		return distance.Cosine.Kernel()
-	}
-	return distance.Dot.Kernel()
+	return indexMetric(s.metric).Kernel()
 }
 
 // finish turns a scan distance into the distance the API reports.

@@ -1,6 +1,10 @@
 package objstore
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
 
 // The bucket layout, built here and nowhere else:
 //
@@ -48,9 +52,7 @@ func (g Generation) WALPrefix() string { return g.Prefix() + "wal/" }
 func (g Generation) ManifestPrefix() string { return g.Prefix() + "manifests/" }
 
 // ManifestKey is manifest version v.
-func (g Generation) ManifestKey(v uint64) string {
-	return fmt.Sprintf("%s%0*d", g.ManifestPrefix(), seqDigits, v)
-}
+func (g Generation) ManifestKey(v uint64) string { return seqKey(g.ManifestPrefix(), v) }
 
 // HeadKey is the object that names the newest manifest version.
 func (g Generation) HeadKey() string { return g.Prefix() + "head" }
@@ -60,3 +62,18 @@ func (g Generation) SegmentPrefix() string { return g.Prefix() + "segments/" }
 
 // SegmentKey is segment id.
 func (g Generation) SegmentKey(id string) string { return g.SegmentPrefix() + id }
+
+// seqKey is the name of sequence number (or version) seq under prefix.
+func seqKey(prefix string, seq uint64) string {
+	return fmt.Sprintf("%s%0*d", prefix, seqDigits, seq)
+}
+
+// parseSeqKey is the inverse of seqKey; false for any other name.
+func parseSeqKey(prefix, name string) (uint64, bool) {
+	s, ok := strings.CutPrefix(name, prefix)
+	if !ok || len(s) != seqDigits {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(s, 10, 64)
+	return seq, err == nil && seq > 0
+}

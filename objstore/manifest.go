@@ -37,10 +37,9 @@ func (m *Manifests) Publish(ctx context.Context, v uint64, payload []byte) error
 	if err := m.b.Create(ctx, m.gen.ManifestKey(v), encodeFrame(manifestMagic, v, payload)); err != nil {
 		return fmt.Errorf("manifest publish %s: %w", m.gen.ManifestKey(v), err)
 	}
-	if err := m.b.Upload(ctx, m.gen.HeadKey(), []byte(strconv.FormatUint(v, 10))); err != nil {
-		// Published: a stale head only costs readers a probe.
-		return nil
-	}
+	// Published: should the head fail to advance, a stale head only costs
+	// readers a probe.
+	_ = m.b.Upload(ctx, m.gen.HeadKey(), []byte(strconv.FormatUint(v, 10)))
 	return nil
 }
 
@@ -86,19 +85,7 @@ func (m *Manifests) Latest(ctx context.Context) (uint64, []byte, error) {
 
 // Read returns manifest version v's payload, checksum-verified.
 func (m *Manifests) Read(ctx context.Context, v uint64) ([]byte, error) {
-	key := m.gen.ManifestKey(v)
-	data, err := m.b.Get(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	got, payload, err := decodeFrame(manifestMagic, "manifest", data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	if got != v {
-		return nil, fmt.Errorf("%s: %w: holds version %d", key, ErrCorrupt, got)
-	}
-	return payload, nil
+	return readFrame(ctx, m.b, m.gen.ManifestKey(v), manifestMagic, "manifest", v)
 }
 
 // DeleteBelow deletes the manifests older than both v and the head.
@@ -113,8 +100,7 @@ func (m *Manifests) DeleteBelow(ctx context.Context, v uint64) error {
 		return err
 	}
 	for _, n := range names {
-		s := strings.TrimPrefix(n, m.gen.ManifestPrefix())
-		if ver, err := strconv.ParseUint(s, 10, 64); err == nil && len(s) == seqDigits && ver < v {
+		if ver, ok := parseSeqKey(m.gen.ManifestPrefix(), n); ok && ver < v {
 			if err := m.b.Delete(ctx, n); err != nil {
 				return err
 			}

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -111,20 +109,9 @@ func NewWAL(b Bucket, prefix string) *WAL {
 }
 
 // Key returns the object name of entry seq.
-func (w *WAL) Key(seq uint64) string { return w.name(seq) }
+func (w *WAL) Key(seq uint64) string { return seqKey(w.prefix, seq) }
 
-func (w *WAL) name(seq uint64) string {
-	return fmt.Sprintf("%s%0*d", w.prefix, seqDigits, seq)
-}
-
-func (w *WAL) parse(name string) (uint64, bool) {
-	s, ok := strings.CutPrefix(name, w.prefix)
-	if !ok || len(s) != seqDigits {
-		return 0, false
-	}
-	seq, err := strconv.ParseUint(s, 10, 64)
-	return seq, err == nil && seq > 0
-}
+func (w *WAL) parse(name string) (uint64, bool) { return parseSeqKey(w.prefix, name) }
 
 // Append durably writes entry seq. It returns ErrExists (wrapped) if another
 // writer holds seq. Transient errors are retried with exponential backoff
@@ -135,7 +122,7 @@ func (w *WAL) Append(ctx context.Context, seq uint64, payload []byte) error {
 	if seq == 0 {
 		return errors.New("wal append: sequence numbers start at 1")
 	}
-	name := w.name(seq)
+	name := w.Key(seq)
 	data := EncodeWALEntry(seq, payload)
 	backoff := w.minBackoff
 	var err error
@@ -180,24 +167,29 @@ func (w *WAL) Append(ctx context.Context, seq uint64, payload []byte) error {
 // ErrNotFound (wrapped) if the entry is absent and an error wrapping
 // ErrCorrupt, naming the object, if its bytes are damaged.
 func (w *WAL) Read(ctx context.Context, seq uint64) ([]byte, error) {
-	name := w.name(seq)
-	data, err := w.b.Get(ctx, name)
+	return readFrame(ctx, w.b, w.Key(seq), walMagic, "wal entry", seq)
+}
+
+// readFrame reads the framed object key, checks it and that it holds
+// sequence (version) seq, and returns its payload.
+func readFrame(ctx context.Context, b Reader, key, magic, what string, seq uint64) ([]byte, error) {
+	data, err := b.Get(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	got, payload, err := DecodeWALEntry(data)
+	got, payload, err := decodeFrame(magic, what, data)
 	if err != nil {
-		return nil, fmt.Errorf("wal entry %s: %w", name, err)
+		return nil, fmt.Errorf("%s %s: %w", what, key, err)
 	}
 	if got != seq {
-		return nil, fmt.Errorf("wal entry %s: %w: holds sequence %d", name, ErrCorrupt, got)
+		return nil, fmt.Errorf("%s %s: %w: holds sequence %d", what, key, ErrCorrupt, got)
 	}
 	return payload, nil
 }
 
 // Exists reports whether entry seq is present.
 func (w *WAL) Exists(ctx context.Context, seq uint64) (bool, error) {
-	return w.b.Exists(ctx, w.name(seq))
+	return w.b.Exists(ctx, w.Key(seq))
 }
 
 // List returns the sequences present that are greater than after, ascending.

@@ -68,7 +68,7 @@ func TestWAL(t *testing.T) {
 	if err := w.Append(ctx, 0, nil); err == nil {
 		t.Fatal("append of seq 0 succeeded")
 	}
-	if name := w.name(7); name != "namespaces/ns1/g/wal/00000000000000000007" {
+	if name := w.Key(7); name != "namespaces/ns1/g/wal/00000000000000000007" {
 		t.Fatalf("entry name = %q", name)
 	}
 }
@@ -98,7 +98,7 @@ func TestWALCorruptEntry(t *testing.T) {
 		t.Fatalf("Read of a corrupt entry: %v; want ErrCorrupt naming the object", err)
 	}
 	// An entry stored under the wrong sequence is corrupt too.
-	if err := b.Upload(ctx, w.name(2), EncodeWALEntry(3, []byte("x"))); err != nil {
+	if err := b.Upload(ctx, w.Key(2), EncodeWALEntry(3, []byte("x"))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.Read(ctx, 2); !errors.Is(err, ErrCorrupt) {
@@ -153,7 +153,7 @@ func TestWALAppendRetries(t *testing.T) {
 	}
 	// A retry that finds someone else's bytes reports ErrExists.
 	fb.failOnly.Store(1)
-	if err := fb.Bucket.Create(ctx, w.name(3), EncodeWALEntry(3, []byte("theirs"))); err != nil {
+	if err := fb.Bucket.Create(ctx, w.Key(3), EncodeWALEntry(3, []byte("theirs"))); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Append(ctx, 3, []byte("ours")); !errors.Is(err, ErrExists) {
@@ -162,7 +162,7 @@ func TestWALAppendRetries(t *testing.T) {
 	// The provider's client retried inside one call: its first PUT landed,
 	// the second found it. Append sees ErrExists on its first attempt, reads
 	// the entry back and recognises its own bytes.
-	if err := fb.Bucket.Create(ctx, w.name(5), EncodeWALEntry(5, []byte("mine"))); err != nil {
+	if err := fb.Bucket.Create(ctx, w.Key(5), EncodeWALEntry(5, []byte("mine"))); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Append(ctx, 5, []byte("mine")); err != nil {

@@ -290,24 +290,25 @@ func runQueries(eng engine, ds *dataset, nq, k, threads int) runResult {
 	wall := time.Since(start).Seconds()
 	cpu = cpuSeconds() - cpu
 
-	truth := eng.truth()
+	kth := func(qi int) float64 { return float64(ds.gtDist[qi*ds.gtK+k-1]) }
+	if truth := eng.truth(); truth != nil {
+		kth = func(qi int) float64 { return truth(qi, k) }
+	}
+	r := ds.summarize(ids, lat, k, kth, wall)
+	r.cpuShare = cpu / (wall * float64(threads))
+	return r
+}
+
+// summarize scores the answers ids (k per query) against the k-th true
+// distances and the latencies lat (µs, one per query, sorted in place) of
+// a pass that took wall seconds.
+func (ds *dataset) summarize(ids []int64, lat []float64, k int, kth func(qi int) float64, wall float64) runResult {
+	nq := len(lat)
 	var recall float64
 	for qi := range nq {
-		var kth float64
-		if truth != nil {
-			kth = truth(qi, k)
-		} else {
-			kth = float64(ds.gtDist[qi*ds.gtK+k-1])
-		}
-		recall += ds.recall(qi, ids[qi*k:(qi+1)*k], k, kth)
+		recall += ds.recall(qi, ids[qi*k:(qi+1)*k], k, kth(qi))
 	}
 	slices.Sort(lat)
 	pct := func(p float64) float64 { return lat[min(nq-1, int(p*float64(nq)))] }
-	return runResult{
-		qps:      float64(nq) / wall,
-		p50us:    pct(0.5),
-		p99us:    pct(0.99),
-		recall:   recall / float64(nq),
-		cpuShare: cpu / (wall * float64(threads)),
-	}
+	return runResult{qps: float64(nq) / wall, p50us: pct(0.5), p99us: pct(0.99), recall: recall / float64(nq)}
 }

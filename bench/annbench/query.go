@@ -315,12 +315,5 @@ func runAPIQueries(ctx context.Context, qc weftv1connect.QueryServiceClient, nam
 	if err := g.Wait(); err != nil {
 		return runResult{}, err
 	}
-	wall := time.Since(start).Seconds()
-	var recall float64
-	for qi := range nq {
-		recall += ds.recall(qi, ids[qi*k:(qi+1)*k], k, truth(qi))
-	}
-	slices.Sort(lat)
-	pct := func(p float64) float64 { return lat[min(nq-1, int(p*float64(nq)))] }
-	return runResult{qps: float64(nq) / wall, p50us: pct(0.5), p99us: pct(0.99), recall: recall / float64(nq)}, nil
+	return ds.summarize(ids, lat, k, truth, time.Since(start).Seconds()), nil
 }
