@@ -337,20 +337,25 @@ func (s *Server) fold(ctx context.Context, ns *namespace, all bool) error {
 	if err != nil {
 		return err
 	}
-	if ns.deleted.Load() {
-		return nil // the generation was closed meanwhile
+	next := assemble(st.dim, st.metric, parts, in.applied)
+	// Publish and serve under walMu, and only if the state this fold
+	// copied is still the one served: a refresh or a write that found its
+	// WAL entries folded elsewhere may have adopted a newer manifest
+	// meanwhile, and a manifest built from the older state would then
+	// leave out what that one holds.
+	ns.walMu.Lock()
+	if ns.deleted.Load() || ns.manifest.Load() != cur || ns.state() != st {
+		ns.walMu.Unlock()
+		return nil // the next tick folds the current state
 	}
 	if err := ns.manifests.Publish(ctx, man.GetVersion(), payload); err != nil {
 		if errors.Is(err, objstore.ErrExists) {
-			return s.adopt(ctx, ns)
+			err = s.adoptAndCatchUpLocked(ctx, ns)
 		}
+		ns.walMu.Unlock()
 		return err
 	}
-	next := assemble(st.dim, st.metric, parts, in.applied)
-	ns.walMu.Lock()
-	if !ns.deleted.Load() {
-		ns.swapLocked(next, man)
-	}
+	ns.swapLocked(next, man)
 	ns.walMu.Unlock()
 	s.metrics.indexDuration.Observe(time.Since(start).Seconds())
 	s.metrics.indexedRows.Add(float64(len(in.rows.ids)))
@@ -367,6 +372,11 @@ func (s *Server) adopt(ctx context.Context, ns *namespace) error {
 	if ns.deleted.Load() {
 		return nil
 	}
+	return s.adoptAndCatchUpLocked(ctx, ns)
+}
+
+// adoptAndCatchUpLocked is adopt for a caller that holds walMu.
+func (s *Server) adoptAndCatchUpLocked(ctx context.Context, ns *namespace) error {
 	if err := s.adoptLocked(ctx, ns); err != nil {
 		return err
 	}
