@@ -304,13 +304,15 @@ func (s *Server) fold(ctx context.Context, ns *namespace, all bool) error {
 		refs = append(refs, ref)
 	}
 	if len(in.rows.ids) > 0 {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return err
-		}
 		meta := ns.segmentMeta()
 		meta.WalSequence = in.applied
 		data, err := buildSegment(ctx, meta, &in.rows, s.index)
+		if err != nil {
+			return err
+		}
+		// Named after the build: collect spares segments whose UUIDv7 time
+		// is within the grace period, which must cover upload to publish.
+		id, err := uuid.NewV7()
 		if err != nil {
 			return err
 		}
@@ -440,8 +442,10 @@ func (s *Server) collect(ctx context.Context, ns *namespace, man *storagev1.Mani
 			return err
 		}
 	}
-	if err := ns.wal.DeleteThrough(ctx, man.GetWalSequence()); err != nil {
+	// Readers load the newest manifest and replay the WAL after it: only
+	// what it covers may go, whatever man covered.
+	if err := ns.wal.DeleteThrough(ctx, newest.GetWalSequence()); err != nil {
 		return err
 	}
-	return ns.manifests.DeleteBelow(ctx, man.GetVersion())
+	return ns.manifests.DeleteBelow(ctx, newest.GetVersion())
 }

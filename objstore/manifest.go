@@ -29,12 +29,21 @@ type Manifests struct {
 func NewManifests(b Bucket, gen Generation) *Manifests { return &Manifests{b: b, gen: gen} }
 
 // Publish writes manifest version v (v ≥ 1) and advances the head. It
-// returns ErrExists (wrapped) when v is already published, by anyone.
+// returns ErrExists (wrapped) when v is already published, by anyone, or
+// a newer version is.
 func (m *Manifests) Publish(ctx context.Context, v uint64, payload []byte) error {
 	if v == 0 {
 		return errors.New("manifest publish: versions start at 1")
 	}
 	if err := m.b.Create(ctx, m.gen.ManifestKey(v), encodeFrame(manifestMagic, v, payload)); err != nil {
+		return fmt.Errorf("manifest publish %s: %w", m.gen.ManifestKey(v), err)
+	}
+	// v may have been free only because it was collected below a newer
+	// head: then this manifest is stale, and readers never see it.
+	if newer, err := m.b.Exists(ctx, m.gen.ManifestKey(v+1)); err != nil || newer {
+		if err == nil {
+			err = fmt.Errorf("%w: manifest %d is newer", ErrExists, v+1)
+		}
 		return fmt.Errorf("manifest publish %s: %w", m.gen.ManifestKey(v), err)
 	}
 	// Published: should the head fail to advance, a stale head only costs
