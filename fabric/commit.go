@@ -125,6 +125,12 @@ func (s *Server) appendLocked(ctx context.Context, ns *namespace, batch *storage
 	if err != nil {
 		return 0, nil, err
 	}
+	// Appending after a WAL entry that was folded elsewhere and collected
+	// would re-create a sequence every reader skips: the write would be
+	// lost.
+	if err := s.checkHeadLocked(ctx, ns); err != nil {
+		return 0, nil, err
+	}
 	for attempt := 0; ; attempt++ {
 		seq := ns.state().applied + 1 // only this goroutine changes applied while it holds walMu
 		start := time.Now()

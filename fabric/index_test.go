@@ -359,3 +359,63 @@ func TestWritesWaitForABackloggedIndexer(t *testing.T) {
 	waitIndexed(t, c, "slow")
 	upsert(t, c, "slow", randomDocs(r, 1, 2, "b"))
 }
+
+// A process that stayed idle while another wrote, folded and collected the
+// WAL entries behind its state must neither answer without those writes
+// nor append at a sequence the newer manifest already covers (every reader
+// would skip that write). The window in which a process trusts its last
+// read of the manifest head is short here, so the test sees both sides of
+// it.
+func TestIdleProcessAfterCollectedWAL(t *testing.T) {
+	bucket := objstore.NewInMemory()
+	cfg := fabric.Config{Bucket: bucket, Index: eagerIndex, BucketTimeout: 10 * time.Millisecond}
+	cfg.Index.Grace = 150 * time.Millisecond // trusts a head read for 70 ms
+	a, b := serveFabric(t, cfg), serveFabric(t, cfg)
+	createNamespace(t, a, "idle", 2, weftv1.Metric_METRIC_L2)
+	upsert(t, a, "idle", []*weftv1.Document{{Id: "a1", Vector: []float32{1, 1}}})
+	waitIndexed(t, a, "idle")
+	ids := func(c clients) []string {
+		got := query(t, c, &weftv1.QueryRequest{Namespace: "idle", Vector: []float32{0, 0}, TopK: 10, Search: &weftv1.SearchParams{RecallTarget: 1}})
+		ids := resultIDs(got.GetResults())
+		slices.Sort(ids)
+		return ids
+	}
+	if got := ids(b); !slices.Equal(got, []string{"a1"}) {
+		t.Fatalf("b before: %v", got)
+	}
+	// b writes twice and folds; its collector deletes the entries after
+	// Grace. a reads nothing meanwhile.
+	for _, id := range []string{"b1", "b2"} {
+		upsert(t, b, "idle", []*weftv1.Document{{Id: id, Vector: []float32{2, 2}}})
+		waitIndexed(t, b, "idle")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		keys, err := bucket.List(context.Background(), "namespaces/idle/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(keys, func(k string) bool { return strings.Contains(k, "/wal/") }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("WAL entries not collected after 10 s: %v", keys)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := ids(a); !slices.Equal(got, []string{"a1", "b1", "b2"}) {
+		t.Fatalf("a after b's collected writes: %v, want [a1 b1 b2]", got)
+	}
+	// The same for a write: a stays idle past its window again.
+	upsert(t, b, "idle", []*weftv1.Document{{Id: "b3", Vector: []float32{3, 3}}})
+	waitIndexed(t, b, "idle")
+	time.Sleep(400 * time.Millisecond)
+	upsert(t, a, "idle", []*weftv1.Document{{Id: "a2", Vector: []float32{4, 4}}})
+	fresh := serveFabric(t, cfg)
+	want := []string{"a1", "a2", "b1", "b2", "b3"}
+	for name, c := range map[string]clients{"a": a, "b": b, "a new process": fresh} {
+		if got := ids(c); !slices.Equal(got, want) {
+			t.Fatalf("%s after a's write: %v, want %v", name, got, want)
+		}
+	}
+}

@@ -41,7 +41,10 @@ type IndexConfig struct {
 	M, EfConstruction int
 	// Grace is how long superseded manifests, segments and folded WAL
 	// entries stay in the bucket, so that readers that started on them
-	// finish (default 1 min).
+	// finish and other processes learn of the manifest that superseded
+	// them (default 1 min). A process reads the manifest head before a
+	// write or a STRONG query when its last read is older than half of
+	// Grace minus the bucket timeout (see headFresh).
 	Grace time.Duration
 	// MaxUnindexed bounds the document changes waiting for the indexer:
 	// past it writes get ResourceExhausted until the indexer catches up,
@@ -442,9 +445,11 @@ func (s *Server) collect(ctx context.Context, ns *namespace, man *storagev1.Mani
 			return err
 		}
 	}
-	// Readers load the newest manifest and replay the WAL after it: only
-	// what it covers may go, whatever man covered.
-	if err := ns.wal.DeleteThrough(ctx, newest.GetWalSequence()); err != nil {
+	// Only entries covered by a manifest published at least Grace ago go:
+	// a process that has not read the head since may still append after
+	// them or miss them (headFresh). Readers load the newest manifest and
+	// replay the WAL after it, so nothing newest does not cover may go.
+	if err := ns.wal.DeleteThrough(ctx, min(man.GetWalSequence(), newest.GetWalSequence())); err != nil {
 		return err
 	}
 	return ns.manifests.DeleteBelow(ctx, newest.GetVersion())

@@ -51,6 +51,10 @@ type namespace struct {
 	// manifest is the served manifest, nil before the first; stored under
 	// walMu.
 	manifest atomic.Pointer[storagev1.Manifest]
+	// headChecked is when (Unix ns) the last read of the manifest head
+	// began that found no manifest newer than the served one (see
+	// headFresh).
+	headChecked atomic.Int64
 
 	// Group commit (commit.go).
 	commitMu   sync.Mutex
@@ -219,6 +223,7 @@ func (s *Server) loadNamespace(ctx context.Context, ns *namespace) error {
 	defer ns.walMu.Unlock()
 	ns.st.Store(st)
 	ns.manifest.Store(man)
+	ns.headChecked.Store(start.UnixNano())
 	n, err := s.catchUpLocked(ctx, ns)
 	if generationClosed(err) {
 		// A delete stopped after closing the generation: finish it.
@@ -469,6 +474,7 @@ func (s *Server) refreshed(ctx context.Context, name string) (*namespace, error)
 // adoptLocked serves the newest manifest in the bucket, published by
 // another process. The caller holds walMu.
 func (s *Server) adoptLocked(ctx context.Context, ns *namespace) error {
+	start := time.Now()
 	next, man, err := s.openManifest(ctx, ns)
 	if err != nil {
 		return err
@@ -477,6 +483,7 @@ func (s *Server) adoptLocked(ctx context.Context, ns *namespace) error {
 		return fmt.Errorf("WAL of %s has no entry %d and no newer manifest than %d covers it", ns.name, ns.state().applied+1, ns.manifest.Load().GetVersion())
 	}
 	ns.swapLocked(next, man)
+	ns.headChecked.Store(start.UnixNano())
 	s.log.Info("adopted a manifest published elsewhere", "namespace", ns.name, "manifest", man.GetVersion(), "wal_sequence", man.GetWalSequence())
 	return nil
 }
@@ -484,7 +491,9 @@ func (s *Server) adoptLocked(ctx context.Context, ns *namespace) error {
 // refresh makes a STRONG read see every write acknowledged before it
 // started, including other processes' writes: one existence check of the
 // next entry, and a catch-up when it is there. The check runs without
-// walMu, so concurrent queries do not queue behind each other.
+// walMu, so concurrent queries do not queue behind each other. A missing
+// entry means no new write only while the manifest head was read recently
+// (headFresh); otherwise the head is read too.
 func (s *Server) refresh(ctx context.Context, ns *namespace) error {
 	next := ns.state().applied + 1
 	ok, err := ns.wal.Exists(ctx, next)
@@ -495,18 +504,66 @@ func (s *Server) refresh(ctx context.Context, ns *namespace) error {
 		if ns.deleted.Load() {
 			return errNamespaceNotFound(ns.name)
 		}
-		return nil
+		if s.headFresh(ns) {
+			return nil
+		}
+		start := time.Now()
+		v, err := ns.manifests.Head(ctx)
+		if err != nil {
+			return fmt.Errorf("read manifest head of %s: %w", ns.name, err)
+		}
+		if v <= ns.manifest.Load().GetVersion() {
+			ns.headChecked.Store(start.UnixNano())
+			return nil
+		}
 	}
 	ns.walMu.Lock()
 	defer ns.walMu.Unlock()
 	if ns.deleted.Load() {
 		return errNamespaceNotFound(ns.name)
 	}
+	if err := s.checkHeadLocked(ctx, ns); err != nil {
+		return err
+	}
 	if ns.state().applied >= next {
 		return nil // caught up meanwhile
 	}
 	_, err = s.catchUpLocked(ctx, ns)
 	return err
+}
+
+// headFresh reports whether the manifest head was read recently enough
+// that no WAL entry the served state lacks can have been collected: the
+// garbage collector deletes an entry only Grace after a manifest covering
+// it was published, so a head read that began less than Grace ago saw
+// that manifest. The window leaves room for the request that relies on it
+// (an append lands within the bucket timeout) and for late timers; with a
+// Grace shorter than the bucket timeout the head is read every time.
+func (s *Server) headFresh(ns *namespace) bool {
+	window := (s.index.Grace - s.bucketTimeout) / 2
+	return time.Since(time.Unix(0, ns.headChecked.Load())) < window
+}
+
+// checkHeadLocked reads the manifest head unless headFresh, and serves a
+// newer manifest when there is one, so a missing WAL entry after the
+// served state means that no one wrote it (yet), not that it was folded
+// and collected. The caller holds walMu.
+func (s *Server) checkHeadLocked(ctx context.Context, ns *namespace) error {
+	if s.headFresh(ns) {
+		return nil
+	}
+	start := time.Now()
+	v, err := ns.manifests.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("read manifest head of %s: %w", ns.name, err)
+	}
+	if v > ns.manifest.Load().GetVersion() {
+		if err := s.adoptAndCatchUpLocked(ctx, ns); err != nil {
+			return err
+		}
+	}
+	ns.headChecked.Store(start.UnixNano())
+	return nil
 }
 
 // createNamespace validates and stores a new namespace's config with a new
