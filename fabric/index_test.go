@@ -419,3 +419,50 @@ func TestIdleProcessAfterCollectedWAL(t *testing.T) {
 		}
 	}
 }
+
+// An attribute update of a row in a segment that the next fold keeps (the
+// tail is too small to merge everything) survives a restart: the row's
+// vector is in the segment, its new attributes are not.
+func TestUpdatedAttributesOfKeptSegmentRows(t *testing.T) {
+	ctx := context.Background()
+	bucket := objstore.NewInMemory()
+	c := startIndexing(t, bucket)
+	createNamespace(t, c, "upd", 2, weftv1.Metric_METRIC_L2)
+	r := rand.New(rand.NewPCG(9, 9))
+	docs := randomDocs(r, 200, 2, "d")
+	for i, d := range docs {
+		d.Attributes = map[string]*weftv1.AttributeValue{"n": {Kind: &weftv1.AttributeValue_IntValue{IntValue: int64(i)}}}
+	}
+	upsert(t, c, "upd", docs)
+	first := waitIndexed(t, c, "upd")
+	_, err := c.docs.UpdateAttributes(ctx, connect.NewRequest(&weftv1.UpdateAttributesRequest{Namespace: "upd", Updates: []*weftv1.AttributeUpdate{
+		{Id: "d3", Set: map[string]*weftv1.AttributeValue{"n": {Kind: &weftv1.AttributeValue_IntValue{IntValue: 1000}}, "tag": {Kind: &weftv1.AttributeValue_StringValue{StringValue: "new"}}}},
+		{Id: "d4", Remove: []string{"n"}},
+	}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	upsert(t, c, "upd", []*weftv1.Document{{Id: "extra", Vector: []float32{0, 0}}})
+	if st := waitIndexed(t, c, "upd"); st.GetManifestVersion() <= first.GetManifestVersion() {
+		t.Fatalf("no fold after the update: %v", st)
+	}
+	check := func(name string, c clients) {
+		t.Helper()
+		got, err := c.docs.Get(ctx, connect.NewRequest(&weftv1.GetRequest{Namespace: "upd", Ids: []string{"d3", "d4", "d5"}, IncludeAttributes: true}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds := got.Msg.GetDocuments()
+		if len(ds) != 3 || ds[0].GetAttributes()["n"].GetIntValue() != 1000 || ds[0].GetAttributes()["tag"].GetStringValue() != "new" ||
+			len(ds[1].GetAttributes()) != 0 || ds[2].GetAttributes()["n"].GetIntValue() != 5 {
+			t.Fatalf("%s: %v", name, ds)
+		}
+		// Filters see the new values too.
+		q := query(t, c, &weftv1.QueryRequest{Namespace: "upd", Vector: []float32{0, 0}, TopK: 10, Filter: &weftv1.Filter{Op: &weftv1.Filter_Eq{Eq: &weftv1.Comparison{Attribute: "n", Value: &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_IntValue{IntValue: 1000}}}}}})
+		if ids := resultIDs(q.GetResults()); !slices.Equal(ids, []string{"d3"}) {
+			t.Fatalf("%s: filter n = 1000 found %v, want [d3]", name, ids)
+		}
+	}
+	check("the writer", c)
+	check("a new process", startIndexing(t, bucket))
+}

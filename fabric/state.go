@@ -239,6 +239,13 @@ func (s *state) update(u *weftv1.AttributeUpdate) bool {
 	for _, k := range u.GetRemove() {
 		delete(next, k)
 	}
+	if int(slot) < s.base {
+		// A segment row is immutable, and a fold that keeps its segment
+		// does not rewrite it: the row moves to the tail with its vector,
+		// so the next fold writes the new attributes.
+		s.put(&weftv1.Document{Id: u.GetId(), Vector: s.vector(slot), Attributes: next})
+		return true
+	}
 	s.attrs[slot] = next
 	s.cols.set(int(slot), next)
 	return true
