@@ -72,7 +72,7 @@ func (s *state) compileColumns(f *weftv1.Filter) allowFunc {
 		return func(slot int) bool { return !sub(slot) }
 	}
 	match := compileFilter(f)
-	return func(slot int) bool { return match(s.attrs[slot]) }
+	return func(slot int) bool { return match(s.attrsOf(slot)) }
 }
 
 func (s *state) compileList(l *weftv1.FilterList) []allowFunc {

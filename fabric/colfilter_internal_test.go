@@ -6,7 +6,11 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weftdb/weft/index/filter"
+	"github.com/weftdb/weft/objstore/segment"
+	storagev1 "github.com/weftdb/weft/proto/gen/weft/storage/v1"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 )
 
@@ -188,4 +192,130 @@ func TestBulkFilterMatchesTest(t *testing.T) {
 	if bulks < 100 {
 		t.Fatalf("only %d of the random filters took the bulk path", bulks)
 	}
+}
+
+// A state assembled from segments (typed columns, one attribute stored
+// with several types, a first-release segment with per-row protobuf
+// attributes) plus a tail gives back every row's attributes as written,
+// and its column filters agree with the map filters over them.
+func TestSegmentColumnsMatchAttributes(t *testing.T) {
+	ctx := t.Context()
+	r := rand.New(rand.NewPCG(21, 22))
+	want := map[string]attrs{}
+	randomAttrs := func() attrs {
+		a := attrs{}
+		for _, at := range testAttrs {
+			if r.IntN(5) > 0 {
+				a[at.name] = randomValue(r, at.kinds[r.IntN(len(at.kinds))])
+			}
+		}
+		return a
+	}
+	meta := &storagev1.SegmentMeta{Namespace: "t", Generation: "g", Dimension: 1, Metric: weftv1.Metric_METRIC_L2}
+	var parts []segmentPart
+	for i, legacy := range []bool{false, true, false} {
+		rows := &segmentRows{}
+		for j := range 150 {
+			id := fmt.Sprintf("s%d-%d", i, j)
+			a := randomAttrs()
+			if j == 0 && i == 2 {
+				a = attrs{"m": randomValue(r, 4)} // a type no other segment has under "m"
+			}
+			want[id] = a
+			rows.add(id, a, []float32{float32(j)})
+		}
+		data, err := buildSegment(ctx, meta, rows, IndexConfig{}.withDefaults())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if legacy {
+			data = asFirstRelease(t, data, meta, rows)
+		}
+		seg, ids, err := openSegment(fmt.Sprint(i), data, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, segmentPart{seg: seg, ids: ids})
+	}
+	s := assemble(1, weftv1.Metric_METRIC_L2, parts, 1)
+	for j := range 100 {
+		id := fmt.Sprintf("t%d", j)
+		want[id] = randomAttrs()
+		s.put(&weftv1.Document{Id: id, Vector: []float32{1}, Attributes: want[id]})
+	}
+	for j := 0; j < 150; j += 9 { // deletes in segments and an update that moves a row to the tail
+		s.remove(fmt.Sprintf("s1-%d", j))
+		delete(want, fmt.Sprintf("s1-%d", j))
+	}
+	s.update(&weftv1.AttributeUpdate{Id: "s2-5", Set: attrs{"i": randomValue(r, 0)}})
+	want["s2-5"] = s.attrsOf(int(s.slotsForRead()["s2-5"]))
+	if int(s.slotsForRead()["s2-5"]) < s.base {
+		t.Fatal("an updated segment row stayed in its segment")
+	}
+	live := 0
+	for slot, id := range s.ids {
+		if id == "" {
+			continue
+		}
+		live++
+		got := s.attrsOf(slot)
+		if len(got) != len(want[id]) {
+			t.Fatalf("%s: attributes %v, want %v", id, got, want[id])
+		}
+		for k, v := range want[id] {
+			if !proto.Equal(got[k], v) {
+				t.Fatalf("%s.%s = %v, want %v", id, k, got[k], v)
+			}
+		}
+	}
+	if live != len(want) {
+		t.Fatalf("%d live rows, want %d", live, len(want))
+	}
+	for range 2000 {
+		f := randomFilter(r, 0)
+		cols, maps := s.compileColumns(f), compileFilter(f)
+		for slot, id := range s.ids {
+			if id == "" {
+				continue
+			}
+			if got, want := cols(slot), maps(want[id]); got != want {
+				t.Fatalf("filter %v on %s %v: columns say %v, maps %v", f, id, s.attrsOf(slot), got, want)
+			}
+		}
+	}
+}
+
+// asFirstRelease rewrites a segment the way the first release wrote it:
+// per-row protobuf attributes instead of columns.
+func asFirstRelease(t *testing.T, data []byte, meta *storagev1.SegmentMeta, rows *segmentRows) []byte {
+	t.Helper()
+	h, err := segment.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := segment.NewBuilder(h.Meta)
+	for _, sec := range h.Sections {
+		body, err := h.SectionBytes(data, sec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sec.Kind == segment.KindColumns {
+			ab := &storagev1.SegmentAttributes{}
+			for _, a := range rows.attrs {
+				ab.Rows = append(ab.Rows, &storagev1.SegmentRow{Attributes: a})
+			}
+			if body, err = proto.Marshal(ab); err != nil {
+				t.Fatal(err)
+			}
+			sec.Kind = segment.KindAttributes
+		}
+		if err := b.Add(sec.Kind, sec.Shard, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := b.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/weftdb/weft/objstore/segment"
 	"github.com/weftdb/weft/plugins"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 )
@@ -53,12 +54,17 @@ func (a *attrColumns) set(slot int, attrs attrs) {
 			i = a.add(name, t)
 		}
 		if err := a.cols[i].Set(slot, x); err != nil { // another type than the column's: absent
-			if a.mixed == nil {
-				a.mixed = make(map[string]bool)
-			}
-			a.mixed[name] = true
+			a.markMixed(name)
 		}
 	}
+}
+
+// markMixed records that a value of name was left out of its column.
+func (a *attrColumns) markMixed(name string) {
+	if a.mixed == nil {
+		a.mixed = make(map[string]bool)
+	}
+	a.mixed[name] = true
 }
 
 // add creates an all-absent column and returns its position.
@@ -107,4 +113,105 @@ func (a *attrColumns) column(name string) (*plugins.Column, bool) {
 		return nil, !a.mixed[name]
 	}
 	return &a.cols[i], !a.mixed[name]
+}
+
+// copyIn copies the rows of c, a column of the same type, into slots
+// [base, base+len) of the column of c's name, which must exist.
+func (a *attrColumns) copyIn(base int, c *plugins.Column) {
+	dst := &a.cols[a.index[c.Name]]
+	n := 0
+	switch c.Type {
+	case plugins.TypeString:
+		n = copy(dst.Strings[base:], c.Strings)
+	case plugins.TypeInt64:
+		n = copy(dst.Ints[base:], c.Ints)
+	case plugins.TypeFloat64:
+		n = copy(dst.Floats[base:], c.Floats)
+	case plugins.TypeBool:
+		n = copy(dst.Bools[base:], c.Bools)
+	case plugins.TypeStringList:
+		n = copy(dst.Lists[base:], c.Lists)
+	}
+	if c.Valid == nil {
+		for i := range n {
+			dst.Valid[base+i] = true
+		}
+		return
+	}
+	copy(dst.Valid[base:], c.Valid)
+}
+
+// rowAttrs builds the attributes of one row of cols, nil when it has none.
+func rowAttrs(cols []plugins.Column, row int) attrs {
+	var a attrs
+	for i := range cols {
+		c := &cols[i]
+		if c.Valid != nil && !c.Valid[row] {
+			continue
+		}
+		v := &weftv1.AttributeValue{}
+		switch c.Type {
+		case plugins.TypeString:
+			v.Kind = &weftv1.AttributeValue_StringValue{StringValue: c.Strings[row]}
+		case plugins.TypeInt64:
+			v.Kind = &weftv1.AttributeValue_IntValue{IntValue: c.Ints[row]}
+		case plugins.TypeFloat64:
+			v.Kind = &weftv1.AttributeValue_FloatValue{FloatValue: c.Floats[row]}
+		case plugins.TypeBool:
+			v.Kind = &weftv1.AttributeValue_BoolValue{BoolValue: c.Bools[row]}
+		case plugins.TypeStringList:
+			v.Kind = &weftv1.AttributeValue_StringListValue{StringListValue: &weftv1.StringList{Values: c.Lists[row]}}
+		default:
+			continue
+		}
+		if a == nil {
+			a = make(attrs)
+		}
+		a[c.Name] = v
+	}
+	return a
+}
+
+// encodeColumns returns the typed columns of rows' attributes, as a
+// segment stores them: one column per name and type.
+func encodeColumns(rows []attrs) []segment.Column {
+	type key struct {
+		name string
+		t    plugins.AttrType
+	}
+	byKey := map[key]*plugins.Column{}
+	for row, a := range rows {
+		for name, v := range a {
+			x := abiValue(v)
+			t, err := plugins.TypeOf(x)
+			if err != nil {
+				continue
+			}
+			c := byKey[key{name, t}]
+			if c == nil {
+				nc := plugins.NewColumn(name, t, len(rows))
+				c = &nc
+				byKey[key{name, t}] = c
+			}
+			_ = c.Set(row, x) // of type t
+		}
+	}
+	out := make([]segment.Column, 0, len(byKey))
+	for _, c := range byKey {
+		out = append(out, segment.Column{Name: c.Name, Type: segment.ColumnType(c.Type), Present: c.Valid,
+			Strings: c.Strings, Ints: c.Ints, Floats: c.Floats, Bools: c.Bools, Lists: c.Lists})
+	}
+	segment.SortColumns(out)
+	return out
+}
+
+// decodedColumns turns a segment's columns into plugin ABI columns,
+// sharing their slices.
+func decodedColumns(cols []segment.Column) []plugins.Column {
+	out := make([]plugins.Column, len(cols))
+	for i, c := range cols {
+		out[i] = plugins.Column{Name: c.Name, Type: plugins.AttrType(c.Type), Valid: c.Present,
+			Strings: c.Strings, Ints: c.Ints, Floats: c.Floats, Bools: c.Bools, Lists: c.Lists}
+	}
+	return out
 }

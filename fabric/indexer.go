@@ -235,16 +235,12 @@ func (s *state) foldInput(all bool) foldInput {
 			in.merged = append(in.merged, g.id)
 			for row := range g.rows {
 				if slot := base + row; s.ids[slot] != "" {
-					in.rows.add(s.ids[slot], s.attrs[slot], g.vector(row))
+					in.rows.add(s.ids[slot], g.attrs(row), g.vector(row))
 				}
 			}
 			continue
 		}
-		in.kept = append(in.kept, segmentPart{
-			seg:   g,
-			ids:   slices.Clone(s.ids[base : base+g.rows]),
-			attrs: slices.Clone(s.attrs[base : base+g.rows]),
-		})
+		in.kept = append(in.kept, segmentPart{seg: g, ids: slices.Clone(s.ids[base : base+g.rows])})
 	}
 	for slot := s.base; slot < len(s.ids); slot++ {
 		if s.ids[slot] != "" {
@@ -323,11 +319,11 @@ func (s *Server) fold(ctx context.Context, ns *namespace, all bool) error {
 		if err := s.bucket.Upload(ctx, key, data); err != nil {
 			return fmt.Errorf("write segment %s: %w", key, err)
 		}
-		seg, ids, as, err := openSegment(id.String(), data, meta)
+		seg, ids, err := openSegment(id.String(), data, meta)
 		if err != nil {
 			return fmt.Errorf("reopen segment %s: %w", key, err)
 		}
-		parts = append(parts, segmentPart{seg: seg, ids: ids, attrs: as})
+		parts = append(parts, segmentPart{seg: seg, ids: ids})
 		refs = append(refs, &storagev1.SegmentRef{Id: seg.id, Rows: uint64(seg.rows), Bytes: uint64(seg.bytes)})
 	}
 	man := &storagev1.Manifest{

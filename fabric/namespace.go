@@ -286,14 +286,14 @@ func (s *Server) openManifest(ctx context.Context, ns *namespace) (*state, *stor
 			if err != nil {
 				return fmt.Errorf("read segment %s of manifest %d: %w", ns.gen.SegmentKey(ref.GetId()), v, err)
 			}
-			seg, ids, as, err := openSegment(ref.GetId(), data, want)
+			seg, ids, err := openSegment(ref.GetId(), data, want)
 			if err != nil {
 				return err
 			}
 			if err := markDeleted(ids, ref.GetDeleted()); err != nil {
 				return fmt.Errorf("manifest %d, segment %s: %w", v, ref.GetId(), err)
 			}
-			parts[i] = segmentPart{seg: seg, ids: ids, attrs: as}
+			parts[i] = segmentPart{seg: seg, ids: ids}
 			return nil
 		})
 	}
@@ -833,7 +833,7 @@ func (ns *namespace) checkSchema(schema map[string]weftv1.AttributeType) error {
 		if id == "" {
 			continue
 		}
-		for name, v := range st.attrs[slot] {
+		for name, v := range st.attrsOf(slot) {
 			if want, ok := schema[name]; ok && attributeType(v) != want {
 				return invalid("schema-conflict", "namespace.schema declares %q as %s, but document %q has a %s there: fix or delete such documents first", name, typeName(want), id, typeName(attributeType(v)))
 			}

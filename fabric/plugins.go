@@ -103,7 +103,7 @@ func (c pluginChain) route(ctx context.Context, st *state, meta *weftv1.Namespac
 		sizes := map[string]int64{}
 		for slot, id := range st.ids {
 			if id != "" {
-				sizes[partitionKey(st.attrs[slot], key)]++
+				sizes[partitionKey(st.attrsOf(slot), key)]++
 			}
 		}
 		for k, n := range sizes {
@@ -138,7 +138,7 @@ func (c pluginChain) route(ctx context.Context, st *state, meta *weftv1.Namespac
 		}
 		return allow, 1, nil
 	}
-	return func(slot int) bool { return keep[partitionKey(st.attrs[slot], key)] && allow.ok(slot) }, len(shards), nil
+	return func(slot int) bool { return keep[partitionKey(st.attrsOf(slot), key)] && allow.ok(slot) }, len(shards), nil
 }
 
 // filter runs the filter hooks before the scan, over every document allow

@@ -133,7 +133,7 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 			res.Vector = st.vector(h.slot)
 		}
 		if m.GetIncludeAttributes() {
-			res.Attributes = st.attrs[h.slot]
+			res.Attributes = st.attrsOf(int(h.slot))
 		}
 		results = append(results, res)
 	}

@@ -8,7 +8,9 @@ import (
 
 	"github.com/weftdb/weft/index/distance"
 	"github.com/weftdb/weft/index/hnsw"
+	"github.com/weftdb/weft/objstore"
 	"github.com/weftdb/weft/objstore/segment"
+	"github.com/weftdb/weft/plugins"
 	storagev1 "github.com/weftdb/weft/proto/gen/weft/storage/v1"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 )
@@ -16,7 +18,10 @@ import (
 // A segment holds one shard: the sections below, shard 0.
 //
 //	KindIDs         row → document id
-//	KindAttributes  a storagev1.SegmentAttributes, one entry per row
+//	KindColumns     the rows' attributes, one typed column per name and
+//	                type (segments of the first release hold a
+//	                storagev1.SegmentAttributes, one entry per row, in a
+//	                KindAttributes section instead; both are read)
 //	KindVectors     the documents' vectors as written (cosine only: the
 //	                graph keeps them normalised; other metrics read the
 //	                graph's copy, which is the same bytes)
@@ -34,7 +39,14 @@ type indexedSegment struct {
 	graph *hnsw.Index
 	vecs  []float32 // as written, row-major; nil: the graph's vectors
 	dim   int
+	// cols holds the rows' attributes, one column per name and type,
+	// aliasing the segment's bytes. A segment row's attributes never
+	// change: an update moves the row to the tail.
+	cols []plugins.Column
 }
+
+// attrs returns row's attributes, built from the columns.
+func (g *indexedSegment) attrs(row int) attrs { return rowAttrs(g.cols, row) }
 
 // vector returns row's vector as written, aliasing the segment.
 func (g *indexedSegment) vector(row int) []float32 {
@@ -84,11 +96,7 @@ func buildSegment(ctx context.Context, meta *storagev1.SegmentMeta, rows *segmen
 	if err != nil {
 		return nil, err
 	}
-	ab := &storagev1.SegmentAttributes{Rows: make([]*storagev1.SegmentRow, len(rows.attrs))}
-	for i, a := range rows.attrs {
-		ab.Rows[i] = &storagev1.SegmentRow{Attributes: a}
-	}
-	attrBytes, err := proto.MarshalOptions{Deterministic: true}.Marshal(ab)
+	colBytes, err := segment.EncodeColumns(len(rows.ids), encodeColumns(rows.attrs))
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +107,7 @@ func buildSegment(ctx context.Context, meta *storagev1.SegmentMeta, rows *segmen
 		}
 	}
 	add(segment.KindIDs, segment.EncodeStrings(rows.ids))
-	add(segment.KindAttributes, attrBytes)
+	add(segment.KindColumns, colBytes)
 	if meta.GetMetric() == weftv1.Metric_METRIC_COSINE {
 		add(segment.KindVectors, segment.EncodeFloat32s(rows.vectors))
 	}
@@ -113,18 +121,24 @@ func buildSegment(ctx context.Context, meta *storagev1.SegmentMeta, rows *segmen
 // openSegment decodes a whole segment object. The graph and vectors alias
 // data. It checks that the segment belongs to the namespace generation
 // and fits its dimension and metric.
-func openSegment(id string, data []byte, want *storagev1.SegmentMeta) (*indexedSegment, []string, []attrs, error) {
-	h, err := segment.Decode(data)
+func openSegment(id string, data []byte, want *storagev1.SegmentMeta) (*indexedSegment, []string, error) {
+	// The header alone, then each section as it is used: SectionBytes
+	// checks its checksum, so no section is checked twice (segment.Decode
+	// would check them all first: a quarter of a second at 1M rows).
+	h, need, err := segment.DecodeHeader(data)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, fmt.Errorf("segment %s: %w", id, err)
+	}
+	if need > 0 || h.Size != uint64(len(data)) {
+		return nil, nil, fmt.Errorf("segment %s: %w: %d bytes, the header says %d", id, objstore.ErrCorrupt, len(data), h.Size)
 	}
 	meta := &storagev1.SegmentMeta{}
 	if err := proto.Unmarshal(h.Meta, meta); err != nil {
-		return nil, nil, nil, fmt.Errorf("segment %s: metadata: %w", id, err)
+		return nil, nil, fmt.Errorf("segment %s: metadata: %w", id, err)
 	}
 	if meta.GetNamespace() != want.GetNamespace() || meta.GetGeneration() != want.GetGeneration() ||
 		meta.GetDimension() != want.GetDimension() || meta.GetMetric() != want.GetMetric() {
-		return nil, nil, nil, fmt.Errorf("segment %s belongs to namespace %q generation %s (dimension %d, %s), not %q generation %s (dimension %d, %s)",
+		return nil, nil, fmt.Errorf("segment %s belongs to namespace %q generation %s (dimension %d, %s), not %q generation %s (dimension %d, %s)",
 			id, meta.GetNamespace(), meta.GetGeneration(), meta.GetDimension(), meta.GetMetric(),
 			want.GetNamespace(), want.GetGeneration(), want.GetDimension(), want.GetMetric())
 	}
@@ -138,48 +152,79 @@ func openSegment(id string, data []byte, want *storagev1.SegmentMeta) (*indexedS
 	rows := int(meta.GetRows())
 	idBytes, err := section(segment.KindIDs)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	ids, err := segment.DecodeStrings(idBytes)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("segment %s ids: %w", id, err)
+		return nil, nil, fmt.Errorf("segment %s ids: %w", id, err)
 	}
-	attrBytes, err := section(segment.KindAttributes)
+	cols, err := readColumns(h, data, id, rows)
 	if err != nil {
-		return nil, nil, nil, err
-	}
-	ab := &storagev1.SegmentAttributes{}
-	if err := proto.Unmarshal(attrBytes, ab); err != nil {
-		return nil, nil, nil, fmt.Errorf("segment %s attributes: %w", id, err)
+		return nil, nil, err
 	}
 	graphBytes, err := section(segment.KindGraph)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	graph, err := hnsw.Decode(graphBytes)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("segment %s graph: %w", id, err)
+		return nil, nil, fmt.Errorf("segment %s graph: %w", id, err)
 	}
-	if len(ids) != rows || len(ab.GetRows()) != rows || graph.Len() != rows || graph.Dim() != int(meta.GetDimension()) {
-		return nil, nil, nil, fmt.Errorf("segment %s: %d rows, but %d ids, %d attribute rows, %d graph nodes of dimension %d",
-			id, rows, len(ids), len(ab.GetRows()), graph.Len(), graph.Dim())
+	if len(ids) != rows || graph.Len() != rows || graph.Dim() != int(meta.GetDimension()) {
+		return nil, nil, fmt.Errorf("segment %s: %d rows, but %d ids, %d graph nodes of dimension %d",
+			id, rows, len(ids), graph.Len(), graph.Dim())
 	}
-	g := &indexedSegment{id: id, rows: rows, bytes: len(data), graph: graph, dim: int(meta.GetDimension())}
+	g := &indexedSegment{id: id, rows: rows, bytes: len(data), graph: graph, dim: int(meta.GetDimension()), cols: cols}
 	if meta.GetMetric() == weftv1.Metric_METRIC_COSINE {
 		vb, err := section(segment.KindVectors)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		if g.vecs, err = segment.DecodeFloat32s(vb); err != nil {
-			return nil, nil, nil, fmt.Errorf("segment %s vectors: %w", id, err)
+			return nil, nil, fmt.Errorf("segment %s vectors: %w", id, err)
 		}
 		if len(g.vecs) != rows*g.dim {
-			return nil, nil, nil, fmt.Errorf("segment %s: %d vector values for %d rows of dimension %d", id, len(g.vecs), rows, g.dim)
+			return nil, nil, fmt.Errorf("segment %s: %d vector values for %d rows of dimension %d", id, len(g.vecs), rows, g.dim)
 		}
+	}
+	return g, ids, nil
+}
+
+// readColumns returns a segment's attribute columns: its KindColumns
+// section, or the per-row protobuf of a first-release segment.
+func readColumns(h *segment.Header, data []byte, id string, rows int) ([]plugins.Column, error) {
+	if s, ok := h.Section(segment.KindColumns, shard0); ok {
+		b, err := h.SectionBytes(data, s)
+		if err != nil {
+			return nil, err
+		}
+		n, cols, err := segment.DecodeColumns(b)
+		if err != nil {
+			return nil, fmt.Errorf("segment %s attributes: %w", id, err)
+		}
+		if n != rows {
+			return nil, fmt.Errorf("segment %s: attribute columns of %d rows, want %d", id, n, rows)
+		}
+		return decodedColumns(cols), nil
+	}
+	s, ok := h.Section(segment.KindAttributes, shard0)
+	if !ok {
+		return nil, fmt.Errorf("segment %s has no attribute section", id)
+	}
+	b, err := h.SectionBytes(data, s)
+	if err != nil {
+		return nil, err
+	}
+	ab := &storagev1.SegmentAttributes{}
+	if err := proto.Unmarshal(b, ab); err != nil {
+		return nil, fmt.Errorf("segment %s attributes: %w", id, err)
+	}
+	if len(ab.GetRows()) != rows {
+		return nil, fmt.Errorf("segment %s: %d attribute rows, want %d", id, len(ab.GetRows()), rows)
 	}
 	as := make([]attrs, rows)
 	for i, r := range ab.GetRows() {
 		as[i] = r.GetAttributes()
 	}
-	return g, ids, as, nil
+	return decodedColumns(encodeColumns(as)), nil
 }

@@ -36,9 +36,9 @@ type state struct {
 	segBase []int // segs[i]'s first slot
 	base    int   // the first tail slot: the segments' rows in all
 
-	slots map[string]uint32 // id → slot
-	ids   []string          // slot → id, "" for a free slot or a dead row
-	vecs  vectorStore       // tail slot − base → vector
+	idx  idIndex     // id → slot
+	ids  []string    // slot → id, "" for a free slot or a dead row
+	vecs vectorStore // tail slot − base → vector
 	// attrs holds each slot's attributes. A map and its values are never
 	// mutated once applied (updates build a new map), so queries and
 	// responses share them without copying.
@@ -53,20 +53,22 @@ type state struct {
 }
 
 func newState(dim int, metric weftv1.Metric) *state {
-	return &state{dim: dim, metric: metric, slots: make(map[string]uint32), vecs: vectorStore{dim: dim}}
+	return &state{dim: dim, metric: metric, idx: idIndex{m: make(map[string]uint32)}, vecs: vectorStore{dim: dim}}
 }
 
-// segmentPart is one segment of a state being assembled: its rows' ids
-// ("" for a dead row) and attributes.
+// segmentPart is one segment of a state being assembled and its rows'
+// ids, "" for a dead row.
 type segmentPart struct {
-	seg   *indexedSegment
-	ids   []string
-	attrs []attrs
+	seg *indexedSegment
+	ids []string
 }
 
 // assemble returns a state holding parts' segments, in order, as of WAL
 // sequence applied, with an empty tail. Dead rows are tombstoned in their
-// graphs. Should an id repeat, its last row wins.
+// graphs. Should an id repeat, its last row wins. The segments' attribute
+// columns are copied in whole; an attribute stored with several types
+// keeps the first type met as its column, and filters on it read the rows'
+// attributes.
 func assemble(dim int, metric weftv1.Metric, parts []segmentPart, applied uint64) *state {
 	s := newState(dim, metric)
 	s.applied = applied
@@ -74,29 +76,55 @@ func assemble(dim int, metric weftv1.Metric, parts []segmentPart, applied uint64
 	for _, p := range parts {
 		n += p.seg.rows
 	}
-	s.slots = make(map[string]uint32, n)
-	s.base = n // kill needs it while rows are added
-	s.ids = make([]string, 0, n)
-	s.attrs = make([]attrs, 0, n)
+	s.base = n
+	s.ids = make([]string, n)
+	s.attrs = make([]attrs, n) // nil: segment rows' attributes are their segment's
+	if metric == weftv1.Metric_METRIC_COSINE {
+		s.invNorm = make([]float32, n)
+	}
+	s.cols.n = n
+	base := 0
 	for _, p := range parts {
 		s.segs = append(s.segs, p.seg)
-		s.segBase = append(s.segBase, len(s.ids))
-		for row, id := range p.ids {
-			slot := s.grow()
-			s.ids[slot] = id
-			if id == "" {
-				_ = p.seg.graph.Delete(uint32(row))
+		s.segBase = append(s.segBase, base)
+		for i := range p.seg.cols {
+			c := &p.seg.cols[i]
+			at, ok := s.cols.index[c.Name]
+			if !ok {
+				at = s.cols.add(c.Name, c.Type)
+			}
+			if s.cols.cols[at].Type != c.Type {
+				s.cols.markMixed(c.Name)
 				continue
 			}
-			if old, dup := s.slots[id]; dup {
-				s.kill(int(old))
+			s.cols.copyIn(base, c)
+		}
+		base += p.seg.rows
+	}
+	live := 0
+	for i, p := range parts {
+		base := s.segBase[i]
+		for row, id := range p.ids {
+			if id == "" {
+				s.kill(base + row)
+				continue
 			}
-			s.slots[id] = uint32(slot)
-			s.attrs[slot] = p.attrs[row]
-			s.cols.set(slot, p.attrs[row])
+			s.ids[base+row] = id
+			live++
 		}
 	}
+	s.buildIDs(n, live)
 	return s
+}
+
+// attrsOf returns slot's attributes. A segment row's are built from its
+// segment's columns: do not keep them where a per-query cost matters.
+func (s *state) attrsOf(slot int) attrs {
+	if slot >= s.base || s.ids[slot] == "" {
+		return s.attrs[slot]
+	}
+	g, row := s.segmentOf(slot)
+	return g.attrs(row)
 }
 
 // grow adds an empty slot at the end and returns it.
@@ -167,7 +195,7 @@ func (s *state) apply(seq uint64, batch *storagev1.WALBatch) []opResult {
 		case *storagev1.WALOp_DeleteFilter:
 			match := compileFilter(o.DeleteFilter)
 			for slot, id := range s.ids {
-				if id != "" && match(s.attrs[slot]) {
+				if id != "" && match(s.attrsOf(slot)) {
 					s.remove(id)
 					results[i].deleted++
 				}
@@ -187,7 +215,8 @@ func (s *state) apply(seq uint64, batch *storagev1.WALBatch) []opResult {
 }
 
 func (s *state) put(d *weftv1.Document) {
-	slot, ok := s.slots[d.GetId()]
+	slots := s.slotsForWrite()
+	slot, ok := slots[d.GetId()]
 	if ok && int(slot) < s.base {
 		// A segment row is immutable: tombstone it, write to the tail.
 		s.kill(int(slot))
@@ -201,7 +230,7 @@ func (s *state) put(d *weftv1.Document) {
 			s.vecs.add()
 			slot = uint32(s.grow())
 		}
-		s.slots[d.GetId()] = slot
+		slots[d.GetId()] = slot
 		s.ids[slot] = d.GetId()
 	}
 	v := s.vecs.at(int(slot) - s.base)
@@ -214,23 +243,25 @@ func (s *state) put(d *weftv1.Document) {
 }
 
 func (s *state) remove(id string) bool {
-	slot, ok := s.slots[id]
+	slots := s.slotsForWrite()
+	slot, ok := slots[id]
 	if !ok {
 		return false
 	}
-	delete(s.slots, id)
+	delete(slots, id)
 	s.kill(int(slot))
 	return true
 }
 
 func (s *state) update(u *weftv1.AttributeUpdate) bool {
-	slot, ok := s.slots[u.GetId()]
+	slot, ok := s.slotsForWrite()[u.GetId()]
 	if !ok {
 		return false
 	}
 	// Copy on write: a query may hold the old map.
-	next := make(attrs, len(s.attrs[slot])+len(u.GetSet()))
-	for k, v := range s.attrs[slot] {
+	cur := s.attrsOf(int(slot))
+	next := make(attrs, len(cur)+len(u.GetSet()))
+	for k, v := range cur {
 		next[k] = v
 	}
 	for k, v := range u.GetSet() {
@@ -253,7 +284,7 @@ func (s *state) update(u *weftv1.AttributeUpdate) bool {
 
 // get returns a document by id. The caller holds s.mu for reading.
 func (s *state) get(id string, withVector, withAttrs bool) (*weftv1.Document, bool) {
-	slot, ok := s.slots[id]
+	slot, ok := s.slotsForRead()[id]
 	if !ok {
 		return nil, false
 	}
@@ -262,7 +293,7 @@ func (s *state) get(id string, withVector, withAttrs bool) (*weftv1.Document, bo
 		d.Vector = s.vector(slot)
 	}
 	if withAttrs {
-		d.Attributes = s.attrs[slot]
+		d.Attributes = s.attrsOf(int(slot))
 	}
 	return d, true
 }
@@ -548,9 +579,6 @@ func (t *topK) sorted() []hit {
 	})
 	return t.hits
 }
-
-// count is the number of live documents. The caller holds s.mu.
-func (s *state) count() int { return len(s.slots) }
 
 // checkBatch verifies that a batch read back from the WAL fits this state,
 // so a foreign or damaged entry is reported instead of corrupting memory.

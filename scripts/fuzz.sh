@@ -18,6 +18,7 @@ targets=(
 	"FuzzDecodeWALEntry ./objstore"
 	"FuzzDecodeHeader ./objstore/segment"
 	"FuzzDecode ./objstore/segment"
+	"FuzzDecodeColumns ./objstore/segment"
 	"FuzzInstrument ./plugins/meter"
 )
 for t in "${targets[@]}"; do

@@ -48,6 +48,7 @@ const (
 	KindGraph      Kind = 4 // opaque bytes: index/hnsw's encoding
 	KindCentroid   Kind = 5 // float32s, EncodeFloat32s
 	KindDeleted    Kind = 6 // opaque bytes, reserved
+	KindColumns    Kind = 7 // typed attribute columns, EncodeColumns
 )
 
 func (k Kind) String() string {
@@ -64,6 +65,8 @@ func (k Kind) String() string {
 		return "centroid"
 	case KindDeleted:
 		return "deleted"
+	case KindColumns:
+		return "columns"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
