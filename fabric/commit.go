@@ -105,7 +105,9 @@ func (s *Server) commitGroup(ns *namespace, group []*pendingWrite) {
 // another process took that sequence number first, it catches up with the
 // WAL and tries the next one.
 func (s *Server) appendAndApply(ns *namespace, batch *storagev1.WALBatch) (uint64, []opResult, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.bucketTimeout)
+	// Bounded by the bucket timeout per attempt, and by another process's
+	// write lease while it lasts.
+	ctx, cancel := context.WithTimeout(s.ctx, s.bucketTimeout+2*s.writeLease)
 	defer cancel()
 	ns.walMu.Lock()
 	defer ns.walMu.Unlock()
@@ -121,10 +123,6 @@ func (s *Server) appendLocked(ctx context.Context, ns *namespace, batch *storage
 	if _, err := rand.Read(batch.Nonce); err != nil {
 		return 0, nil, err
 	}
-	payload, err := proto.Marshal(batch)
-	if err != nil {
-		return 0, nil, err
-	}
 	// Appending after a WAL entry that was folded elsewhere and collected
 	// would re-create a sequence every reader skips: the write would be
 	// lost.
@@ -132,12 +130,22 @@ func (s *Server) appendLocked(ctx context.Context, ns *namespace, batch *storage
 		return 0, nil, err
 	}
 	for attempt := 0; ; attempt++ {
+		if err := s.waitForeignLeaseLocked(ctx, ns); err != nil {
+			return 0, nil, err
+		}
+		s.stampLocked(ns, batch)
+		payload, err := proto.Marshal(batch)
+		if err != nil {
+			return 0, nil, err
+		}
 		seq := ns.state().applied + 1 // only this goroutine changes applied while it holds walMu
 		start := time.Now()
-		err := ns.wal.Append(ctx, seq, payload)
+		err = ns.wal.Append(ctx, seq, payload)
 		if err == nil {
 			s.metrics.walAppends.Observe(time.Since(start).Seconds())
-			return seq, ns.applyLocked(seq, batch), nil
+			results := ns.applyLocked(seq, batch)
+			s.noteBatchLocked(ns, batch.GetWriter(), batch.GetLeaseMs(), start)
+			return seq, results, nil
 		}
 		if !errors.Is(err, objstore.ErrExists) || attempt == 100 {
 			return 0, nil, fmt.Errorf("append WAL entry %d of %s: %w", seq, ns.name, err)

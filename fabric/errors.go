@@ -31,6 +31,10 @@ func tooLarge(id, format string, args ...any) *Error {
 	return &Error{Code: connect.CodeResourceExhausted, ID: id, Msg: fmt.Sprintf(format, args...)}
 }
 
+func unavailable(id, format string, args ...any) *Error {
+	return &Error{Code: connect.CodeUnavailable, ID: id, Msg: fmt.Sprintf(format, args...)}
+}
+
 func alreadyExists(id, format string, args ...any) *Error {
 	return &Error{Code: connect.CodeAlreadyExists, ID: id, Msg: fmt.Sprintf(format, args...)}
 }

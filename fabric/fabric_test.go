@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -34,8 +35,12 @@ type clients struct {
 // startServer serves a fabric over bucket on a loopback port.
 func startServer(t testing.TB, bucket objstore.Bucket) clients {
 	t.Helper()
-	return serveFabric(t, fabric.Config{Bucket: bucket})
+	return serveFabric(t, fabric.Config{Bucket: bucket, WriteLease: testLease})
 }
+
+// testLease is the write lease of test servers: short, so that a test in
+// which two processes write waits little for a lease to end.
+const testLease = 50 * time.Millisecond
 
 // serveFabric serves a fabric configured by cfg on a loopback port until
 // the test ends.

@@ -168,6 +168,9 @@ func (s *Server) wantFold(ns *namespace) (fold, all bool) {
 	idle := time.Since(time.Unix(0, ns.lastWrite.Load()))
 	st := ns.state()
 	if changes == 0 {
+		if ns.entries.Load() >= maxEmptyEntries {
+			return true, false // lease renewals: a manifest moves past them
+		}
 		if len(st.segs) < 2 || idle < compactAfterIdle*s.index.Idle {
 			return false, false
 		}
@@ -194,6 +197,11 @@ func (s *Server) wantFold(ns *namespace) (fold, all bool) {
 	return idle >= s.index.Idle, false
 }
 
+// maxEmptyEntries is how many WAL entries without changes (write lease
+// renewals) a namespace gathers before a fold publishes a manifest past
+// them, so a restart does not read them one by one.
+const maxEmptyEntries = 256
+
 // compactAfterIdle is how many Idle periods without writes pass before the
 // segments are merged into one.
 const compactAfterIdle = 5
@@ -202,6 +210,8 @@ const compactAfterIdle = 5
 // keeps (segments, with the rows dead by then) and what it indexes anew.
 type foldInput struct {
 	applied uint64
+	writer  string // of batch applied, with its lease
+	leaseMs uint32
 	kept    []segmentPart
 	merged  []string // ids of the segments merged into the new one
 	rows    segmentRows
@@ -213,7 +223,7 @@ type foldInput struct {
 // and gathers the live rows of those and of the tail. The caller holds
 // s.mu for reading.
 func (s *state) foldInput(all bool) foldInput {
-	in := foldInput{applied: s.applied}
+	in := foldInput{applied: s.applied, writer: s.writer, leaseMs: s.leaseMs}
 	// A tail at least as large as the segments (a bulk load) is folded
 	// together with them: the fold at most doubles, and the merge that
 	// would follow it is saved.
@@ -333,12 +343,15 @@ func (s *Server) fold(ctx context.Context, ns *namespace, all bool) error {
 		WalSequence: in.applied,
 		Segments:    refs,
 		CreateTime:  timestamppb.Now(),
+		LeaseWriter: in.writer,
+		LeaseMs:     in.leaseMs,
 	}
 	payload, err := proto.Marshal(man)
 	if err != nil {
 		return err
 	}
 	next := assemble(st.dim, st.metric, parts, in.applied)
+	next.writer, next.leaseMs = in.writer, in.leaseMs
 	// Publish and serve under walMu, and only if the state this fold
 	// copied is still the one served: a refresh or a write that found its
 	// WAL entries folded elsewhere may have adopted a newer manifest

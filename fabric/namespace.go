@@ -61,7 +61,18 @@ type namespace struct {
 	pending    []*pendingWrite
 	committing bool
 
+	// The write lease (lease.go): the newest applied batch's writer and
+	// lease, when this process learned of it, when it last applied another
+	// writer's batch (under walMu); until when it holds the lease.
+	leaseWriter string
+	leaseFor    time.Duration
+	leaseFrom   time.Time
+	lastForeign time.Time
+	trustUntil  atomic.Int64 // Unix ns
+	renewing    atomic.Bool
+
 	// The indexer (indexer.go).
+	entries    atomic.Int64 // batches in recent
 	unindexed  atomic.Int64 // document changes in recent
 	lastWrite  atomic.Int64 // when the last batch was applied, Unix ns
 	indexing   atomic.Bool
@@ -104,11 +115,14 @@ func (ns *namespace) applyLocked(seq uint64, batch *storagev1.WALBatch) []opResu
 	results := st.apply(seq, batch)
 	st.mu.Unlock()
 	ns.recent = append(ns.recent, appliedBatch{seq: seq, batch: batch})
-	ns.unindexed.Add(int64(batchChanges(batch)))
-	ns.lastWrite.Store(time.Now().UnixNano())
-	select {
-	case ns.kick <- struct{}{}:
-	default:
+	ns.entries.Add(1)
+	if n := batchChanges(batch); n > 0 { // not a lease renewal
+		ns.unindexed.Add(int64(n))
+		ns.lastWrite.Store(time.Now().UnixNano())
+		select {
+		case ns.kick <- struct{}{}:
+		default:
+		}
 	}
 	return results
 }
@@ -148,6 +162,7 @@ func (ns *namespace) swapLocked(next *state, man *storagev1.Manifest) {
 		}
 	}
 	ns.recent = keep
+	ns.entries.Store(int64(len(keep)))
 	ns.unindexed.Store(int64(changes))
 	ns.manifest.Store(man)
 	ns.st.Store(next)
@@ -224,6 +239,7 @@ func (s *Server) loadNamespace(ctx context.Context, ns *namespace) error {
 	ns.st.Store(st)
 	ns.manifest.Store(man)
 	ns.headChecked.Store(start.UnixNano())
+	s.noteBatchLocked(ns, man.GetLeaseWriter(), man.GetLeaseMs(), time.Now())
 	n, err := s.catchUpLocked(ctx, ns)
 	if generationClosed(err) {
 		// A delete stopped after closing the generation: finish it.
@@ -300,7 +316,9 @@ func (s *Server) openManifest(ctx context.Context, ns *namespace) (*state, *stor
 	if err := g.Wait(); err != nil {
 		return nil, nil, err
 	}
-	return assemble(dim, metric, parts, man.GetWalSequence()), man, nil
+	st := assemble(dim, metric, parts, man.GetWalSequence())
+	st.writer, st.leaseMs = man.GetLeaseWriter(), man.GetLeaseMs()
+	return st, man, nil
 }
 
 // segmentMeta is what every segment of the namespace's generation says of
@@ -428,6 +446,7 @@ func (s *Server) catchUpLocked(ctx context.Context, ns *namespace) (int, error) 
 				return 0, fmt.Errorf("WAL of %s jumps from entry %d to %d", ns.name, st.applied, seq)
 			}
 			ns.applyLocked(seq, batches[i])
+			s.noteBatchLocked(ns, batches[i].GetWriter(), batches[i].GetLeaseMs(), time.Now())
 			if st.closed {
 				s.closedLocked(ns)
 				return 0, errGenerationClosed(ns.name)
@@ -482,7 +501,11 @@ func (s *Server) adoptLocked(ctx context.Context, ns *namespace) error {
 	if man.GetVersion() <= ns.manifest.Load().GetVersion() {
 		return fmt.Errorf("WAL of %s has no entry %d and no newer manifest than %d covers it", ns.name, ns.state().applied+1, ns.manifest.Load().GetVersion())
 	}
+	covers := man.GetWalSequence() > ns.state().applied
 	ns.swapLocked(next, man)
+	if covers { // entries this process never read: honour their lease
+		s.noteBatchLocked(ns, man.GetLeaseWriter(), man.GetLeaseMs(), time.Now())
+	}
 	ns.headChecked.Store(start.UnixNano())
 	s.log.Info("adopted a manifest published elsewhere", "namespace", ns.name, "manifest", man.GetVersion(), "wal_sequence", man.GetWalSequence())
 	return nil
@@ -495,6 +518,12 @@ func (s *Server) adoptLocked(ctx context.Context, ns *namespace) error {
 // entry means no new write only while the manifest head was read recently
 // (headFresh); otherwise the head is read too.
 func (s *Server) refresh(ctx context.Context, ns *namespace) error {
+	if ns.holdsLease() { // no one else can have appended
+		if ns.deleted.Load() {
+			return errNamespaceNotFound(ns.name)
+		}
+		return nil
+	}
 	next := ns.state().applied + 1
 	ok, err := ns.wal.Exists(ctx, next)
 	if err != nil {
@@ -537,10 +566,11 @@ func (s *Server) refresh(ctx context.Context, ns *namespace) error {
 // garbage collector deletes an entry only Grace after a manifest covering
 // it was published, so a head read that began less than Grace ago saw
 // that manifest. The window leaves room for the request that relies on it
-// (an append lands within the bucket timeout) and for late timers; with a
-// Grace shorter than the bucket timeout the head is read every time.
+// (an append lands within the bucket timeout after waiting out another
+// process's write lease) and for late timers; with a Grace shorter than
+// that the head is read every time.
 func (s *Server) headFresh(ns *namespace) bool {
-	window := (s.index.Grace - s.bucketTimeout) / 2
+	window := (s.index.Grace - s.bucketTimeout - 2*s.writeLease) / 2
 	return time.Since(time.Unix(0, ns.headChecked.Load())) < window
 }
 
@@ -851,11 +881,17 @@ func (ns *namespace) stats() *weftv1.NamespaceStats {
 	for _, g := range st.segs {
 		indexed += g.graph.Live()
 	}
+	through := man.GetWalSequence()
+	if man != nil && ns.unindexed.Load() == 0 {
+		// The entries after the manifest change nothing (write lease
+		// renewals): nothing is left to index.
+		through = st.applied
+	}
 	return &weftv1.NamespaceStats{
 		DocumentCount:      uint64(st.count()),
 		WalSequence:        st.applied,
 		ManifestVersion:    man.GetVersion(),
-		IndexedWalSequence: man.GetWalSequence(),
+		IndexedWalSequence: through,
 		IndexedDocuments:   uint64(indexed),
 		UnindexedDocuments: uint64(st.count() - indexed),
 		Indexing:           ns.indexing.Load(),

@@ -53,6 +53,9 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	if err := validQuery(m, meta); err != nil {
 		return nil, err
 	}
+	if m.GetConsistency() != weftv1.Consistency_CONSISTENCY_EVENTUAL {
+		h.s.renewLeaseSoon(ns)
+	}
 	chain, err := h.s.resolvePlugins(ctx, append(slices.Clip(meta.GetDefaultPlugins()), m.GetPlugins()...))
 	if err != nil {
 		return nil, err

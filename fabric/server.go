@@ -1,6 +1,7 @@
 package fabric
 
 import (
+	"github.com/google/uuid"
 	"context"
 	"errors"
 	"log/slog"
@@ -32,7 +33,14 @@ type Config struct {
 	BucketTimeout time.Duration
 	// Index says when and how namespaces are indexed.
 	Index IndexConfig
+	// WriteLease is how long a batch's writer may answer STRONG queries
+	// without reading the bucket, and others wait before writing after it
+	// (see lease.go). Zero means 3 s; negative disables leases.
+	WriteLease time.Duration
 }
+
+// DefaultWriteLease is the write lease when Config.WriteLease is zero.
+const DefaultWriteLease = 3 * time.Second
 
 // compressMinBytes is the smallest response the server compresses, when
 // the client accepts compression.
@@ -46,6 +54,8 @@ type Server struct {
 	plugins       Plugins
 	bucketTimeout time.Duration
 	index         IndexConfig
+	id            string        // this process, as a WAL batch's writer
+	writeLease    time.Duration // 0: none
 
 	// ctx ends when the server closes: it stops indexers and pending
 	// garbage collection.
@@ -74,8 +84,14 @@ func New(cfg Config) (*Server, error) {
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
+	lease := cfg.WriteLease
+	if lease == 0 {
+		lease = DefaultWriteLease
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
+		id:            uuid.NewString(),
+		writeLease:    max(lease, 0),
 		bucket:        cfg.Bucket,
 		log:           log,
 		metrics:       m,

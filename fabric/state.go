@@ -30,6 +30,10 @@ type state struct {
 
 	mu      sync.RWMutex
 	applied uint64 // the last WAL sequence applied
+	// The writer and write lease of batch applied, which a manifest of
+	// this state records (lease.go).
+	writer  string
+	leaseMs uint32
 	closed  bool   // a close entry was applied: the generation is deleted
 
 	segs    []*indexedSegment
@@ -211,6 +215,7 @@ func (s *state) apply(seq uint64, batch *storagev1.WALBatch) []opResult {
 		}
 	}
 	s.applied = seq
+	s.writer, s.leaseMs = batch.GetWriter(), batch.GetLeaseMs()
 	return results
 }
 

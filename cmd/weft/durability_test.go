@@ -27,7 +27,9 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 	var mu sync.Mutex
 	const rounds = 6
 	for round := range rounds {
-		p := startServe(t, data)
+		// A restarted process honours the killed one's write lease before
+		// it writes: keep it short.
+		p := startServe(t, data, "--write-lease", "200ms")
 		hc := &http.Client{Timeout: 10 * time.Second}
 		docs := weftv1connect.NewDocumentServiceClient(hc, p.addr)
 		if round == 0 {
@@ -117,7 +119,7 @@ func TestKill9DuringIndexing(t *testing.T) {
 	data := t.TempDir()
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(9, 10))
-	indexFlags := []string{"--index.idle", "20ms", "--index.min-changes", "300", "--index.grace", "300ms", "--index.m", "8", "--index.ef-construction", "40"}
+	indexFlags := []string{"--write-lease", "200ms", "--index.idle", "20ms", "--index.min-changes", "300", "--index.grace", "300ms", "--index.m", "8", "--index.ef-construction", "40"}
 	var mu sync.Mutex
 	known := map[string]docState{} // acknowledged, per id
 	unsure := map[string]bool{}    // an unacknowledged write may have landed

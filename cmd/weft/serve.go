@@ -37,6 +37,7 @@ type serveFlags struct {
 	plugins         plugins.Config
 	pluginStore     plugins.StoreConfig
 	index           fabric.IndexConfig
+	writeLease      time.Duration
 }
 
 func (c *serveFlags) register(fs *flag.FlagSet) {
@@ -52,6 +53,7 @@ func (c *serveFlags) register(fs *flag.FlagSet) {
 	c.plugins.RegisterFlags("plugins.", fs)
 	c.pluginStore.RegisterFlags("plugins.", fs)
 	c.index.RegisterFlags("index.", fs)
+	fs.DurationVar(&c.writeLease, "write-lease", fabric.DefaultWriteLease, "How long the process that last wrote a namespace answers STRONG queries without reading the bucket; another process that writes meanwhile waits up to this long, once. 0 disables leases.")
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -116,7 +118,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Plugins: store, Index: c.index})
+	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Plugins: store, Index: c.index, WriteLease: writeLease(c.writeLease)})
 	if err != nil {
 		return err
 	}
@@ -232,4 +234,13 @@ func (l pyroscopeLogger) Debugf(format string, args ...any) {
 }
 func (l pyroscopeLogger) Errorf(format string, args ...any) {
 	l.log.Error(fmt.Sprintf(format, args...))
+}
+
+// writeLease maps the flag (0 disables) to fabric.Config.WriteLease (0 is
+// the default, negative disables).
+func writeLease(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

@@ -35,9 +35,13 @@ type Manifest struct {
 	Generation string `protobuf:"bytes,3,opt,name=generation,proto3" json:"generation,omitempty"`
 	// WAL entries up to and including this one are folded into the segments;
 	// a reader replays only the entries after it.
-	WalSequence   uint64                 `protobuf:"varint,4,opt,name=wal_sequence,json=walSequence,proto3" json:"wal_sequence,omitempty"`
-	Segments      []*SegmentRef          `protobuf:"bytes,5,rep,name=segments,proto3" json:"segments,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	WalSequence uint64                 `protobuf:"varint,4,opt,name=wal_sequence,json=walSequence,proto3" json:"wal_sequence,omitempty"`
+	Segments    []*SegmentRef          `protobuf:"bytes,5,rep,name=segments,proto3" json:"segments,omitempty"`
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The writer and write lease of the batch at wal_sequence, so a process
+	// that adopts this manifest without reading that entry honours its lease.
+	LeaseWriter   string `protobuf:"bytes,7,opt,name=lease_writer,json=leaseWriter,proto3" json:"lease_writer,omitempty"`
+	LeaseMs       uint32 `protobuf:"varint,8,opt,name=lease_ms,json=leaseMs,proto3" json:"lease_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -112,6 +116,20 @@ func (x *Manifest) GetCreateTime() *timestamppb.Timestamp {
 		return x.CreateTime
 	}
 	return nil
+}
+
+func (x *Manifest) GetLeaseWriter() string {
+	if x != nil {
+		return x.LeaseWriter
+	}
+	return ""
+}
+
+func (x *Manifest) GetLeaseMs() uint32 {
+	if x != nil {
+		return x.LeaseMs
+	}
+	return 0
 }
 
 // SegmentRef names one segment of a manifest.
@@ -385,7 +403,7 @@ var File_weft_storage_v1_manifest_proto protoreflect.FileDescriptor
 
 const file_weft_storage_v1_manifest_proto_rawDesc = "" +
 	"\n" +
-	"\x1eweft/storage/v1/manifest.proto\x12\x0fweft.storage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13weft/v1/types.proto\"\xfb\x01\n" +
+	"\x1eweft/storage/v1/manifest.proto\x12\x0fweft.storage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13weft/v1/types.proto\"\xb9\x02\n" +
 	"\bManifest\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x1e\n" +
@@ -395,7 +413,9 @@ const file_weft_storage_v1_manifest_proto_rawDesc = "" +
 	"\fwal_sequence\x18\x04 \x01(\x04R\vwalSequence\x127\n" +
 	"\bsegments\x18\x05 \x03(\v2\x1b.weft.storage.v1.SegmentRefR\bsegments\x12;\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"`\n" +
+	"createTime\x12!\n" +
+	"\flease_writer\x18\a \x01(\tR\vleaseWriter\x12\x19\n" +
+	"\blease_ms\x18\b \x01(\rR\aleaseMs\"`\n" +
 	"\n" +
 	"SegmentRef\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +

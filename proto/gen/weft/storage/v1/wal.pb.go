@@ -32,7 +32,14 @@ type WALBatch struct {
 	// Random bytes unique to this batch, so a writer that finds its sequence
 	// number taken can tell its own earlier attempt (equal bytes) from a
 	// rival's.
-	Nonce         []byte `protobuf:"bytes,2,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	Nonce []byte `protobuf:"bytes,2,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	// The process that wrote the batch (a random id per process).
+	Writer string `protobuf:"bytes,3,opt,name=writer,proto3" json:"writer,omitempty"`
+	// The write lease the batch takes, in milliseconds; 0 takes none. For
+	// lease_ms after a process learns of this entry it appends nothing to
+	// the WAL, so the writer, until lease_ms after it began the append,
+	// knows of every entry without reading the bucket.
+	LeaseMs       uint32 `protobuf:"varint,4,opt,name=lease_ms,json=leaseMs,proto3" json:"lease_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -79,6 +86,20 @@ func (x *WALBatch) GetNonce() []byte {
 		return x.Nonce
 	}
 	return nil
+}
+
+func (x *WALBatch) GetWriter() string {
+	if x != nil {
+		return x.Writer
+	}
+	return ""
+}
+
+func (x *WALBatch) GetLeaseMs() uint32 {
+	if x != nil {
+		return x.LeaseMs
+	}
+	return 0
 }
 
 // WALOp is one write operation.
@@ -400,10 +421,12 @@ var File_weft_storage_v1_wal_proto protoreflect.FileDescriptor
 
 const file_weft_storage_v1_wal_proto_rawDesc = "" +
 	"\n" +
-	"\x19weft/storage/v1/wal.proto\x12\x0fweft.storage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16weft/v1/document.proto\x1a\x13weft/v1/types.proto\"J\n" +
+	"\x19weft/storage/v1/wal.proto\x12\x0fweft.storage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16weft/v1/document.proto\x1a\x13weft/v1/types.proto\"}\n" +
 	"\bWALBatch\x12(\n" +
 	"\x03ops\x18\x01 \x03(\v2\x16.weft.storage.v1.WALOpR\x03ops\x12\x14\n" +
-	"\x05nonce\x18\x02 \x01(\fR\x05nonce\"\xbf\x02\n" +
+	"\x05nonce\x18\x02 \x01(\fR\x05nonce\x12\x16\n" +
+	"\x06writer\x18\x03 \x01(\tR\x06writer\x12\x19\n" +
+	"\blease_ms\x18\x04 \x01(\rR\aleaseMs\"\xbf\x02\n" +
 	"\x05WALOp\x123\n" +
 	"\x06upsert\x18\x01 \x01(\v2\x19.weft.storage.v1.UpsertOpH\x00R\x06upsert\x12=\n" +
 	"\n" +
