@@ -2,7 +2,7 @@
 # bench-ann.sh: Weft's HNSW against hnswlib, side by side, in one run.
 #
 # Builds annpeer (../shared/peers/build.sh) and Weft's `bench ann`, fetches
-# each dataset (scripts/dataset.py: the shared sets and Weft's own), runs
+# each dataset (scripts/dataset.py builds it in the cache), runs
 # hnswlib and weft-hnsw with the same build and search settings, alternating
 # engines per pass so machine load hits both alike, and prints the JSON lines
 # and a table of Weft's QPS and build time as ratios of hnswlib's at equal
