@@ -1,9 +1,9 @@
 package fabric
 
 import (
-	"github.com/google/uuid"
 	"context"
 	"errors"
+	"github.com/google/uuid"
 	"log/slog"
 	"net/http"
 	"sync"

@@ -34,7 +34,7 @@ type state struct {
 	// this state records (lease.go).
 	writer  string
 	leaseMs uint32
-	closed  bool   // a close entry was applied: the generation is deleted
+	closed  bool // a close entry was applied: the generation is deleted
 
 	segs    []*indexedSegment
 	segBase []int // segs[i]'s first slot
