@@ -3,13 +3,13 @@ package fabric
 import (
 	"context"
 	"errors"
-	"github.com/google/uuid"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weftdb/weft/objstore"
