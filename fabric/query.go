@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/weftdb/weft/index/distance"
+	"github.com/weftdb/weft/index/topk"
 	"github.com/weftdb/weft/plugins"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 )
@@ -127,16 +128,16 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 			i = order[r]
 		}
 		h := found.hits[i]
-		d := st.finish(h.dist)
-		res := &weftv1.QueryResult{Id: st.ids[h.slot], Distance: d, Score: -d}
+		d := st.finish(h.Dist)
+		res := &weftv1.QueryResult{Id: st.ids[h.ID], Distance: d, Score: -d}
 		if scores != nil {
 			res.Score = scores[i]
 		}
 		if m.GetIncludeVectors() {
-			res.Vector = st.vector(h.slot)
+			res.Vector = st.vector(h.ID)
 		}
 		if m.GetIncludeAttributes() {
-			res.Attributes = st.attrsOf(int(h.slot))
+			res.Attributes = st.attrsOf(int(h.ID))
 		}
 		results = append(results, res)
 	}
@@ -221,18 +222,18 @@ func validQuery(m *weftv1.QueryRequest, meta *weftv1.Namespace) error {
 // batch is hits as a rerank hook's batch: ids, distances as reported,
 // vectors (row-major) and attribute columns, in hit order. The caller holds
 // s.mu for reading.
-func (s *state) batch(hits []hit, q []float32, meta *weftv1.Namespace, k int) *plugins.Batch {
+func (s *state) batch(hits []topk.Result, q []float32, meta *weftv1.Namespace, k int) *plugins.Batch {
 	slots := make([]int, len(hits))
 	for i, h := range hits {
-		slots[i] = int(h.slot)
+		slots[i] = int(h.ID)
 	}
 	b := s.cols.batch(s.ids, slots)
 	b.Dim, b.Query, b.Metric, b.TopK = s.dim, q, abiMetric(meta.GetMetric()), k
 	b.Distances = make([]float32, len(hits))
 	b.Vectors = make([]float32, len(hits)*s.dim)
 	for i, h := range hits {
-		b.Distances[i] = s.finish(h.dist)
-		copy(b.Vectors[i*s.dim:(i+1)*s.dim], s.vec(int(h.slot)))
+		b.Distances[i] = s.finish(h.Dist)
+		copy(b.Vectors[i*s.dim:(i+1)*s.dim], s.vec(int(h.ID)))
 	}
 	return b
 }

@@ -4,12 +4,11 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"slices"
 	"sync"
 
 	"github.com/weftdb/weft/index/distance"
 	"github.com/weftdb/weft/index/filter"
-	"github.com/weftdb/weft/index/hnsw"
+	"github.com/weftdb/weft/index/topk"
 
 	storagev1 "github.com/weftdb/weft/proto/gen/weft/storage/v1"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
@@ -308,17 +307,11 @@ func (s *state) vector(slot uint32) []float32 {
 	return append([]float32(nil), s.vec(int(slot))...)
 }
 
-// hit is a scored slot.
-type hit struct {
-	slot uint32
-	dist float32
-}
-
 // searchResult is what a search found.
 type searchResult struct {
-	hits     []hit  // nearest first
-	matched  uint64 // documents that passed the filter and were scored exactly
-	segments int    // segments searched
+	hits     []topk.Result // slots, nearest first
+	matched  uint64        // documents that passed the filter and were scored exactly
+	segments int           // segments searched
 	plans    []filter.Plan
 }
 
@@ -362,14 +355,14 @@ func (s *state) matching(f *weftv1.Filter) allowFunc {
 // for reading.
 func (s *state) search(q []float32, k int, allow allowFunc, o searchOptions) searchResult {
 	var res searchResult
-	top := newTopK(k, s.ids)
+	top := topk.NewKeeper(k, s.ids)
 	for i, g := range s.segs {
 		if g.graph.Live() == 0 {
 			continue
 		}
 		res.segments++
 		base := s.segBase[i]
-		var found []hnsw.Result
+		var found []topk.Result
 		switch {
 		case allow == nil && !o.exact:
 			found = g.graph.Search(q, k, o.ef)
@@ -397,17 +390,17 @@ func (s *state) search(q []float32, k int, allow allowFunc, o searchOptions) sea
 			}
 		}
 		for _, r := range found {
-			top.offer(hit{slot: uint32(base + int(r.ID)), dist: r.Dist})
+			top.Offer(topk.Result{ID: uint32(base + int(r.ID)), Dist: r.Dist})
 		}
 	}
 	if o.tail && s.base < len(s.ids) {
 		t := s.searchTail(q, k, allow, o.done)
 		res.matched += t.matched
 		for _, h := range t.hits {
-			top.offer(h)
+			top.Offer(h)
 		}
 	}
-	res.hits = top.sorted()
+	res.hits = top.Sorted()
 	return res
 }
 
@@ -431,14 +424,14 @@ func (s *state) searchTail(q []float32, k int, allow allowFunc, done <-chan stru
 	}
 	wg.Wait()
 	var all searchResult
-	top := newTopK(k, s.ids)
+	top := topk.NewKeeper(k, s.ids)
 	for _, p := range parts {
 		all.matched += p.matched
 		for _, h := range p.hits {
-			top.offer(h)
+			top.Offer(h)
 		}
 	}
-	all.hits = top.sorted()
+	all.hits = top.Sorted()
 	return all
 }
 
@@ -447,7 +440,7 @@ func (s *state) searchTail(q []float32, k int, allow allowFunc, done <-chan stru
 // the scan's inner loop is most of an exact query's time.
 func (s *state) scan(q []float32, k int, allow allowFunc, lo, hi int, done <-chan struct{}) searchResult {
 	var r searchResult
-	top := newTopK(k, s.ids)
+	top := topk.NewKeeper(k, s.ids)
 	kernel, scale, offset := s.kernel()
 	cosine := s.metric == weftv1.Metric_METRIC_COSINE
 	for slot := lo; slot < hi; slot++ {
@@ -467,12 +460,12 @@ func (s *state) scan(q []float32, k int, allow allowFunc, lo, hi int, done <-cha
 			x *= s.invNorm[slot]
 		}
 		d := scale*x + offset
-		if d > top.worst { // most documents stop here
+		if d > top.Bound() { // most documents stop here
 			continue
 		}
-		top.offer(hit{slot: uint32(slot), dist: d})
+		top.Offer(topk.Result{ID: uint32(slot), Dist: d})
 	}
-	r.hits = top.sorted()
+	r.hits = top.Sorted()
 	return r
 }
 
@@ -489,100 +482,6 @@ func (s *state) finish(d float32) float32 {
 		return float32(math.Sqrt(float64(d)))
 	}
 	return d
-}
-
-// topK keeps the k nearest hits seen, ties broken by id so results are
-// deterministic. Hits nearer than the current bound go to a buffer of 2k;
-// when it fills, a quickselect keeps the k nearest and tightens the bound.
-// Each offer costs an append, not a heap sift: a top-100 scan of 10,000
-// documents spent 25 µs sifting a heap.
-type topK struct {
-	k     int
-	ids   []string // slot → id, for ties
-	hits  []hit
-	worst float32 // hits farther than this cannot make the top k
-}
-
-func newTopK(k int, ids []string) *topK {
-	return &topK{k: k, ids: ids, hits: make([]hit, 0, 2*k), worst: float32(math.Inf(1))}
-}
-
-// nearer reports whether a ranks before b: nearer, or as near with a
-// smaller id.
-func (t *topK) nearer(a, b hit) bool {
-	return a.dist < b.dist || a.dist == b.dist && t.ids[a.slot] < t.ids[b.slot]
-}
-
-func (t *topK) offer(x hit) {
-	if x.dist > t.worst {
-		return
-	}
-	t.hits = append(t.hits, x)
-	if len(t.hits) == 2*t.k {
-		t.selectK()
-		t.hits = t.hits[:t.k]
-		t.worst = t.hits[t.k-1].dist
-	}
-}
-
-// selectK reorders hits so that the k nearest come first, the k-th
-// nearest at k-1 (quickselect, median-of-three pivots).
-func (t *topK) selectK() {
-	h := t.hits
-	lo, hi, want := 0, len(h)-1, t.k-1
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		if t.nearer(h[mid], h[lo]) {
-			h[mid], h[lo] = h[lo], h[mid]
-		}
-		if t.nearer(h[hi], h[lo]) {
-			h[hi], h[lo] = h[lo], h[hi]
-		}
-		if t.nearer(h[hi], h[mid]) {
-			h[hi], h[mid] = h[mid], h[hi]
-		}
-		pivot := h[mid]
-		i, j := lo, hi
-		for i <= j {
-			for t.nearer(h[i], pivot) {
-				i++
-			}
-			for t.nearer(pivot, h[j]) {
-				j--
-			}
-			if i <= j {
-				h[i], h[j] = h[j], h[i]
-				i++
-				j--
-			}
-		}
-		switch {
-		case want <= j:
-			hi = j
-		case want >= i:
-			lo = i
-		default:
-			return
-		}
-	}
-}
-
-// sorted returns the k nearest hits, nearest first.
-func (t *topK) sorted() []hit {
-	if len(t.hits) > t.k {
-		t.selectK()
-		t.hits = t.hits[:t.k]
-	}
-	slices.SortFunc(t.hits, func(a, b hit) int {
-		switch {
-		case t.nearer(a, b):
-			return -1
-		case t.nearer(b, a):
-			return 1
-		}
-		return 0
-	})
-	return t.hits
 }
 
 // checkBatch verifies that a batch read back from the WAL fits this state,

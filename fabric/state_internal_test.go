@@ -1,11 +1,7 @@
 package fabric
 
 import (
-	"cmp"
-	"fmt"
-	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 )
 
@@ -30,34 +26,5 @@ func TestVectorStoreAcrossChunks(t *testing.T) {
 	grown := append(v.at(chunkSlots-1), 42)
 	if v.at(chunkSlots)[0] == 42 || len(grown) != 4 {
 		t.Fatal("appending to a slot's vector overwrote the next slot")
-	}
-}
-
-func TestTopKMatchesSort(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 4))
-	for _, k := range []int{1, 7, 100} {
-		n := 1000
-		ids := make([]string, n)
-		all := make([]hit, n)
-		for i := range n {
-			ids[i] = fmt.Sprintf("id-%04d", r.IntN(10000))
-			all[i] = hit{slot: uint32(i), dist: float32(r.IntN(50))} // many ties
-		}
-		top := newTopK(k, ids)
-		for _, h := range all {
-			top.offer(h)
-		}
-		got := top.sorted()
-		slices.SortFunc(all, func(a, b hit) int {
-			if a.dist != b.dist {
-				return cmp.Compare(a.dist, b.dist)
-			}
-			return strings.Compare(ids[a.slot], ids[b.slot])
-		})
-		for i := range k {
-			if got[i].dist != all[i].dist || ids[got[i].slot] != ids[all[i].slot] {
-				t.Fatalf("k=%d: result %d is %v (%s), want %v (%s)", k, i, got[i], ids[got[i].slot], all[i], ids[all[i].slot])
-			}
-		}
 	}
 }

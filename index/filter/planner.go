@@ -2,6 +2,7 @@ package filter
 
 import (
 	"github.com/weftdb/weft/index/hnsw"
+	"github.com/weftdb/weft/index/topk"
 )
 
 // Strategy is how a filtered query is answered.
@@ -86,13 +87,13 @@ func (p Planner) Choose(n, m, allowed, k, ef int) Plan {
 // Search answers the k nearest allowed, live nodes of idx to q, nearest
 // first, with beam ef for graph plans. allow nil means no filter. It returns
 // the plan it followed.
-func (p Planner) Search(idx *hnsw.Index, q []float32, k, ef int, allow Allow) ([]hnsw.Result, Plan) {
+func (p Planner) Search(idx *hnsw.Index, q []float32, k, ef int, allow Allow) ([]topk.Result, Plan) {
 	if allow == nil {
 		return idx.Search(q, k, ef), Plan{Strategy: Traverse, Ef: max(ef, k), Allowed: idx.Len(), Selectivity: 1}
 	}
 	allowed := int(min(allow.Cardinality(), uint64(idx.Len())))
 	pl := p.Choose(idx.Len(), idx.M(), allowed, k, ef)
-	var res []hnsw.Result
+	var res []topk.Result
 	switch pl.Strategy {
 	case PostFilter:
 		res = idx.Search(q, pl.Ef, pl.Ef)
@@ -116,11 +117,11 @@ func (p Planner) Search(idx *hnsw.Index, q []float32, k, ef int, allow Allow) ([
 }
 
 // Search plans and answers a filtered query with the default Planner.
-func Search(idx *hnsw.Index, q []float32, k, ef int, allow Allow) ([]hnsw.Result, Plan) {
+func Search(idx *hnsw.Index, q []float32, k, ef int, allow Allow) ([]topk.Result, Plan) {
 	return Planner{}.Search(idx, q, k, ef, allow)
 }
 
-func exact(idx *hnsw.Index, q []float32, k int, allow Allow) []hnsw.Result {
+func exact(idx *hnsw.Index, q []float32, k int, allow Allow) []topk.Result {
 	if l, ok := allow.(Lister); ok {
 		ids := l.AppendIDs(make([]uint32, 0, min(allow.Cardinality(), uint64(idx.Len()))))
 		return idx.ExactSearch(q, k, ids, nil)

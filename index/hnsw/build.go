@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/weftdb/weft/index/distance"
+	"github.com/weftdb/weft/index/topk"
 )
 
 // maxLevelCap bounds the layer count; with M ≥ 2 a node reaches it with
@@ -122,7 +123,7 @@ func (b *builder) insert(s *searcher, id uint32) {
 		defer b.global.Unlock()
 	}
 
-	ep := Result{entry, x.dist(q, entry)}
+	ep := topk.Result{ID: entry, Dist: x.dist(q, entry)}
 	for l := top; l > level; l-- {
 		ep = x.greedy(q, ep, l)
 	}
@@ -157,7 +158,7 @@ func (b *builder) insert(s *searcher, id uint32) {
 // each closer to the base than to any node kept before them (the HNSW
 // neighbour-selection heuristic). It works in place and returns a prefix of
 // cands.
-func (x *Index) heuristic(cands []Result, m int) []Result {
+func (x *Index) heuristic(cands []topk.Result, m int) []topk.Result {
 	if len(cands) <= m {
 		return cands
 	}
@@ -184,7 +185,7 @@ func (x *Index) heuristic(cands []Result, m int) []Result {
 
 // connect makes chosen id's neighbours on layer and adds id to each of
 // theirs, pruning a full list with the heuristic.
-func (x *Index) connect(s *searcher, id uint32, layer int, chosen []Result) {
+func (x *Index) connect(s *searcher, id uint32, layer int, chosen []topk.Result) {
 	maxM := x.maxLinks(layer)
 	x.locks[id].Lock()
 	lst := x.links(id, layer)
@@ -213,11 +214,11 @@ func (x *Index) connect(s *searcher, id uint32, layer int, chosen []Result) {
 			atomic.StoreUint32(&nl[0], uint32(cnt+1))
 		default:
 			nv := x.Vector(nb)
-			s.dbuf = append(s.dbuf[:0], Result{id, c.Dist})
+			s.dbuf = append(s.dbuf[:0], topk.Result{ID: id, Dist: c.Dist})
 			for _, e := range nl[1 : cnt+1] {
-				s.dbuf = append(s.dbuf, Result{e, x.dist(nv, e)})
+				s.dbuf = append(s.dbuf, topk.Result{ID: e, Dist: x.dist(nv, e)})
 			}
-			sortResults(s.dbuf)
+			topk.Sort(s.dbuf)
 			kept := x.heuristic(s.dbuf, maxM)
 			for i, k := range kept {
 				atomic.StoreUint32(&nl[i+1], k.ID)

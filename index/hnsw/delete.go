@@ -3,6 +3,8 @@ package hnsw
 import (
 	"fmt"
 	"sync/atomic"
+
+	"github.com/weftdb/weft/index/topk"
 )
 
 // Delete tombstones id: searches never return it again, but still route
@@ -71,7 +73,7 @@ func (x *Index) Repair() {
 					return
 				}
 				seen.mark[c] = seen.epoch
-				s.dbuf = append(s.dbuf, Result{c, x.dist(uv, c)})
+				s.dbuf = append(s.dbuf, topk.Result{ID: c, Dist: x.dist(uv, c)})
 			}
 			for _, v := range lst[1 : cnt+1] {
 				if !x.Deleted(v) {
@@ -83,7 +85,7 @@ func (x *Index) Repair() {
 					add(w)
 				}
 			}
-			sortResults(s.dbuf)
+			topk.Sort(s.dbuf)
 			kept := x.heuristic(s.dbuf, x.maxLinks(l))
 			for i, k := range kept {
 				lst[i+1] = k.ID

@@ -1,18 +1,12 @@
 package hnsw
 
-// Result is one neighbour found by a search. Dist is the metric's distance
-// (squared L2 for distance.L2, −dot for distance.Dot, 1 − cos for
-// distance.Cosine): smaller is closer.
-type Result struct {
-	ID   uint32
-	Dist float32
-}
+import "github.com/weftdb/weft/index/topk"
 
 // minHeap and maxHeap are binary heaps of Results ordered by Dist, written out
 // by hand so the hot path has no interface calls.
-type minHeap []Result
+type minHeap []topk.Result
 
-func (h *minHeap) push(r Result) {
+func (h *minHeap) push(r topk.Result) {
 	s := append(*h, r)
 	i := len(s) - 1
 	for i > 0 {
@@ -27,7 +21,7 @@ func (h *minHeap) push(r Result) {
 	*h = s
 }
 
-func (h *minHeap) pop() Result {
+func (h *minHeap) pop() topk.Result {
 	s := *h
 	top := s[0]
 	n := len(s) - 1
@@ -55,11 +49,11 @@ func (h *minHeap) pop() Result {
 	return top
 }
 
-type maxHeap []Result
+type maxHeap []topk.Result
 
 // replaceTop replaces the largest element with r, which must not be larger,
 // and restores the heap: one sift-down instead of a push and a pop.
-func (h maxHeap) replaceTop(r Result) {
+func (h maxHeap) replaceTop(r topk.Result) {
 	n := len(h)
 	i := 0
 	for {
@@ -79,7 +73,7 @@ func (h maxHeap) replaceTop(r Result) {
 	h[i] = r
 }
 
-func (h *maxHeap) push(r Result) {
+func (h *maxHeap) push(r topk.Result) {
 	s := append(*h, r)
 	i := len(s) - 1
 	for i > 0 {
@@ -94,7 +88,7 @@ func (h *maxHeap) push(r Result) {
 	*h = s
 }
 
-func (h *maxHeap) pop() Result {
+func (h *maxHeap) pop() topk.Result {
 	s := *h
 	top := s[0]
 	n := len(s) - 1

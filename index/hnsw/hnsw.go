@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/weftdb/weft/index/distance"
+	"github.com/weftdb/weft/index/topk"
 )
 
 // Config holds an index's build parameters.
@@ -148,9 +149,9 @@ type searcher struct {
 	cand minHeap
 	res  maxHeap
 	q    []float32
-	sel  []Result
+	sel  []topk.Result
 	nbuf []uint32
-	dbuf []Result
+	dbuf []topk.Result
 }
 
 func bitsetWords(n int) int { return (n + 63) / 64 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/weftdb/weft/index/distance"
 	"github.com/weftdb/weft/index/indextest"
+	"github.com/weftdb/weft/index/topk"
 )
 
 // recallOf measures recall@k of idx against brute force over data for qs.
@@ -17,7 +18,7 @@ func recallOf(t *testing.T, idx *Index, data, qs []float32, k, ef int, allow fun
 	for i := range nq {
 		q := qs[i*dim : (i+1)*dim]
 		truth := indextest.BruteForce(data, q, idx.Metric(), k, allow)
-		var got []Result
+		var got []topk.Result
 		if allow == nil {
 			got = idx.Search(q, k, ef)
 		} else {

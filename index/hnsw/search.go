@@ -1,10 +1,10 @@
 package hnsw
 
 import (
-	"slices"
 	"sync/atomic"
 
 	"github.com/weftdb/weft/index/distance"
+	"github.com/weftdb/weft/index/topk"
 )
 
 // prefetchHead is how many floats of each neighbour's vector a search
@@ -24,7 +24,7 @@ type Allow interface {
 
 // greedy walks layer from ep towards q, one best neighbour at a time, and
 // returns the closest node it reaches.
-func (x *Index) greedy(q []float32, ep Result, layer int) Result {
+func (x *Index) greedy(q []float32, ep topk.Result, layer int) topk.Result {
 	for changed := true; changed; {
 		changed = false
 		lst := x.links(ep.ID, layer)
@@ -36,7 +36,7 @@ func (x *Index) greedy(q []float32, ep Result, layer int) Result {
 		for j := 1; j <= cnt; j++ {
 			nb := atomic.LoadUint32(&lst[j])
 			if d := x.dist(q, nb); d < ep.Dist {
-				ep = Result{nb, d}
+				ep = topk.Result{ID: nb, Dist: d}
 				changed = true
 			}
 		}
@@ -109,12 +109,12 @@ func (x *Index) searchLayer(s *searcher, q []float32, ef, layer int, allow Allow
 			o := int(nb) * dim
 			d := kScale*kern(q, vecs[o:o+dim:o+dim]) + kOffset
 			if len(s.res) < ef || d < s.res[0].Dist {
-				s.cand.push(Result{nb, d})
+				s.cand.push(topk.Result{ID: nb, Dist: d})
 				if !filtered || x.accept(nb, allow, skipDeleted) {
 					if len(s.res) < ef {
-						s.res.push(Result{nb, d})
+						s.res.push(topk.Result{ID: nb, Dist: d})
 					} else {
-						s.res.replaceTop(Result{nb, d})
+						s.res.replaceTop(topk.Result{ID: nb, Dist: d})
 					}
 				}
 			}
@@ -139,8 +139,8 @@ func (x *Index) prepare(s *searcher, q []float32) []float32 {
 }
 
 // descend finds layer 0's entry point for q by greedy search from the top.
-func (x *Index) descend(q []float32) Result {
-	ep := Result{x.entry, x.dist(q, x.entry)}
+func (x *Index) descend(q []float32) topk.Result {
+	ep := topk.Result{ID: x.entry, Dist: x.dist(q, x.entry)}
 	for l := x.maxLevel; l > 0; l-- {
 		ep = x.greedy(q, ep, l)
 	}
@@ -150,7 +150,7 @@ func (x *Index) descend(q []float32) Result {
 // Search returns the k nearest live nodes to q, nearest first, exploring with
 // a beam of width ef (raised to k if smaller). q has Dim values; it is not
 // modified.
-func (x *Index) Search(q []float32, k, ef int) []Result {
+func (x *Index) Search(q []float32, k, ef int) []topk.Result {
 	return x.SearchFiltered(q, k, ef, nil)
 }
 
@@ -159,7 +159,7 @@ func (x *Index) Search(q []float32, k, ef int) []Result {
 // fill the beam, so the beam keeps widening until ef allowed nodes are seen:
 // this suits filters that keep a sizeable share of the index. For very
 // selective filters, index/filter plans an exact scan instead.
-func (x *Index) SearchFiltered(q []float32, k, ef int, allow Allow) []Result {
+func (x *Index) SearchFiltered(q []float32, k, ef int, allow Allow) []topk.Result {
 	if x.n == 0 || k <= 0 {
 		return nil
 	}
@@ -175,7 +175,7 @@ func (x *Index) SearchFiltered(q []float32, k, ef int, allow Allow) []Result {
 	for len(s.res) > k {
 		s.res.pop()
 	}
-	out := make([]Result, len(s.res))
+	out := make([]topk.Result, len(s.res))
 	for i := len(out) - 1; i >= 0; i-- {
 		out[i] = s.res.pop()
 	}
@@ -184,7 +184,7 @@ func (x *Index) SearchFiltered(q []float32, k, ef int, allow Allow) []Result {
 
 // ExactSearch scans every allowed live node (allow nil allows all) and
 // returns the k nearest exactly, nearest first.
-func (x *Index) ExactSearch(q []float32, k int, ids []uint32, allow Allow) []Result {
+func (x *Index) ExactSearch(q []float32, k int, ids []uint32, allow Allow) []topk.Result {
 	if k <= 0 {
 		return nil
 	}
@@ -198,7 +198,7 @@ func (x *Index) ExactSearch(q []float32, k int, ids []uint32, allow Allow) []Res
 		}
 		d := x.dist(qq, id)
 		if len(s.res) < k || d < s.res[0].Dist {
-			s.res.push(Result{id, d})
+			s.res.push(topk.Result{ID: id, Dist: d})
 			if len(s.res) > k {
 				s.res.pop()
 			}
@@ -226,7 +226,7 @@ func (x *Index) ExactSearch(q []float32, k int, ids []uint32, allow Allow) []Res
 			}
 		}
 	}
-	out := make([]Result, len(s.res))
+	out := make([]topk.Result, len(s.res))
 	for i := len(out) - 1; i >= 0; i-- {
 		out[i] = s.res.pop()
 	}
@@ -239,17 +239,4 @@ func (x *Index) prefetchVector(id uint32) {
 		o := int(id) * x.dim
 		distance.Prefetch(x.vectors[o : o+x.dim])
 	}
-}
-
-// sortResults orders rs by distance, then id.
-func sortResults(rs []Result) {
-	slices.SortFunc(rs, func(a, b Result) int {
-		switch {
-		case a.Dist < b.Dist:
-			return -1
-		case a.Dist > b.Dist:
-			return 1
-		}
-		return int(a.ID) - int(b.ID)
-	})
 }

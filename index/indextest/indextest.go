@@ -6,10 +6,10 @@ import (
 	_ "embed"
 	"io"
 	"math/rand/v2"
-	"slices"
 	"sync"
 
 	"github.com/weftdb/weft/index/distance"
+	"github.com/weftdb/weft/index/topk"
 )
 
 // Gaussian returns n seeded vectors of dim i.i.d. standard normal values,
@@ -74,35 +74,21 @@ func FashionMNIST() (base, queries []float32, dim int) {
 	return fmnistBase, fmnistQuery, d
 }
 
-// Neighbor is one search result.
-type Neighbor struct {
-	ID   uint32
-	Dist float32
-}
-
 // BruteForce returns the exact k nearest rows of data (rows of len(q)
 // floats) to q under m, nearest first, ties broken by the smaller id. Rows
 // for which allow returns false are skipped; allow may be nil. Vectors must
 // already be normalised for distance.Cosine.
-func BruteForce(data, q []float32, m distance.Metric, k int, allow func(uint32) bool) []Neighbor {
+func BruteForce(data, q []float32, m distance.Metric, k int, allow func(uint32) bool) []topk.Result {
 	dim := len(q)
 	n := len(data) / dim
-	res := make([]Neighbor, 0, n)
+	res := make([]topk.Result, 0, n)
 	for i := range n {
 		if allow != nil && !allow(uint32(i)) {
 			continue
 		}
-		res = append(res, Neighbor{uint32(i), m.Distance(q, data[i*dim:(i+1)*dim])})
+		res = append(res, topk.Result{ID: uint32(i), Dist: m.Distance(q, data[i*dim:(i+1)*dim])})
 	}
-	slices.SortFunc(res, func(a, b Neighbor) int {
-		switch {
-		case a.Dist < b.Dist:
-			return -1
-		case a.Dist > b.Dist:
-			return 1
-		}
-		return int(a.ID) - int(b.ID)
-	})
+	topk.Sort(res)
 	if len(res) > k {
 		res = res[:k]
 	}
@@ -114,7 +100,7 @@ func BruteForce(data, q []float32, m distance.Metric, k int, allow func(uint32) 
 // of got whose distance (recomputed by dist) is at most the k-th true
 // distance plus a relative 1e-5, so ties with the k-th neighbour count
 // whichever id a search returns. k is len(truth) when truth is shorter.
-func Recall(got []uint32, truth []Neighbor, dist func(id uint32) float32) float64 {
+func Recall(got []uint32, truth []topk.Result, dist func(id uint32) float32) float64 {
 	k := len(truth)
 	if k == 0 {
 		return 1

@@ -10,6 +10,7 @@ import (
 
 	"github.com/weftdb/weft/index/distance"
 	"github.com/weftdb/weft/index/internal/kmeans"
+	"github.com/weftdb/weft/index/topk"
 )
 
 // Config holds the IVF build parameters.
@@ -29,13 +30,6 @@ type Config struct {
 // centroids.
 func KMeans(ctx context.Context, data []float32, dim, k int, seed uint64, threads int) ([]float32, error) {
 	return kmeans.Train(ctx, data, dim, kmeans.Config{K: k, Seed: seed, Threads: threads})
-}
-
-// Result is one search result; Dist follows the metric (squared L2, −dot,
-// or 1 − cos).
-type Result struct {
-	ID   uint32
-	Dist float32
 }
 
 // IVF is a set of coarse centroids with one list of ids per centroid.
@@ -140,7 +134,7 @@ func (x *IVF) Probe(q []float32, nprobe int, dst []int32) []int32 {
 	var h topK
 	h.reset(nprobe)
 	for c := range nlist {
-		h.push(Result{uint32(c), x.metric.Distance(q, x.centroids[c*x.dim:(c+1)*x.dim])})
+		h.push(topk.Result{ID: uint32(c), Dist: x.metric.Distance(q, x.centroids[c*x.dim:(c+1)*x.dim])})
 	}
 	for _, r := range h.sorted() {
 		dst = append(dst, int32(r.ID))
@@ -150,7 +144,7 @@ func (x *IVF) Probe(q []float32, nprobe int, dst []int32) []int32 {
 
 // Search is an IVF-Flat search: the k nearest ids among the nprobe nearest
 // lists, by exact distance to rows of vectors (the rows Train saw).
-func (x *IVF) Search(q, vectors []float32, k, nprobe int) []Result {
+func (x *IVF) Search(q, vectors []float32, k, nprobe int) []topk.Result {
 	var h topK
 	h.reset(k)
 	for _, c := range x.Probe(q, nprobe, nil) {
@@ -159,7 +153,7 @@ func (x *IVF) Search(q, vectors []float32, k, nprobe int) []Result {
 			if o+x.dim > len(vectors) {
 				continue
 			}
-			h.push(Result{id, x.metric.Distance(q, vectors[o:o+x.dim])})
+			h.push(topk.Result{ID: id, Dist: x.metric.Distance(q, vectors[o:o+x.dim])})
 		}
 	}
 	return h.sorted()
@@ -230,7 +224,7 @@ func Decode(b []byte) (*IVF, []byte, error) {
 // topK keeps the k smallest Results in a max-heap.
 type topK struct {
 	k int
-	h []Result
+	h []topk.Result
 }
 
 func (t *topK) reset(k int) { t.k, t.h = k, t.h[:0] }
@@ -240,7 +234,7 @@ func (t *topK) full() bool { return len(t.h) >= t.k }
 // worst is the largest kept distance; valid when full.
 func (t *topK) worst() float32 { return t.h[0].Dist }
 
-func (t *topK) push(r Result) {
+func (t *topK) push(r topk.Result) {
 	if t.k <= 0 {
 		return
 	}
@@ -280,10 +274,10 @@ func (t *topK) push(r Result) {
 }
 
 // sorted returns the kept Results nearest first (and empties the heap).
-func (t *topK) sorted() []Result {
-	out := make([]Result, len(t.h))
+func (t *topK) sorted() []topk.Result {
+	out := make([]topk.Result, len(t.h))
 	copy(out, t.h)
-	sortResults(out)
+	topk.Sort(out)
 	t.h = t.h[:0]
 	return out
 }

@@ -9,9 +9,10 @@ import (
 	"github.com/weftdb/weft/index/distance"
 	"github.com/weftdb/weft/index/indextest"
 	"github.com/weftdb/weft/index/quant"
+	"github.com/weftdb/weft/index/topk"
 )
 
-func recall(t *testing.T, base, qs []float32, dim int, search func(q []float32) []Result) float64 {
+func recall(t *testing.T, base, qs []float32, dim int, search func(q []float32) []topk.Result) float64 {
 	t.Helper()
 	nq := len(qs) / dim
 	var sum float64
@@ -52,11 +53,11 @@ func TestIVFFlat(t *testing.T) {
 				seen[id] = true
 			}
 		}
-		r := recall(t, base, qs, dim, func(q []float32) []Result { return x.Search(q, base, 10, 8) })
+		r := recall(t, base, qs, dim, func(q []float32) []topk.Result { return x.Search(q, base, 10, 8) })
 		if r < 0.9 {
 			t.Errorf("balanced %v: IVF-Flat nprobe 8 of 32: recall@10 %.4f, want ≥ 0.9", balanced, r)
 		}
-		if all := recall(t, base, qs, dim, func(q []float32) []Result { return x.Search(q, base, 10, 32) }); all != 1 {
+		if all := recall(t, base, qs, dim, func(q []float32) []topk.Result { return x.Search(q, base, 10, 32) }); all != 1 {
 			t.Errorf("probing every list: recall %.4f, want 1", all)
 		}
 	}
@@ -71,11 +72,11 @@ func TestPQIndexRecallAndSize(t *testing.T) {
 	if c := x.CodeBytesPerVector(); c > float64(4*dim)/8 {
 		t.Errorf("code bytes per vector %.1f above 1/8 of %d", c, 4*dim)
 	}
-	r := recall(t, base, qs, dim, func(q []float32) []Result { return x.Search(q, 10, 8, 100, base) })
+	r := recall(t, base, qs, dim, func(q []float32) []topk.Result { return x.Search(q, 10, 8, 100, base) })
 	if r < 0.95 {
 		t.Errorf("IVF-PQ with refine: recall@10 %.4f, want ≥ 0.95", r)
 	}
-	noRefine := recall(t, base, qs, dim, func(q []float32) []Result { return x.Search(q, 10, 8, 0, nil) })
+	noRefine := recall(t, base, qs, dim, func(q []float32) []topk.Result { return x.Search(q, 10, 8, 0, nil) })
 	t.Logf("recall@10: refine 100 %.4f, no refine %.4f", r, noRefine)
 
 	enc := x.AppendEncoding(nil)

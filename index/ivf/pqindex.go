@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/weftdb/weft/index/internal/parallel"
+	"github.com/weftdb/weft/index/topk"
 
 	"github.com/weftdb/weft/index/distance"
 	"github.com/weftdb/weft/index/quant"
@@ -66,7 +67,7 @@ type pqScratch struct {
 // nearest lists with a lookup table, keeps the best max(refine, k), and, when
 // refine > 0 and vectors (the rows BuildPQ saw) is not nil, re-ranks those by
 // exact distance. q must be normalised for Cosine.
-func (x *PQIndex) Search(q []float32, k, nprobe, refine int, vectors []float32) []Result {
+func (x *PQIndex) Search(q []float32, k, nprobe, refine int, vectors []float32) []topk.Result {
 	s, _ := x.pool.Get().(*pqScratch)
 	if s == nil {
 		s = &pqScratch{lut: make([]float32, x.pq.LUTSize())}
@@ -84,7 +85,7 @@ func (x *PQIndex) Search(q []float32, k, nprobe, refine int, vectors []float32) 
 		for i := range hi - lo {
 			d := distance.PQAccumulate(s.lut, codes[i*m:(i+1)*m])
 			if !s.top.full() || d < s.top.worst() {
-				s.top.push(Result{x.ivf.ids[lo+i], d})
+				s.top.push(topk.Result{ID: x.ivf.ids[lo+i], Dist: d})
 			}
 		}
 	}
@@ -97,10 +98,10 @@ func (x *PQIndex) Search(q []float32, k, nprobe, refine int, vectors []float32) 
 			if o+dim > len(vectors) {
 				continue
 			}
-			kept = append(kept, Result{c.ID, metric.Distance(q, vectors[o:o+dim])})
+			kept = append(kept, topk.Result{ID: c.ID, Dist: metric.Distance(q, vectors[o:o+dim])})
 		}
 		cands = kept
-		sortResults(cands)
+		topk.Sort(cands)
 	} else if metric == distance.Cosine {
 		for i := range cands {
 			cands[i].Dist++
@@ -133,16 +134,4 @@ func DecodePQIndex(b []byte) (*PQIndex, error) {
 		return nil, errors.New("ivf: code section has the wrong length")
 	}
 	return &PQIndex{ivf: v, pq: pq, codes: slices.Clone(rest)}, nil
-}
-
-func sortResults(rs []Result) {
-	slices.SortFunc(rs, func(a, b Result) int {
-		switch {
-		case a.Dist < b.Dist:
-			return -1
-		case a.Dist > b.Dist:
-			return 1
-		}
-		return int(a.ID) - int(b.ID)
-	})
 }

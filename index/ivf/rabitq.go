@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/weftdb/weft/index/internal/parallel"
+	"github.com/weftdb/weft/index/topk"
 
 	"github.com/weftdb/weft/index/distance"
 	"github.com/weftdb/weft/index/quant"
@@ -88,7 +89,7 @@ type rabitqScratch struct {
 // of the nprobe nearest lists, keeps the best max(refine, k), and, when
 // refine > 0 and vectors (the rows BuildRaBitQ saw) is not nil, re-ranks
 // them by exact distance. q must be normalised for Cosine.
-func (r *RaBitQIndex) Search(q []float32, k, nprobe, refine int, vectors []float32) []Result {
+func (r *RaBitQIndex) Search(q []float32, k, nprobe, refine int, vectors []float32) []topk.Result {
 	s, _ := r.pool.Get().(*rabitqScratch)
 	if s == nil {
 		s = &rabitqScratch{tmp: make([]float32, r.rq.RotatedDim())}
@@ -106,7 +107,7 @@ func (r *RaBitQIndex) Search(q []float32, k, nprobe, refine int, vectors []float
 		for p := lo; p < hi; p++ {
 			d := s.query.Distance(r.codes[p*cs:(p+1)*cs], r.factors[p], qc, ct)
 			if !s.top.full() || d < s.top.worst() {
-				s.top.push(Result{x.ids[p], d})
+				s.top.push(topk.Result{ID: x.ids[p], Dist: d})
 			}
 		}
 	}
@@ -118,10 +119,10 @@ func (r *RaBitQIndex) Search(q []float32, k, nprobe, refine int, vectors []float
 			if o+x.dim > len(vectors) {
 				continue
 			}
-			kept = append(kept, Result{c.ID, x.metric.Distance(q, vectors[o:o+x.dim])})
+			kept = append(kept, topk.Result{ID: c.ID, Dist: x.metric.Distance(q, vectors[o:o+x.dim])})
 		}
 		cands = kept
-		sortResults(cands)
+		topk.Sort(cands)
 	} else if x.metric == distance.Cosine {
 		for i := range cands {
 			cands[i].Dist /= 2 // ‖a − b‖² = 2 − 2cos for unit vectors

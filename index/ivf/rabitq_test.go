@@ -8,6 +8,7 @@ import (
 
 	"github.com/weftdb/weft/index/distance"
 	"github.com/weftdb/weft/index/indextest"
+	"github.com/weftdb/weft/index/topk"
 )
 
 func TestRaBitQIndex(t *testing.T) {
@@ -19,8 +20,8 @@ func TestRaBitQIndex(t *testing.T) {
 	if c := x.CodeBytesPerVector(); c > float64(4*dim)/8 {
 		t.Errorf("code bytes per vector %.1f above 1/8 of %d", c, 4*dim)
 	}
-	r := recall(t, base, qs, dim, func(q []float32) []Result { return x.Search(q, 10, 8, 100, base) })
-	noRefine := recall(t, base, qs, dim, func(q []float32) []Result { return x.Search(q, 10, 8, 0, nil) })
+	r := recall(t, base, qs, dim, func(q []float32) []topk.Result { return x.Search(q, 10, 8, 100, base) })
+	noRefine := recall(t, base, qs, dim, func(q []float32) []topk.Result { return x.Search(q, 10, 8, 0, nil) })
 	t.Logf("recall@10: refine 100 %.4f, no refine %.4f", r, noRefine)
 	if r < 0.95 {
 		t.Errorf("IVF-RaBitQ with refine: recall@10 %.4f, want ≥ 0.95", r)
