@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench-ann.sh: Weft's HNSW against hnswlib, side by side, in one run.
 #
-# Builds annpeer (../shared/peers/build.sh) and Weft's `bench ann`, fetches
+# Builds the C++ peer (scripts/build-peer.sh) and Weft's `bench ann`, fetches
 # each dataset (scripts/dataset.py builds it in the cache), runs
 # hnswlib and weft-hnsw with the same build and search settings, alternating
 # engines per pass so machine load hits both alike, and prints the JSON lines
@@ -29,7 +29,7 @@ PASSES=${PASSES:-1}
 OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
 
-P=$(../shared/peers/build.sh)
+P=$(scripts/build-peer.sh)
 W="$OUT/weft-annbench"
 GOEXPERIMENT=simd go build -o "$OUT/weft" ./cmd/weft
 printf '#!/bin/sh\nexec %q bench ann "$@"\n' "$OUT/weft" >"$W"

@@ -142,7 +142,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	dir := o.str("data", "")
 	if dir == "" {
-		return errors.New("--data DIR is required (a folder made by ../shared/datasets/get)")
+		return errors.New("--data DIR is required (a folder made by scripts/dataset.py NAME)")
 	}
 	k, err := o.num("k", 10)
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 )
 
 // writeDataset writes a small dataset folder in the layout of
-// ../shared/datasets/get, with exact ground truth.
+// scripts/dataset.py, with exact ground truth.
 func writeDataset(t *testing.T, nb, nq, dim, gtK int) string {
 	t.Helper()
 	dir := t.TempDir()

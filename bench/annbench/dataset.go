@@ -29,7 +29,7 @@ type dataset struct {
 func loadDataset(dir string) (*dataset, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, "meta.json"))
 	if err != nil {
-		return nil, fmt.Errorf("read dataset meta (make it with ../shared/datasets/get NAME): %w", err)
+		return nil, fmt.Errorf("read dataset meta (make it with scripts/dataset.py NAME): %w", err)
 	}
 	var meta struct {
 		Name   string `json:"name"`

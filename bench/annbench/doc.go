@@ -1,9 +1,9 @@
 // Package annbench implements `weft bench ann`: it builds one of Weft's
 // in-shard indexes from a benchmark dataset folder (made by
-// ../shared/datasets/get), runs every query one at a time for each search
+// scripts/dataset.py), runs every query one at a time for each search
 // setting, and prints one JSON line per setting in the schema of the C++
-// reference peers (../shared/peers/annpeer), so the two are compared line by
-// line at equal recall.
+// reference peer (bench/annpeer, built by scripts/build-peer.sh), so the two
+// are compared line by line at equal recall.
 //
 // Engines: weft-hnsw (index/hnsw), weft-hnsw-filtered (index/filter over
 // index/hnsw, with random allow-lists of the given selectivities), weft-ivfpq
