@@ -11,6 +11,7 @@ import (
 
 	"github.com/weftdb/weft/objstore"
 	storagev1 "github.com/weftdb/weft/proto/gen/weft/storage/v1"
+	"github.com/weftdb/weft/workers"
 )
 
 // maxGroupBytes bounds the WAL object one group commit writes; a single
@@ -24,7 +25,7 @@ type pendingWrite struct {
 	done chan struct{} // closed when seq/results/err are set
 
 	seq     uint64
-	results []opResult
+	results []workers.OpResult
 	err     error
 }
 
@@ -35,7 +36,7 @@ type pendingWrite struct {
 //
 // The bucket calls run detached from ctx: a request that gives up must not
 // fail the others in its group. If ctx ends first the write may still land.
-func (s *Server) write(ctx context.Context, ns *namespace, ops ...*storagev1.WALOp) (uint64, []opResult, error) {
+func (s *Server) write(ctx context.Context, ns *namespace, ops ...*storagev1.WALOp) (uint64, []workers.OpResult, error) {
 	if n := ns.unindexed.Load(); !s.index.Disabled && n >= int64(s.index.MaxUnindexed) {
 		return 0, nil, tooLarge("index-behind", "namespace %q has %d document changes waiting for the indexer (the limit is %d): retry this write in a few seconds, or write more slowly", ns.name, n, s.index.MaxUnindexed)
 	}
@@ -104,7 +105,7 @@ func (s *Server) commitGroup(ns *namespace, group []*pendingWrite) {
 // appendAndApply appends batch as the next WAL entry and applies it. When
 // another process took that sequence number first, it catches up with the
 // WAL and tries the next one.
-func (s *Server) appendAndApply(ns *namespace, batch *storagev1.WALBatch) (uint64, []opResult, error) {
+func (s *Server) appendAndApply(ns *namespace, batch *storagev1.WALBatch) (uint64, []workers.OpResult, error) {
 	// Bounded by the bucket timeout per attempt, and by another process's
 	// write lease while it lasts.
 	ctx, cancel := context.WithTimeout(s.ctx, s.bucketTimeout+2*s.writeLease)
@@ -118,7 +119,7 @@ func (s *Server) appendAndApply(ns *namespace, batch *storagev1.WALBatch) (uint6
 }
 
 // appendLocked is appendAndApply for a caller that holds walMu.
-func (s *Server) appendLocked(ctx context.Context, ns *namespace, batch *storagev1.WALBatch) (uint64, []opResult, error) {
+func (s *Server) appendLocked(ctx context.Context, ns *namespace, batch *storagev1.WALBatch) (uint64, []workers.OpResult, error) {
 	batch.Nonce = make([]byte, 16)
 	if _, err := rand.Read(batch.Nonce); err != nil {
 		return 0, nil, err
@@ -138,7 +139,7 @@ func (s *Server) appendLocked(ctx context.Context, ns *namespace, batch *storage
 		if err != nil {
 			return 0, nil, err
 		}
-		seq := ns.state().applied + 1 // only this goroutine changes applied while it holds walMu
+		seq := ns.state().Applied + 1 // only this goroutine changes applied while it holds walMu
 		start := time.Now()
 		err = ns.wal.Append(ctx, seq, payload)
 		if err == nil {

@@ -1,5 +1,7 @@
 // Package fabric is Weft's front end: the Connect handlers of the public API,
-// request validation, the write path and the query path.
+// request validation, the write path, the indexer and the orchestration of
+// queries. The documents themselves, and their search, live in package
+// workers, which the fabric calls in-process.
 //
 // # Write path
 //
@@ -20,18 +22,19 @@
 //
 // # Query path
 //
-// A namespace's [state] is its segments (searched through their graphs,
-// with index/filter's planner when there is a filter) and the unindexed
-// tail (scanned exactly). A STRONG query first checks whether the WAL grew
-// (one existence check of the next sequence number) and applies new
-// entries; an EVENTUAL query skips that check and the tail. Deleted and
-// replaced segment rows are tombstoned in their graphs, so searches skip
-// them. Filters read typed attribute columns ([colfilter.go]).
+// A namespace's [workers.State] is its segments (searched through their
+// graphs, with index/filter's planner when there is a filter) and the
+// unindexed tail (scanned exactly). A STRONG query first makes sure it
+// knows every acknowledged write: nothing to do while this process holds
+// the namespace's write lease ([lease.go]), else one existence check of the
+// next WAL entry and a catch-up when it is there; an EVENTUAL query skips
+// that and the tail. The fabric validates, resolves plugins, runs the
+// worker's search, reranks and answers.
 //
 // # Plugins
 //
 // A query runs the namespace's default plugins, then its own, through three
-// stages ([pluginChain]): route hooks pick among the namespace's partitions
+// stages ([workers.PluginChain]): route hooks pick among the namespace's partitions
 // (one per shard-key value, or one without a shard key), filter hooks judge
 // every document left before the scan (so recall holds at any selectivity),
 // and rerank hooks rescore the nearest candidates (at least 100) before the
@@ -44,5 +47,6 @@
 // code, a stable id (also a metric label) and a message that says what to
 // fix. Anything else is an internal error whose details are logged, not sent.
 //
-// fabric imports objstore, index and proto/gen; it must not import cmd.
+// fabric imports workers, objstore, index, plugins and proto/gen; it must
+// not import cmd.
 package fabric

@@ -158,7 +158,7 @@ func (h documentService) Delete(ctx context.Context, req *connect.Request[weftv1
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&weftv1.DeleteResponse{DeletedCount: results[0].deleted, WalSequence: seq}), nil
+	return connect.NewResponse(&weftv1.DeleteResponse{DeletedCount: results[0].Deleted, WalSequence: seq}), nil
 }
 
 func (h documentService) Get(ctx context.Context, req *connect.Request[weftv1.GetRequest]) (*connect.Response[weftv1.GetResponse], error) {
@@ -183,13 +183,13 @@ func (h documentService) Get(ctx context.Context, req *connect.Request[weftv1.Ge
 	}
 	out := &weftv1.GetResponse{}
 	st := ns.state()
-	st.mu.RLock()
+	st.RLock()
 	for _, id := range ids {
-		if d, ok := st.get(id, req.Msg.GetIncludeVectors(), req.Msg.GetIncludeAttributes()); ok {
+		if d, ok := st.Get(id, req.Msg.GetIncludeVectors(), req.Msg.GetIncludeAttributes()); ok {
 			out.Documents = append(out.Documents, d)
 		}
 	}
-	st.mu.RUnlock()
+	st.RUnlock()
 	return connect.NewResponse(out), nil
 }
 
@@ -228,5 +228,5 @@ func (h documentService) UpdateAttributes(ctx context.Context, req *connect.Requ
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&weftv1.UpdateAttributesResponse{MissingIds: results[0].missing, WalSequence: seq}), nil
+	return connect.NewResponse(&weftv1.UpdateAttributesResponse{MissingIds: results[0].Missing, WalSequence: seq}), nil
 }

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
-	"slices"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/weftdb/weft/objstore"
 	storagev1 "github.com/weftdb/weft/proto/gen/weft/storage/v1"
+	"github.com/weftdb/weft/workers"
 )
 
 // IndexConfig says when and how the indexer folds a namespace's WAL into
@@ -95,12 +95,6 @@ func (c IndexConfig) withDefaults() IndexConfig {
 	return c
 }
 
-// tierSegments is how many segments of one size tier (rows within a
-// factor of 4) trigger their merge: a namespace keeps a few segments per
-// tier, so a query searches O(log n) graphs and a row is rebuilt O(log n)
-// times.
-const tierSegments = 4
-
 // startIndexer starts the namespace's indexer goroutine.
 func (s *Server) startIndexer(ns *namespace) {
 	ctx, cancel := context.WithCancel(s.ctx)
@@ -171,25 +165,25 @@ func (s *Server) wantFold(ns *namespace) (fold, all bool) {
 		if ns.entries.Load() >= maxEmptyEntries {
 			return true, false // lease renewals: a manifest moves past them
 		}
-		if len(st.segs) < 2 || idle < compactAfterIdle*s.index.Idle {
+		if len(st.Segs) < 2 || idle < compactAfterIdle*s.index.Idle {
 			return false, false
 		}
 		largest, rest := 0, 0
-		for _, g := range st.segs {
-			live := g.graph.Live()
+		for _, g := range st.Segs {
+			live := g.Graph.Live()
 			rest += live
 			largest = max(largest, live)
 		}
 		rest -= largest
 		return 10*rest >= largest, true
 	}
-	if changes >= max(int64(s.index.MinChanges), int64(st.base)/4) {
+	if changes >= max(int64(s.index.MinChanges), int64(st.Base)/4) {
 		return true, false
 	}
-	if len(st.segs) == 0 {
-		st.mu.RLock()
-		small := st.count() < s.index.MinRows
-		st.mu.RUnlock()
+	if len(st.Segs) == 0 {
+		st.RLock()
+		small := st.Count() < s.index.MinRows
+		st.RUnlock()
 		if small {
 			return false, false
 		}
@@ -205,70 +199,6 @@ const maxEmptyEntries = 256
 // compactAfterIdle is how many Idle periods without writes pass before the
 // segments are merged into one.
 const compactAfterIdle = 5
-
-// foldInput is a state as of one WAL sequence, split into what a fold
-// keeps (segments, with the rows dead by then) and what it indexes anew.
-type foldInput struct {
-	applied uint64
-	writer  string // of batch applied, with its lease
-	leaseMs uint32
-	kept    []segmentPart
-	merged  []string // ids of the segments merged into the new one
-	rows    segmentRows
-}
-
-// foldInput picks the segments to merge (all of them, also when the tail
-// outgrew them, or every segment of a tier that has tierSegments of them
-// and segments with more dead rows than live ones)
-// and gathers the live rows of those and of the tail. The caller holds
-// s.mu for reading.
-func (s *state) foldInput(all bool) foldInput {
-	in := foldInput{applied: s.applied, writer: s.writer, leaseMs: s.leaseMs}
-	// A tail at least as large as the segments (a bulk load) is folded
-	// together with them: the fold at most doubles, and the merge that
-	// would follow it is saved.
-	indexed := 0
-	for _, g := range s.segs {
-		indexed += g.graph.Live()
-	}
-	if len(s.ids)-s.base-len(s.free) >= indexed {
-		all = true
-	}
-	tiers := map[int]int{}
-	for _, g := range s.segs {
-		tiers[tier(g.graph.Live())]++
-	}
-	for i, g := range s.segs {
-		base := s.segBase[i]
-		live := g.graph.Live()
-		if all || tiers[tier(live)] >= tierSegments || 2*live < g.rows {
-			in.merged = append(in.merged, g.id)
-			for row := range g.rows {
-				if slot := base + row; s.ids[slot] != "" {
-					in.rows.add(s.ids[slot], g.attrs(row), g.vector(row))
-				}
-			}
-			continue
-		}
-		in.kept = append(in.kept, segmentPart{seg: g, ids: slices.Clone(s.ids[base : base+g.rows])})
-	}
-	for slot := s.base; slot < len(s.ids); slot++ {
-		if s.ids[slot] != "" {
-			in.rows.add(s.ids[slot], s.attrs[slot], s.vecs.at(slot-s.base))
-		}
-	}
-	return in
-}
-
-// tier is a segment's size class: rows within a factor of 4 share one.
-func tier(rows int) int {
-	t := 0
-	for rows >= 4 {
-		rows /= 4
-		t++
-	}
-	return t
-}
 
 // fold indexes the namespace's unindexed documents into a new segment
 // (merging all segments, or those foldInput picks), publishes a manifest that names
@@ -288,16 +218,16 @@ func (s *Server) fold(ctx context.Context, ns *namespace, all bool) error {
 		return s.adopt(ctx, ns)
 	}
 	st := ns.state()
-	st.mu.RLock()
-	in := st.foldInput(all)
-	st.mu.RUnlock()
+	st.RLock()
+	in := st.FoldInput(all)
+	st.RUnlock()
 
 	var refs []*storagev1.SegmentRef
-	parts := in.kept
-	for _, p := range in.kept {
-		ref := &storagev1.SegmentRef{Id: p.seg.id, Rows: uint64(p.seg.rows), Bytes: uint64(p.seg.bytes)}
+	parts := in.Kept
+	for _, p := range in.Kept {
+		ref := &storagev1.SegmentRef{Id: p.Seg.ID, Rows: uint64(p.Seg.Rows), Bytes: uint64(p.Seg.Bytes)}
 		dead := roaring.New()
-		for row, id := range p.ids {
+		for row, id := range p.IDs {
 			if id == "" {
 				dead.Add(uint32(row))
 			}
@@ -312,10 +242,10 @@ func (s *Server) fold(ctx context.Context, ns *namespace, all bool) error {
 		}
 		refs = append(refs, ref)
 	}
-	if len(in.rows.ids) > 0 {
+	if len(in.Rows.IDs) > 0 {
 		meta := ns.segmentMeta()
-		meta.WalSequence = in.applied
-		data, err := buildSegment(ctx, meta, &in.rows, s.index)
+		meta.WalSequence = in.Applied
+		data, err := workers.BuildSegment(ctx, meta, &in.Rows, workers.BuildConfig{M: s.index.M, EfConstruction: s.index.EfConstruction, Threads: s.index.Threads})
 		if err != nil {
 			return err
 		}
@@ -329,29 +259,29 @@ func (s *Server) fold(ctx context.Context, ns *namespace, all bool) error {
 		if err := s.bucket.Upload(ctx, key, data); err != nil {
 			return fmt.Errorf("write segment %s: %w", key, err)
 		}
-		seg, ids, err := openSegment(id.String(), data, meta)
+		seg, ids, err := workers.OpenSegment(id.String(), data, meta)
 		if err != nil {
 			return fmt.Errorf("reopen segment %s: %w", key, err)
 		}
-		parts = append(parts, segmentPart{seg: seg, ids: ids})
-		refs = append(refs, &storagev1.SegmentRef{Id: seg.id, Rows: uint64(seg.rows), Bytes: uint64(seg.bytes)})
+		parts = append(parts, workers.SegmentPart{Seg: seg, IDs: ids})
+		refs = append(refs, &storagev1.SegmentRef{Id: seg.ID, Rows: uint64(seg.Rows), Bytes: uint64(seg.Bytes)})
 	}
 	man := &storagev1.Manifest{
 		Version:     cur.GetVersion() + 1,
 		Namespace:   ns.name,
 		Generation:  ns.gen.ID,
-		WalSequence: in.applied,
+		WalSequence: in.Applied,
 		Segments:    refs,
 		CreateTime:  timestamppb.Now(),
-		LeaseWriter: in.writer,
-		LeaseMs:     in.leaseMs,
+		LeaseWriter: in.Writer,
+		LeaseMs:     in.LeaseMs,
 	}
 	payload, err := proto.Marshal(man)
 	if err != nil {
 		return err
 	}
-	next := assemble(st.dim, st.metric, parts, in.applied)
-	next.writer, next.leaseMs = in.writer, in.leaseMs
+	next := workers.Assemble(st.Dim, st.Metric, parts, in.Applied)
+	next.Writer, next.LeaseMs = in.Writer, in.LeaseMs
 	// Publish and serve under walMu, and only if the state this fold
 	// copied is still the one served: a refresh or a write that found its
 	// WAL entries folded elsewhere may have adopted a newer manifest
@@ -372,9 +302,9 @@ func (s *Server) fold(ctx context.Context, ns *namespace, all bool) error {
 	ns.swapLocked(next, man)
 	ns.walMu.Unlock()
 	s.metrics.indexDuration.Observe(time.Since(start).Seconds())
-	s.metrics.indexedRows.Add(float64(len(in.rows.ids)))
-	s.log.Info("indexed", "namespace", ns.name, "manifest", man.GetVersion(), "wal_sequence", in.applied,
-		"rows", len(in.rows.ids), "merged_segments", len(in.merged), "segments", len(refs), "seconds", time.Since(start).Seconds())
+	s.metrics.indexedRows.Add(float64(len(in.Rows.IDs)))
+	s.log.Info("indexed", "namespace", ns.name, "manifest", man.GetVersion(), "wal_sequence", in.Applied,
+		"rows", len(in.Rows.IDs), "merged_segments", len(in.Merged), "segments", len(refs), "seconds", time.Since(start).Seconds())
 	s.collectLater(ns, man)
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/weftdb/weft/objstore"
 	storagev1 "github.com/weftdb/weft/proto/gen/weft/storage/v1"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
+	"github.com/weftdb/weft/workers"
 )
 
 // namespace is one namespace served from memory: its config, its WAL, its
@@ -33,7 +34,7 @@ type namespace struct {
 	// st is the state queries read. It is replaced only under walMu (a
 	// fold or an adopted manifest), so a writer holding walMu applies to
 	// the current one; a query keeps the state it loaded until it ends.
-	st atomic.Pointer[state]
+	st atomic.Pointer[workers.State]
 
 	metaMu sync.RWMutex
 	meta   *weftv1.Namespace
@@ -91,7 +92,7 @@ type appliedBatch struct {
 	batch *storagev1.WALBatch
 }
 
-func (ns *namespace) state() *state { return ns.st.Load() }
+func (ns *namespace) state() *workers.State { return ns.st.Load() }
 
 func (ns *namespace) config() (*weftv1.Namespace, map[string]weftv1.AttributeType) {
 	ns.metaMu.RLock()
@@ -109,11 +110,11 @@ func schemaMap(n *weftv1.Namespace) map[string]weftv1.AttributeType {
 
 // applyLocked applies batch seq to the current state and remembers it for
 // the next fold. The caller holds walMu.
-func (ns *namespace) applyLocked(seq uint64, batch *storagev1.WALBatch) []opResult {
+func (ns *namespace) applyLocked(seq uint64, batch *storagev1.WALBatch) []workers.OpResult {
 	st := ns.state()
-	st.mu.Lock()
-	results := st.apply(seq, batch)
-	st.mu.Unlock()
+	st.Lock()
+	results := st.Apply(seq, batch)
+	st.Unlock()
 	ns.recent = append(ns.recent, appliedBatch{seq: seq, batch: batch})
 	ns.entries.Add(1)
 	if n := batchChanges(batch); n > 0 { // not a lease renewal
@@ -149,12 +150,12 @@ func batchChanges(b *storagev1.WALBatch) int {
 // swapLocked makes next, loaded from manifest man, the served state: the
 // batches applied since next's WAL sequence are applied to it first. The
 // caller holds walMu and has not published next.
-func (ns *namespace) swapLocked(next *state, man *storagev1.Manifest) {
+func (ns *namespace) swapLocked(next *workers.State, man *storagev1.Manifest) {
 	keep := ns.recent[:0:0]
 	changes := 0
 	for _, b := range ns.recent {
-		if b.seq == next.applied+1 {
-			next.apply(b.seq, b.batch)
+		if b.seq == next.Applied+1 {
+			next.Apply(b.seq, b.batch)
 		}
 		if b.seq > man.GetWalSequence() {
 			keep = append(keep, b)
@@ -253,7 +254,7 @@ func (s *Server) loadNamespace(ctx context.Context, ns *namespace) error {
 	}
 	st = ns.state()
 	s.log.Info("namespace loaded", "namespace", ns.name, "generation", ns.gen.ID, "manifest", man.GetVersion(),
-		"segments", len(st.segs), "wal_entries", n, "documents", st.count(), "seconds", time.Since(start).Seconds())
+		"segments", len(st.Segs), "wal_entries", n, "documents", st.Count(), "seconds", time.Since(start).Seconds())
 	return nil
 }
 
@@ -275,7 +276,7 @@ func (s *Server) readConfig(ctx context.Context, name string) (*weftv1.Namespace
 // openManifest returns the state of the namespace's newest manifest, with
 // its segments read from the bucket, and the manifest; an empty state and
 // nil before the first manifest.
-func (s *Server) openManifest(ctx context.Context, ns *namespace) (*state, *storagev1.Manifest, error) {
+func (s *Server) openManifest(ctx context.Context, ns *namespace) (*workers.State, *storagev1.Manifest, error) {
 	meta, _ := ns.config()
 	dim, metric := int(meta.GetDimension()), meta.GetMetric()
 	v, payload, err := ns.manifests.Latest(ctx)
@@ -283,7 +284,7 @@ func (s *Server) openManifest(ctx context.Context, ns *namespace) (*state, *stor
 		return nil, nil, fmt.Errorf("read newest manifest of %s: %w", ns.name, err)
 	}
 	if v == 0 {
-		return newState(dim, metric), nil, nil
+		return workers.NewState(dim, metric), nil, nil
 	}
 	man := &storagev1.Manifest{}
 	if err := proto.Unmarshal(payload, man); err != nil {
@@ -293,7 +294,7 @@ func (s *Server) openManifest(ctx context.Context, ns *namespace) (*state, *stor
 		return nil, nil, fmt.Errorf("manifest %s names version %d of %q generation %s", ns.gen.ManifestKey(v), man.GetVersion(), man.GetNamespace(), man.GetGeneration())
 	}
 	want := ns.segmentMeta()
-	parts := make([]segmentPart, len(man.GetSegments()))
+	parts := make([]workers.SegmentPart, len(man.GetSegments()))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, ref := range man.GetSegments() {
@@ -302,22 +303,22 @@ func (s *Server) openManifest(ctx context.Context, ns *namespace) (*state, *stor
 			if err != nil {
 				return fmt.Errorf("read segment %s of manifest %d: %w", ns.gen.SegmentKey(ref.GetId()), v, err)
 			}
-			seg, ids, err := openSegment(ref.GetId(), data, want)
+			seg, ids, err := workers.OpenSegment(ref.GetId(), data, want)
 			if err != nil {
 				return err
 			}
 			if err := markDeleted(ids, ref.GetDeleted()); err != nil {
 				return fmt.Errorf("manifest %d, segment %s: %w", v, ref.GetId(), err)
 			}
-			parts[i] = segmentPart{seg: seg, ids: ids}
+			parts[i] = workers.SegmentPart{Seg: seg, IDs: ids}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, nil, err
 	}
-	st := assemble(dim, metric, parts, man.GetWalSequence())
-	st.writer, st.leaseMs = man.GetLeaseWriter(), man.GetLeaseMs()
+	st := workers.Assemble(dim, metric, parts, man.GetWalSequence())
+	st.Writer, st.LeaseMs = man.GetLeaseWriter(), man.GetLeaseMs()
 	return st, man, nil
 }
 
@@ -401,15 +402,15 @@ func (s *Server) migrate(ctx context.Context, meta *weftv1.Namespace) (*weftv1.N
 // process folded them into a newer manifest and deleted them: the state
 // is replaced by that manifest's first.
 func (s *Server) catchUpLocked(ctx context.Context, ns *namespace) (int, error) {
-	seqs, err := ns.wal.List(ctx, ns.state().applied)
+	seqs, err := ns.wal.List(ctx, ns.state().Applied)
 	if err != nil {
 		return 0, fmt.Errorf("list WAL of %s: %w", ns.name, err)
 	}
-	if len(seqs) > 0 && seqs[0] != ns.state().applied+1 {
+	if len(seqs) > 0 && seqs[0] != ns.state().Applied+1 {
 		if err := s.adoptLocked(ctx, ns); err != nil {
 			return 0, err
 		}
-		if seqs, err = ns.wal.List(ctx, ns.state().applied); err != nil {
+		if seqs, err = ns.wal.List(ctx, ns.state().Applied); err != nil {
 			return 0, fmt.Errorf("list WAL of %s: %w", ns.name, err)
 		}
 	}
@@ -431,7 +432,7 @@ func (s *Server) catchUpLocked(ctx context.Context, ns *namespace) (int, error) 
 				if err := proto.Unmarshal(payload, b); err != nil {
 					return fmt.Errorf("decode WAL entry %d of %s: %w", seq, ns.name, err)
 				}
-				if err := st.checkBatch(b); err != nil {
+				if err := st.CheckBatch(b); err != nil {
 					return fmt.Errorf("WAL entry %d of %s: %w", seq, ns.name, err)
 				}
 				batches[i] = b
@@ -442,12 +443,12 @@ func (s *Server) catchUpLocked(ctx context.Context, ns *namespace) (int, error) 
 			return 0, err
 		}
 		for i, seq := range chunk {
-			if seq != st.applied+1 {
-				return 0, fmt.Errorf("WAL of %s jumps from entry %d to %d", ns.name, st.applied, seq)
+			if seq != st.Applied+1 {
+				return 0, fmt.Errorf("WAL of %s jumps from entry %d to %d", ns.name, st.Applied, seq)
 			}
 			ns.applyLocked(seq, batches[i])
 			s.noteBatchLocked(ns, batches[i].GetWriter(), batches[i].GetLeaseMs(), time.Now())
-			if st.closed {
+			if st.Closed {
 				s.closedLocked(ns)
 				return 0, errGenerationClosed(ns.name)
 			}
@@ -499,9 +500,9 @@ func (s *Server) adoptLocked(ctx context.Context, ns *namespace) error {
 		return err
 	}
 	if man.GetVersion() <= ns.manifest.Load().GetVersion() {
-		return fmt.Errorf("WAL of %s has no entry %d and no newer manifest than %d covers it", ns.name, ns.state().applied+1, ns.manifest.Load().GetVersion())
+		return fmt.Errorf("WAL of %s has no entry %d and no newer manifest than %d covers it", ns.name, ns.state().Applied+1, ns.manifest.Load().GetVersion())
 	}
-	covers := man.GetWalSequence() > ns.state().applied
+	covers := man.GetWalSequence() > ns.state().Applied
 	ns.swapLocked(next, man)
 	if covers { // entries this process never read: honour their lease
 		s.noteBatchLocked(ns, man.GetLeaseWriter(), man.GetLeaseMs(), time.Now())
@@ -524,7 +525,7 @@ func (s *Server) refresh(ctx context.Context, ns *namespace) error {
 		}
 		return nil
 	}
-	next := ns.state().applied + 1
+	next := ns.state().Applied + 1
 	ok, err := ns.wal.Exists(ctx, next)
 	if err != nil {
 		return fmt.Errorf("check WAL of %s: %w", ns.name, err)
@@ -554,7 +555,7 @@ func (s *Server) refresh(ctx context.Context, ns *namespace) error {
 	if err := s.checkHeadLocked(ctx, ns); err != nil {
 		return err
 	}
-	if ns.state().applied >= next {
+	if ns.state().Applied >= next {
 		return nil // caught up meanwhile
 	}
 	_, err = s.catchUpLocked(ctx, ns)
@@ -857,13 +858,13 @@ func (s *Server) updateNamespace(ctx context.Context, n *weftv1.Namespace, paths
 // checkSchema rejects a schema that live documents already violate.
 func (ns *namespace) checkSchema(schema map[string]weftv1.AttributeType) error {
 	st := ns.state()
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	for slot, id := range st.ids {
+	st.RLock()
+	defer st.RUnlock()
+	for slot, id := range st.IDs {
 		if id == "" {
 			continue
 		}
-		for name, v := range st.attrsOf(slot) {
+		for name, v := range st.Attrs(slot) {
 			if want, ok := schema[name]; ok && attributeType(v) != want {
 				return invalid("schema-conflict", "namespace.schema declares %q as %s, but document %q has a %s there: fix or delete such documents first", name, typeName(want), id, typeName(attributeType(v)))
 			}
@@ -875,26 +876,26 @@ func (ns *namespace) checkSchema(schema map[string]weftv1.AttributeType) error {
 func (ns *namespace) stats() *weftv1.NamespaceStats {
 	man := ns.manifest.Load()
 	st := ns.state()
-	st.mu.RLock()
-	defer st.mu.RUnlock()
+	st.RLock()
+	defer st.RUnlock()
 	indexed := 0
-	for _, g := range st.segs {
-		indexed += g.graph.Live()
+	for _, g := range st.Segs {
+		indexed += g.Graph.Live()
 	}
 	through := man.GetWalSequence()
 	if man != nil && ns.unindexed.Load() == 0 {
 		// The entries after the manifest change nothing (write lease
 		// renewals): nothing is left to index.
-		through = st.applied
+		through = st.Applied
 	}
 	return &weftv1.NamespaceStats{
-		DocumentCount:      uint64(st.count()),
-		WalSequence:        st.applied,
+		DocumentCount:      uint64(st.Count()),
+		WalSequence:        st.Applied,
 		ManifestVersion:    man.GetVersion(),
 		IndexedWalSequence: through,
 		IndexedDocuments:   uint64(indexed),
-		UnindexedDocuments: uint64(st.count() - indexed),
+		UnindexedDocuments: uint64(st.Count() - indexed),
 		Indexing:           ns.indexing.Load(),
-		Segments:           uint32(len(st.segs)),
+		Segments:           uint32(len(st.Segs)),
 	}
 }

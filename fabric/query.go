@@ -9,9 +9,9 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/weftdb/weft/index/distance"
-	"github.com/weftdb/weft/index/topk"
 	"github.com/weftdb/weft/plugins"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
+	"github.com/weftdb/weft/workers"
 )
 
 // queryService implements weftv1connect.QueryServiceHandler.
@@ -68,43 +68,43 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	}
 	k := int(m.GetTopK())
 	want := k
-	if chain.has(plugins.HookRerank) {
+	if chain.Has(plugins.HookRerank) {
 		want = max(k, rerankCandidates)
 	}
 	stats := &weftv1.QueryStats{CacheTemperature: weftv1.CacheTemperature_CACHE_TEMPERATURE_HOT}
 
 	opts := searchPlan(m, meta, want)
-	opts.done = ctx.Done()
+	opts.Done = ctx.Done()
 	st := ns.state()
-	st.mu.RLock()
-	allow := st.matching(m.GetFilter())
+	st.RLock()
+	allow := st.Matching(m.GetFilter())
 	// Plugins run under the read lock, bounded by their deadlines: the
 	// slots they judge must not change underneath them.
-	allow, probed, err := chain.route(ctx, st, meta, q, k, allow)
+	allow, probed, err := chain.Route(ctx, st, meta, q, k, allow)
 	if err != nil {
-		st.mu.RUnlock()
+		st.RUnlock()
 		return nil, err
 	}
 	stats.ShardsProbed = uint32(probed)
 	timer.done("route")
-	allow, err = chain.filter(ctx, st, meta, allow)
+	allow, err = chain.Filter(ctx, st, meta, allow)
 	if err != nil {
-		st.mu.RUnlock()
+		st.RUnlock()
 		return nil, err
 	}
 	timer.done("filter")
-	if m.GetFilter() != nil && !chain.has(plugins.HookRoute) && !chain.has(plugins.HookFilter) {
-		opts.bulk = st.bulkFilter(m.GetFilter()) // allow is the filter alone
+	if m.GetFilter() != nil && !chain.Has(plugins.HookRoute) && !chain.Has(plugins.HookFilter) {
+		opts.Bulk = st.BulkFilter(m.GetFilter()) // allow is the filter alone
 	}
-	found := st.search(q, want, allow, opts)
+	found := st.Search(q, want, allow, opts)
 	if err := ctx.Err(); err != nil {
-		st.mu.RUnlock()
+		st.RUnlock()
 		return nil, err
 	}
-	stats.DocumentsScanned, stats.DocumentsMatched = found.matched, found.matched
-	if meta.GetShardKey() == "" && !chain.has(plugins.HookRoute) {
-		stats.ShardsProbed = uint32(found.segments)
-		if opts.tail && st.base < len(st.ids) {
+	stats.DocumentsScanned, stats.DocumentsMatched = found.Matched, found.Matched
+	if meta.GetShardKey() == "" && !chain.Has(plugins.HookRoute) {
+		stats.ShardsProbed = uint32(found.Segments)
+		if opts.Tail && st.Base < len(st.IDs) {
 			stats.ShardsProbed++ // the WAL tail
 		}
 	}
@@ -114,35 +114,35 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	// come back are copied out.
 	var order []int // result r is found.hits[order[r]]; nil: distance order
 	var scores []float32
-	if chain.has(plugins.HookRerank) && len(found.hits) > 0 {
-		order, scores, err = chain.rerank(ctx, st.batch(found.hits, q, meta, k))
+	if chain.Has(plugins.HookRerank) && len(found.Hits) > 0 {
+		order, scores, err = chain.Rerank(ctx, st.Batch(found.Hits, q, meta, k))
 		if err != nil {
-			st.mu.RUnlock()
+			st.RUnlock()
 			return nil, err
 		}
 	}
-	results := make([]*weftv1.QueryResult, 0, min(k, len(found.hits)))
-	for r := range min(k, len(found.hits)) {
+	results := make([]*weftv1.QueryResult, 0, min(k, len(found.Hits)))
+	for r := range min(k, len(found.Hits)) {
 		i := r
 		if order != nil {
 			i = order[r]
 		}
-		h := found.hits[i]
-		d := st.finish(h.Dist)
-		res := &weftv1.QueryResult{Id: st.ids[h.ID], Distance: d, Score: -d}
+		h := found.Hits[i]
+		d := st.Finish(h.Dist)
+		res := &weftv1.QueryResult{Id: st.IDs[h.ID], Distance: d, Score: -d}
 		if scores != nil {
 			res.Score = scores[i]
 		}
 		if m.GetIncludeVectors() {
-			res.Vector = st.vector(h.ID)
+			res.Vector = st.Vector(h.ID)
 		}
 		if m.GetIncludeAttributes() {
-			res.Attributes = st.attrsOf(int(h.ID))
+			res.Attributes = st.Attrs(int(h.ID))
 		}
 		results = append(results, res)
 	}
-	stats.WalSequence = st.applied
-	st.mu.RUnlock()
+	stats.WalSequence = st.Applied
+	st.RUnlock()
 	timer.done("rerank")
 	stats.Timings = timer.timings
 	return connect.NewResponse(&weftv1.QueryResponse{Results: results, Stats: stats}), nil
@@ -173,24 +173,24 @@ func efForRecall(r float32) int {
 // into search options: an explicit ef wins, then a recall target (1 means
 // exact), then defaultEf. The beam is never narrower than the candidates
 // wanted.
-func searchPlan(m *weftv1.QueryRequest, meta *weftv1.Namespace, want int) searchOptions {
+func searchPlan(m *weftv1.QueryRequest, meta *weftv1.Namespace, want int) workers.SearchOptions {
 	p, d := m.GetSearch(), meta.GetDefaultSearch()
 	ef, r := p.GetEf(), p.GetRecallTarget()
 	if ef == 0 && r == 0 {
 		ef, r = d.GetEf(), d.GetRecallTarget()
 	}
-	o := searchOptions{tail: m.GetConsistency() != weftv1.Consistency_CONSISTENCY_EVENTUAL}
+	o := workers.SearchOptions{Tail: m.GetConsistency() != weftv1.Consistency_CONSISTENCY_EVENTUAL}
 	switch {
 	case ef > 0:
-		o.ef = int(ef)
+		o.Ef = int(ef)
 	case r >= 1:
-		o.exact = true
+		o.Exact = true
 	case r > 0:
-		o.ef = efForRecall(r)
+		o.Ef = efForRecall(r)
 	default:
-		o.ef = defaultEf
+		o.Ef = defaultEf
 	}
-	o.ef = max(o.ef, want)
+	o.Ef = max(o.Ef, want)
 	return o
 }
 
@@ -217,23 +217,4 @@ func validQuery(m *weftv1.QueryRequest, meta *weftv1.Namespace) error {
 		return nil
 	}
 	return invalid("consistency", "consistency %d is unknown: use CONSISTENCY_STRONG or CONSISTENCY_EVENTUAL", m.GetConsistency())
-}
-
-// batch is hits as a rerank hook's batch: ids, distances as reported,
-// vectors (row-major) and attribute columns, in hit order. The caller holds
-// s.mu for reading.
-func (s *state) batch(hits []topk.Result, q []float32, meta *weftv1.Namespace, k int) *plugins.Batch {
-	slots := make([]int, len(hits))
-	for i, h := range hits {
-		slots[i] = int(h.ID)
-	}
-	b := s.cols.batch(s.ids, slots)
-	b.Dim, b.Query, b.Metric, b.TopK = s.dim, q, abiMetric(meta.GetMetric()), k
-	b.Distances = make([]float32, len(hits))
-	b.Vectors = make([]float32, len(hits)*s.dim)
-	for i, h := range hits {
-		b.Distances[i] = s.finish(h.Dist)
-		copy(b.Vectors[i*s.dim:(i+1)*s.dim], s.vec(int(h.ID)))
-	}
-	return b
 }

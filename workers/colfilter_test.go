@@ -1,4 +1,4 @@
-package fabric
+package workers
 
 import (
 	"fmt"
@@ -96,9 +96,9 @@ func randomFilter(r *rand.Rand, depth int) *weftv1.Filter {
 // values of other kinds and deleted slots.
 func TestColumnFiltersMatchMapFilters(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
-	s := newState(1, weftv1.Metric_METRIC_L2)
+	s := NewState(1, weftv1.Metric_METRIC_L2)
 	for i := range 400 {
-		a := attrs{}
+		a := Attrs{}
 		for _, at := range testAttrs {
 			if r.IntN(5) > 0 {
 				a[at.name] = randomValue(r, at.kinds[r.IntN(len(at.kinds))])
@@ -110,12 +110,12 @@ func TestColumnFiltersMatchMapFilters(t *testing.T) {
 		s.remove(fmt.Sprint(i))
 	}
 	for i := 400; i < 420; i++ { // reuse freed slots
-		s.put(&weftv1.Document{Id: fmt.Sprint(i), Vector: []float32{1}, Attributes: attrs{"i": randomValue(r, 0)}})
+		s.put(&weftv1.Document{Id: fmt.Sprint(i), Vector: []float32{1}, Attributes: Attrs{"i": randomValue(r, 0)}})
 	}
 	for range 3000 {
 		f := randomFilter(r, 0)
 		cols, maps := s.compileColumns(f), compileFilter(f)
-		for slot, id := range s.ids {
+		for slot, id := range s.IDs {
 			if id == "" {
 				continue
 			}
@@ -159,9 +159,9 @@ func TestIntIntervalEdges(t *testing.T) {
 // bulkFilter marks exactly the live slots the per-slot test passes.
 func TestBulkFilterMatchesTest(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
-	s := newState(1, weftv1.Metric_METRIC_L2)
+	s := NewState(1, weftv1.Metric_METRIC_L2)
 	for i := range 700 {
-		a := attrs{}
+		a := Attrs{}
 		if r.IntN(6) > 0 {
 			a["i"] = randomValue(r, 0)
 		}
@@ -173,7 +173,7 @@ func TestBulkFilterMatchesTest(t *testing.T) {
 	bulks := 0
 	for range 6000 {
 		f := randomFilter(r, 3)
-		bulk := s.bulkFilter(f)
+		bulk := s.BulkFilter(f)
 		if bulk == nil {
 			continue
 		}
@@ -184,7 +184,7 @@ func TestBulkFilterMatchesTest(t *testing.T) {
 		bulk(base, n, bits)
 		for row := range n {
 			slot := base + row
-			if want := s.ids[slot] != "" && test(slot); bits.Contains(uint32(row)) != want {
+			if want := s.IDs[slot] != "" && test(slot); bits.Contains(uint32(row)) != want {
 				t.Fatalf("filter %v, slot %d (%v): bulk %v, test %v", f, slot, s.attrs[slot], !want, want)
 			}
 		}
@@ -201,9 +201,9 @@ func TestBulkFilterMatchesTest(t *testing.T) {
 func TestSegmentColumnsMatchAttributes(t *testing.T) {
 	ctx := t.Context()
 	r := rand.New(rand.NewPCG(21, 22))
-	want := map[string]attrs{}
-	randomAttrs := func() attrs {
-		a := attrs{}
+	want := map[string]Attrs{}
+	randomAttrs := func() Attrs {
+		a := Attrs{}
 		for _, at := range testAttrs {
 			if r.IntN(5) > 0 {
 				a[at.name] = randomValue(r, at.kinds[r.IntN(len(at.kinds))])
@@ -212,32 +212,32 @@ func TestSegmentColumnsMatchAttributes(t *testing.T) {
 		return a
 	}
 	meta := &storagev1.SegmentMeta{Namespace: "t", Generation: "g", Dimension: 1, Metric: weftv1.Metric_METRIC_L2}
-	var parts []segmentPart
+	var parts []SegmentPart
 	for i, legacy := range []bool{false, true, false} {
-		rows := &segmentRows{}
+		rows := &SegmentRows{}
 		for j := range 150 {
 			id := fmt.Sprintf("s%d-%d", i, j)
 			a := randomAttrs()
 			if j == 0 && i == 2 {
-				a = attrs{"m": randomValue(r, 4)} // a type no other segment has under "m"
+				a = Attrs{"m": randomValue(r, 4)} // a type no other segment has under "m"
 			}
 			want[id] = a
 			rows.add(id, a, []float32{float32(j)})
 		}
-		data, err := buildSegment(ctx, meta, rows, IndexConfig{}.withDefaults())
+		data, err := BuildSegment(ctx, meta, rows, BuildConfig{M: 16, EfConstruction: 100, Threads: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if legacy {
 			data = asFirstRelease(t, data, meta, rows)
 		}
-		seg, ids, err := openSegment(fmt.Sprint(i), data, meta)
+		seg, ids, err := OpenSegment(fmt.Sprint(i), data, meta)
 		if err != nil {
 			t.Fatal(err)
 		}
-		parts = append(parts, segmentPart{seg: seg, ids: ids})
+		parts = append(parts, SegmentPart{Seg: seg, IDs: ids})
 	}
-	s := assemble(1, weftv1.Metric_METRIC_L2, parts, 1)
+	s := Assemble(1, weftv1.Metric_METRIC_L2, parts, 1)
 	for j := range 100 {
 		id := fmt.Sprintf("t%d", j)
 		want[id] = randomAttrs()
@@ -247,18 +247,18 @@ func TestSegmentColumnsMatchAttributes(t *testing.T) {
 		s.remove(fmt.Sprintf("s1-%d", j))
 		delete(want, fmt.Sprintf("s1-%d", j))
 	}
-	s.update(&weftv1.AttributeUpdate{Id: "s2-5", Set: attrs{"i": randomValue(r, 0)}})
-	want["s2-5"] = s.attrsOf(int(s.slotsForRead()["s2-5"]))
-	if int(s.slotsForRead()["s2-5"]) < s.base {
+	s.update(&weftv1.AttributeUpdate{Id: "s2-5", Set: Attrs{"i": randomValue(r, 0)}})
+	want["s2-5"] = s.Attrs(int(s.slotsForRead()["s2-5"]))
+	if int(s.slotsForRead()["s2-5"]) < s.Base {
 		t.Fatal("an updated segment row stayed in its segment")
 	}
 	live := 0
-	for slot, id := range s.ids {
+	for slot, id := range s.IDs {
 		if id == "" {
 			continue
 		}
 		live++
-		got := s.attrsOf(slot)
+		got := s.Attrs(slot)
 		if len(got) != len(want[id]) {
 			t.Fatalf("%s: attributes %v, want %v", id, got, want[id])
 		}
@@ -274,12 +274,12 @@ func TestSegmentColumnsMatchAttributes(t *testing.T) {
 	for range 2000 {
 		f := randomFilter(r, 0)
 		cols, maps := s.compileColumns(f), compileFilter(f)
-		for slot, id := range s.ids {
+		for slot, id := range s.IDs {
 			if id == "" {
 				continue
 			}
 			if got, want := cols(slot), maps(want[id]); got != want {
-				t.Fatalf("filter %v on %s %v: columns say %v, maps %v", f, id, s.attrsOf(slot), got, want)
+				t.Fatalf("filter %v on %s %v: columns say %v, maps %v", f, id, s.Attrs(slot), got, want)
 			}
 		}
 	}
@@ -287,7 +287,7 @@ func TestSegmentColumnsMatchAttributes(t *testing.T) {
 
 // asFirstRelease rewrites a segment the way the first release wrote it:
 // per-row protobuf attributes instead of columns.
-func asFirstRelease(t *testing.T, data []byte, meta *storagev1.SegmentMeta, rows *segmentRows) []byte {
+func asFirstRelease(t *testing.T, data []byte, meta *storagev1.SegmentMeta, rows *SegmentRows) []byte {
 	t.Helper()
 	h, err := segment.Decode(data)
 	if err != nil {

@@ -1,4 +1,4 @@
-package fabric
+package workers
 
 import (
 	"math"
@@ -17,7 +17,7 @@ import (
 // shortcut for (bool and string-list ranges, and attributes that hold
 // values of several types) read the documents' maps. The caller holds the
 // state's lock while the test is used: it captures the columns.
-func (s *state) compileColumns(f *weftv1.Filter) allowFunc {
+func (s *State) compileColumns(f *weftv1.Filter) AllowFunc {
 	switch op := f.GetOp().(type) {
 	case *weftv1.Filter_Eq:
 		if t := s.eqTest(op.Eq.GetAttribute(), op.Eq.GetValue()); t != nil {
@@ -28,7 +28,7 @@ func (s *state) compileColumns(f *weftv1.Filter) allowFunc {
 			return func(slot int) bool { return !t(slot) }
 		}
 	case *weftv1.Filter_In:
-		tests := make([]allowFunc, 0, len(op.In.GetValues()))
+		tests := make([]AllowFunc, 0, len(op.In.GetValues()))
 		for _, v := range op.In.GetValues() {
 			t := s.eqTest(op.In.GetAttribute(), v)
 			if t == nil {
@@ -72,18 +72,18 @@ func (s *state) compileColumns(f *weftv1.Filter) allowFunc {
 		return func(slot int) bool { return !sub(slot) }
 	}
 	match := compileFilter(f)
-	return func(slot int) bool { return match(s.attrsOf(slot)) }
+	return func(slot int) bool { return match(s.Attrs(slot)) }
 }
 
-func (s *state) compileList(l *weftv1.FilterList) []allowFunc {
-	out := make([]allowFunc, len(l.GetFilters()))
+func (s *State) compileList(l *weftv1.FilterList) []AllowFunc {
+	out := make([]AllowFunc, len(l.GetFilters()))
 	for i, f := range l.GetFilters() {
 		out[i] = s.compileColumns(f)
 	}
 	return out
 }
 
-func anyOf(tests []allowFunc) allowFunc {
+func anyOf(tests []AllowFunc) AllowFunc {
 	return func(slot int) bool {
 		for _, t := range tests {
 			if t(slot) {
@@ -100,7 +100,7 @@ func present(valid []bool, slot int) bool { return valid == nil || valid[slot] }
 
 // eqTest is equalsOrContains(doc[name], want) over the column of name, or
 // nil when the column cannot answer it.
-func (s *state) eqTest(name string, want *weftv1.AttributeValue) allowFunc {
+func (s *State) eqTest(name string, want *weftv1.AttributeValue) AllowFunc {
 	c, pure := s.cols.column(name)
 	if !pure {
 		return nil
@@ -160,7 +160,7 @@ func (s *state) eqTest(name string, want *weftv1.AttributeValue) allowFunc {
 
 // rangeTest is inRange over the column of the range's attribute, for int,
 // float and string columns; nil otherwise.
-func (s *state) rangeTest(r *weftv1.RangeFilter) allowFunc {
+func (s *State) rangeTest(r *weftv1.RangeFilter) AllowFunc {
 	c, pure := s.cols.column(r.GetAttribute())
 	if !pure {
 		return nil
@@ -353,13 +353,13 @@ func intInterval(lo, hi conj) (a, b int64, ok bool) {
 	return a, b, a <= b
 }
 
-// bulkFilter returns, for the common filter shapes (an int equality or
+// BulkFilter returns, for the common filter shapes (an int equality or
 // range on an int column that holds every value of its attribute), a
 // function that marks the live rows of slots [base, base+n) that pass it
 // in one tight loop: a per-slot test through closures costs several times
 // more per row, which dominated selective filtered queries. nil for other
 // filters. The caller holds the state's lock.
-func (s *state) bulkFilter(f *weftv1.Filter) func(base, n int, bits *filter.Bitset) {
+func (s *State) BulkFilter(f *weftv1.Filter) func(base, n int, bits *filter.Bitset) {
 	var name string
 	var lo, hi *conj
 	switch op := f.GetOp().(type) {
@@ -381,7 +381,7 @@ func (s *state) bulkFilter(f *weftv1.Filter) func(base, n int, bits *filter.Bits
 		return nil
 	}
 	a, b, ok := intInterval(*lo, *hi)
-	vals, valid, ids := c.Ints, c.Valid, s.ids
+	vals, valid, ids := c.Ints, c.Valid, s.IDs
 	return func(base, n int, bits *filter.Bitset) {
 		if !ok {
 			return

@@ -1,4 +1,4 @@
-package fabric
+package workers
 
 import (
 	"context"
@@ -28,15 +28,15 @@ import (
 //	KindGraph       the HNSW graph with its vectors (index/hnsw encoding)
 const shard0 = 0
 
-// indexedSegment is a segment open in memory. Its graph's tombstones are
+// Segment is a segment open in memory. Its graph's tombstones are
 // the only mutable part: a write that deletes or replaces one of its rows
 // tombstones it, so approximate searches skip it. States that share a
 // segment share its tombstones, which only ever grow.
-type indexedSegment struct {
-	id    string
-	rows  int
-	bytes int
-	graph *hnsw.Index
+type Segment struct {
+	ID    string
+	Rows  int
+	Bytes int
+	Graph *hnsw.Index
 	vecs  []float32 // as written, row-major; nil: the graph's vectors
 	dim   int
 	// cols holds the rows' attributes, one column per name and type,
@@ -46,26 +46,26 @@ type indexedSegment struct {
 }
 
 // attrs returns row's attributes, built from the columns.
-func (g *indexedSegment) attrs(row int) attrs { return rowAttrs(g.cols, row) }
+func (g *Segment) attrs(row int) Attrs { return rowAttrs(g.cols, row) }
 
 // vector returns row's vector as written, aliasing the segment.
-func (g *indexedSegment) vector(row int) []float32 {
+func (g *Segment) vector(row int) []float32 {
 	if g.vecs != nil {
 		return g.vecs[row*g.dim : (row+1)*g.dim : (row+1)*g.dim]
 	}
-	return g.graph.Vector(uint32(row))
+	return g.Graph.Vector(uint32(row))
 }
 
-// segmentRows is what a fold writes into a new segment: live documents
+// SegmentRows is what a fold writes into a new segment: live documents
 // in row order.
-type segmentRows struct {
-	ids     []string
-	attrs   []attrs
+type SegmentRows struct {
+	IDs     []string
+	attrs   []Attrs
 	vectors []float32 // as written, row-major
 }
 
-func (r *segmentRows) add(id string, a attrs, v []float32) {
-	r.ids = append(r.ids, id)
+func (r *SegmentRows) add(id string, a Attrs, v []float32) {
+	r.IDs = append(r.IDs, id)
 	r.attrs = append(r.attrs, a)
 	r.vectors = append(r.vectors, v...)
 }
@@ -80,8 +80,14 @@ func indexMetric(m weftv1.Metric) distance.Metric {
 	return distance.L2
 }
 
-// buildSegment indexes rows and returns the segment's bytes.
-func buildSegment(ctx context.Context, meta *storagev1.SegmentMeta, rows *segmentRows, cfg IndexConfig) ([]byte, error) {
+// BuildConfig says how a segment's graph is built.
+type BuildConfig struct {
+	M, EfConstruction int // HNSW build parameters
+	Threads           int // goroutines building the graph
+}
+
+// BuildSegment indexes rows and returns the segment's bytes.
+func BuildSegment(ctx context.Context, meta *storagev1.SegmentMeta, rows *SegmentRows, cfg BuildConfig) ([]byte, error) {
 	dim := int(meta.GetDimension())
 	graph, err := hnsw.Build(ctx, rows.vectors, dim, hnsw.Config{
 		M: cfg.M, EfConstruction: cfg.EfConstruction, Metric: indexMetric(meta.GetMetric()), Seed: 1,
@@ -90,13 +96,13 @@ func buildSegment(ctx context.Context, meta *storagev1.SegmentMeta, rows *segmen
 		return nil, fmt.Errorf("build graph: %w", err)
 	}
 	meta = proto.CloneOf(meta)
-	meta.Rows = uint64(len(rows.ids))
+	meta.Rows = uint64(len(rows.IDs))
 	meta.HnswM, meta.HnswEfConstruction = uint32(cfg.M), uint32(cfg.EfConstruction)
 	mb, err := proto.Marshal(meta)
 	if err != nil {
 		return nil, err
 	}
-	colBytes, err := segment.EncodeColumns(len(rows.ids), encodeColumns(rows.attrs))
+	colBytes, err := segment.EncodeColumns(len(rows.IDs), encodeColumns(rows.attrs))
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +112,7 @@ func buildSegment(ctx context.Context, meta *storagev1.SegmentMeta, rows *segmen
 			err = b.Add(k, shard0, data)
 		}
 	}
-	add(segment.KindIDs, segment.EncodeStrings(rows.ids))
+	add(segment.KindIDs, segment.EncodeStrings(rows.IDs))
 	add(segment.KindColumns, colBytes)
 	if meta.GetMetric() == weftv1.Metric_METRIC_COSINE {
 		add(segment.KindVectors, segment.EncodeFloat32s(rows.vectors))
@@ -118,10 +124,10 @@ func buildSegment(ctx context.Context, meta *storagev1.SegmentMeta, rows *segmen
 	return b.Bytes()
 }
 
-// openSegment decodes a whole segment object. The graph and vectors alias
+// OpenSegment decodes a whole segment object. The graph and vectors alias
 // data. It checks that the segment belongs to the namespace generation
 // and fits its dimension and metric.
-func openSegment(id string, data []byte, want *storagev1.SegmentMeta) (*indexedSegment, []string, error) {
+func OpenSegment(id string, data []byte, want *storagev1.SegmentMeta) (*Segment, []string, error) {
 	// The header alone, then each section as it is used: SectionBytes
 	// checks its checksum, so no section is checked twice (segment.Decode
 	// would check them all first: a quarter of a second at 1M rows).
@@ -174,7 +180,7 @@ func openSegment(id string, data []byte, want *storagev1.SegmentMeta) (*indexedS
 		return nil, nil, fmt.Errorf("segment %s: %d rows, but %d ids, %d graph nodes of dimension %d",
 			id, rows, len(ids), graph.Len(), graph.Dim())
 	}
-	g := &indexedSegment{id: id, rows: rows, bytes: len(data), graph: graph, dim: int(meta.GetDimension()), cols: cols}
+	g := &Segment{ID: id, Rows: rows, Bytes: len(data), Graph: graph, dim: int(meta.GetDimension()), cols: cols}
 	if meta.GetMetric() == weftv1.Metric_METRIC_COSINE {
 		vb, err := section(segment.KindVectors)
 		if err != nil {
@@ -222,7 +228,7 @@ func readColumns(h *segment.Header, data []byte, id string, rows int) ([]plugins
 	if len(ab.GetRows()) != rows {
 		return nil, fmt.Errorf("segment %s: %d attribute rows, want %d", id, len(ab.GetRows()), rows)
 	}
-	as := make([]attrs, rows)
+	as := make([]Attrs, rows)
 	for i, r := range ab.GetRows() {
 		as[i] = r.GetAttributes()
 	}

@@ -1,4 +1,4 @@
-package fabric
+package workers
 
 // chunkSlots is the number of vectors per chunk of a vectorStore. Growing a
 // single flat slice copies everything stored so far at each growth, which

@@ -1,4 +1,4 @@
-package fabric
+package workers
 
 import (
 	"fmt"
@@ -11,7 +11,7 @@ import (
 
 // BenchmarkScan is the exact scan of 10,000 × 32 cosine vectors.
 func BenchmarkScan(b *testing.B) {
-	st := newState(32, weftv1.Metric_METRIC_COSINE)
+	st := NewState(32, weftv1.Metric_METRIC_COSINE)
 	r := rand.New(rand.NewPCG(1, 2))
 	var docs []*weftv1.Document
 	for i := range 10_000 {
@@ -21,12 +21,12 @@ func BenchmarkScan(b *testing.B) {
 		}
 		docs = append(docs, &weftv1.Document{Id: fmt.Sprintf("doc-%05d", i), Vector: v})
 	}
-	st.apply(1, &storagev1.WALBatch{Ops: []*storagev1.WALOp{{Op: &storagev1.WALOp_Upsert{Upsert: &storagev1.UpsertOp{Documents: docs}}}}})
+	st.Apply(1, &storagev1.WALBatch{Ops: []*storagev1.WALOp{{Op: &storagev1.WALOp_Upsert{Upsert: &storagev1.UpsertOp{Documents: docs}}}}})
 	q := docs[7].GetVector()
 	for _, k := range []int{10, 100} {
 		b.Run(fmt.Sprint("k", k), func(b *testing.B) {
 			for b.Loop() {
-				st.search(q, k, nil, searchOptions{tail: true})
+				st.Search(q, k, nil, SearchOptions{Tail: true})
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package fabric
+package workers
 
 import (
 	"fmt"
@@ -14,38 +14,43 @@ import (
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 )
 
-// state is a namespace's documents in memory as of a WAL sequence: the
+// State is a namespace's documents in memory as of a WAL sequence: the
 // indexed segments of a manifest, then the unindexed tail built by applying
 // WAL batches in sequence order.
 //
-// Every document has a slot. Slots [segBase[i], segBase[i]+segs[i].rows)
-// are segment i's rows, searched through its graph; slots from base on are
+// Every document has a slot. Slots [segBase[i], segBase[i]+Segs[i].Rows)
+// are segment i's rows, searched through its graph; slots from Base on are
 // the tail, whose vectors live in one chunked store so an exact scan walks
 // memory in order. Freed tail slots are reused; a segment row that is
 // deleted or replaced is tombstoned in its graph and never reused.
-type state struct {
-	dim    int
-	metric weftv1.Metric
+//
+// The exported fields are read under the lock and written only by the
+// State's methods (and, for Writer and LeaseMs, by whoever assembles it).
+type State struct {
+	Dim    int // of every vector
+	Metric weftv1.Metric
 
-	mu      sync.RWMutex
-	applied uint64 // the last WAL sequence applied
+	// The lock guards everything below: writers hold it to apply, readers
+	// while they search and copy results out.
+	sync.RWMutex
+	Applied uint64 // the last WAL sequence applied
 	// The writer and write lease of batch applied, which a manifest of
-	// this state records (lease.go).
-	writer  string
-	leaseMs uint32
-	closed  bool // a close entry was applied: the generation is deleted
+	// this state records (the fabric's write lease).
+	Writer  string
+	LeaseMs uint32
+	Closed  bool // a close entry was applied: the generation is deleted
 
-	segs    []*indexedSegment
-	segBase []int // segs[i]'s first slot
-	base    int   // the first tail slot: the segments' rows in all
+	Segs    []*Segment // the manifest's, in its order
+	segBase []int      // Segs[i]'s first slot
+	Base    int        // the first tail slot: the segments' rows in all
 
 	idx  idIndex     // id → slot
-	ids  []string    // slot → id, "" for a free slot or a dead row
+	IDs  []string    // slot → id, "" for a free slot or a dead row
 	vecs vectorStore // tail slot − base → vector
 	// attrs holds each slot's attributes. A map and its values are never
 	// mutated once applied (updates build a new map), so queries and
 	// responses share them without copying.
-	attrs []attrs
+	attrs []Attrs
 	cols  attrColumns // the same attributes as plugin ABI columns
 	free  []uint32    // free tail slots
 	// invNorm holds 1/‖v‖ per slot for cosine (tail slots only; segment
@@ -55,43 +60,43 @@ type state struct {
 	invNorm []float32
 }
 
-func newState(dim int, metric weftv1.Metric) *state {
-	return &state{dim: dim, metric: metric, idx: idIndex{m: make(map[string]uint32)}, vecs: vectorStore{dim: dim}}
+func NewState(dim int, metric weftv1.Metric) *State {
+	return &State{Dim: dim, Metric: metric, idx: idIndex{m: make(map[string]uint32)}, vecs: vectorStore{dim: dim}}
 }
 
-// segmentPart is one segment of a state being assembled and its rows'
+// SegmentPart is one segment of a state being assembled and its rows'
 // ids, "" for a dead row.
-type segmentPart struct {
-	seg *indexedSegment
-	ids []string
+type SegmentPart struct {
+	Seg *Segment
+	IDs []string
 }
 
-// assemble returns a state holding parts' segments, in order, as of WAL
+// Assemble returns a state holding parts' segments, in order, as of WAL
 // sequence applied, with an empty tail. Dead rows are tombstoned in their
 // graphs. Should an id repeat, its last row wins. The segments' attribute
 // columns are copied in whole; an attribute stored with several types
 // keeps the first type met as its column, and filters on it read the rows'
 // attributes.
-func assemble(dim int, metric weftv1.Metric, parts []segmentPart, applied uint64) *state {
-	s := newState(dim, metric)
-	s.applied = applied
+func Assemble(dim int, metric weftv1.Metric, parts []SegmentPart, applied uint64) *State {
+	s := NewState(dim, metric)
+	s.Applied = applied
 	n := 0
 	for _, p := range parts {
-		n += p.seg.rows
+		n += p.Seg.Rows
 	}
-	s.base = n
-	s.ids = make([]string, n)
-	s.attrs = make([]attrs, n) // nil: segment rows' attributes are their segment's
+	s.Base = n
+	s.IDs = make([]string, n)
+	s.attrs = make([]Attrs, n) // nil: segment rows' attributes are their segment's
 	if metric == weftv1.Metric_METRIC_COSINE {
 		s.invNorm = make([]float32, n)
 	}
 	s.cols.n = n
 	base := 0
 	for _, p := range parts {
-		s.segs = append(s.segs, p.seg)
+		s.Segs = append(s.Segs, p.Seg)
 		s.segBase = append(s.segBase, base)
-		for i := range p.seg.cols {
-			c := &p.seg.cols[i]
+		for i := range p.Seg.cols {
+			c := &p.Seg.cols[i]
 			at, ok := s.cols.index[c.Name]
 			if !ok {
 				at = s.cols.add(c.Name, c.Type)
@@ -102,17 +107,17 @@ func assemble(dim int, metric weftv1.Metric, parts []segmentPart, applied uint64
 			}
 			s.cols.copyIn(base, c)
 		}
-		base += p.seg.rows
+		base += p.Seg.Rows
 	}
 	live := 0
 	for i, p := range parts {
 		base := s.segBase[i]
-		for row, id := range p.ids {
+		for row, id := range p.IDs {
 			if id == "" {
 				s.kill(base + row)
 				continue
 			}
-			s.ids[base+row] = id
+			s.IDs[base+row] = id
 			live++
 		}
 	}
@@ -120,10 +125,10 @@ func assemble(dim int, metric weftv1.Metric, parts []segmentPart, applied uint64
 	return s
 }
 
-// attrsOf returns slot's attributes. A segment row's are built from its
+// Attrs returns slot's attributes. A segment row's are built from its
 // segment's columns: do not keep them where a per-query cost matters.
-func (s *state) attrsOf(slot int) attrs {
-	if slot >= s.base || s.ids[slot] == "" {
+func (s *State) Attrs(slot int) Attrs {
+	if slot >= s.Base || s.IDs[slot] == "" {
 		return s.attrs[slot]
 	}
 	g, row := s.segmentOf(slot)
@@ -131,29 +136,29 @@ func (s *state) attrsOf(slot int) attrs {
 }
 
 // grow adds an empty slot at the end and returns it.
-func (s *state) grow() int {
-	s.ids = append(s.ids, "")
+func (s *State) grow() int {
+	s.IDs = append(s.IDs, "")
 	s.attrs = append(s.attrs, nil)
 	s.cols.grow()
-	if s.metric == weftv1.Metric_METRIC_COSINE {
+	if s.Metric == weftv1.Metric_METRIC_COSINE {
 		s.invNorm = append(s.invNorm, 0)
 	}
-	return len(s.ids) - 1
+	return len(s.IDs) - 1
 }
 
 // segmentOf returns the segment holding slot < s.base and slot's row in it.
-func (s *state) segmentOf(slot int) (*indexedSegment, int) {
+func (s *State) segmentOf(slot int) (*Segment, int) {
 	i := len(s.segBase) - 1
 	for s.segBase[i] > slot {
 		i--
 	}
-	return s.segs[i], slot - s.segBase[i]
+	return s.Segs[i], slot - s.segBase[i]
 }
 
 // vec returns slot's vector as written, aliasing the state.
-func (s *state) vec(slot int) []float32 {
-	if slot >= s.base {
-		return s.vecs.at(slot - s.base)
+func (s *State) vec(slot int) []float32 {
+	if slot >= s.Base {
+		return s.vecs.at(slot - s.Base)
 	}
 	g, row := s.segmentOf(slot)
 	return g.vector(row)
@@ -161,28 +166,28 @@ func (s *state) vec(slot int) []float32 {
 
 // kill empties slot: a segment row is tombstoned for good, a tail slot
 // freed for reuse.
-func (s *state) kill(slot int) {
-	s.ids[slot] = ""
+func (s *State) kill(slot int) {
+	s.IDs[slot] = ""
 	s.attrs[slot] = nil
 	s.cols.clear(slot)
-	if slot < s.base {
+	if slot < s.Base {
 		g, row := s.segmentOf(slot)
-		_ = g.graph.Delete(uint32(row))
+		_ = g.Graph.Delete(uint32(row))
 		return
 	}
 	s.free = append(s.free, uint32(slot))
 }
 
-// opResult is what applying one WAL operation did, for the response.
-type opResult struct {
-	deleted uint64
-	missing []string
+// OpResult is what applying one WAL operation did, for the response.
+type OpResult struct {
+	Deleted uint64
+	Missing []string
 }
 
-// apply applies batch seq. The caller holds s.mu for writing and applies
+// Apply applies batch seq. The caller holds the write lock and applies
 // batches in sequence order.
-func (s *state) apply(seq uint64, batch *storagev1.WALBatch) []opResult {
-	results := make([]opResult, len(batch.GetOps()))
+func (s *State) Apply(seq uint64, batch *storagev1.WALBatch) []OpResult {
+	results := make([]OpResult, len(batch.GetOps()))
 	for i, op := range batch.GetOps() {
 		switch o := op.GetOp().(type) {
 		case *storagev1.WALOp_Upsert:
@@ -192,36 +197,36 @@ func (s *state) apply(seq uint64, batch *storagev1.WALBatch) []opResult {
 		case *storagev1.WALOp_DeleteIds:
 			for _, id := range o.DeleteIds.GetIds() {
 				if s.remove(id) {
-					results[i].deleted++
+					results[i].Deleted++
 				}
 			}
 		case *storagev1.WALOp_DeleteFilter:
 			match := compileFilter(o.DeleteFilter)
-			for slot, id := range s.ids {
-				if id != "" && match(s.attrsOf(slot)) {
+			for slot, id := range s.IDs {
+				if id != "" && match(s.Attrs(slot)) {
 					s.remove(id)
-					results[i].deleted++
+					results[i].Deleted++
 				}
 			}
 		case *storagev1.WALOp_UpdateAttributes:
 			for _, u := range o.UpdateAttributes.GetUpdates() {
 				if !s.update(u) {
-					results[i].missing = append(results[i].missing, u.GetId())
+					results[i].Missing = append(results[i].Missing, u.GetId())
 				}
 			}
 		case *storagev1.WALOp_Close:
-			s.closed = true
+			s.Closed = true
 		}
 	}
-	s.applied = seq
-	s.writer, s.leaseMs = batch.GetWriter(), batch.GetLeaseMs()
+	s.Applied = seq
+	s.Writer, s.LeaseMs = batch.GetWriter(), batch.GetLeaseMs()
 	return results
 }
 
-func (s *state) put(d *weftv1.Document) {
+func (s *State) put(d *weftv1.Document) {
 	slots := s.slotsForWrite()
 	slot, ok := slots[d.GetId()]
-	if ok && int(slot) < s.base {
+	if ok && int(slot) < s.Base {
 		// A segment row is immutable: tombstone it, write to the tail.
 		s.kill(int(slot))
 		ok = false
@@ -235,18 +240,18 @@ func (s *state) put(d *weftv1.Document) {
 			slot = uint32(s.grow())
 		}
 		slots[d.GetId()] = slot
-		s.ids[slot] = d.GetId()
+		s.IDs[slot] = d.GetId()
 	}
-	v := s.vecs.at(int(slot) - s.base)
+	v := s.vecs.at(int(slot) - s.Base)
 	copy(v, d.GetVector())
-	if s.metric == weftv1.Metric_METRIC_COSINE {
+	if s.Metric == weftv1.Metric_METRIC_COSINE {
 		s.invNorm[slot] = float32(1 / math.Sqrt(float64(distance.DotProduct(v, v))))
 	}
 	s.attrs[slot] = d.GetAttributes()
 	s.cols.set(int(slot), d.GetAttributes())
 }
 
-func (s *state) remove(id string) bool {
+func (s *State) remove(id string) bool {
 	slots := s.slotsForWrite()
 	slot, ok := slots[id]
 	if !ok {
@@ -257,14 +262,14 @@ func (s *state) remove(id string) bool {
 	return true
 }
 
-func (s *state) update(u *weftv1.AttributeUpdate) bool {
+func (s *State) update(u *weftv1.AttributeUpdate) bool {
 	slot, ok := s.slotsForWrite()[u.GetId()]
 	if !ok {
 		return false
 	}
 	// Copy on write: a query may hold the old map.
-	cur := s.attrsOf(int(slot))
-	next := make(attrs, len(cur)+len(u.GetSet()))
+	cur := s.Attrs(int(slot))
+	next := make(Attrs, len(cur)+len(u.GetSet()))
 	for k, v := range cur {
 		next[k] = v
 	}
@@ -274,11 +279,11 @@ func (s *state) update(u *weftv1.AttributeUpdate) bool {
 	for _, k := range u.GetRemove() {
 		delete(next, k)
 	}
-	if int(slot) < s.base {
+	if int(slot) < s.Base {
 		// A segment row is immutable, and a fold that keeps its segment
 		// does not rewrite it: the row moves to the tail with its vector,
 		// so the next fold writes the new attributes.
-		s.put(&weftv1.Document{Id: u.GetId(), Vector: s.vector(slot), Attributes: next})
+		s.put(&weftv1.Document{Id: u.GetId(), Vector: s.Vector(slot), Attributes: next})
 		return true
 	}
 	s.attrs[slot] = next
@@ -286,46 +291,46 @@ func (s *state) update(u *weftv1.AttributeUpdate) bool {
 	return true
 }
 
-// get returns a document by id. The caller holds s.mu for reading.
-func (s *state) get(id string, withVector, withAttrs bool) (*weftv1.Document, bool) {
+// Get returns a document by id. The caller holds the read lock.
+func (s *State) Get(id string, withVector, withAttrs bool) (*weftv1.Document, bool) {
 	slot, ok := s.slotsForRead()[id]
 	if !ok {
 		return nil, false
 	}
 	d := &weftv1.Document{Id: id}
 	if withVector {
-		d.Vector = s.vector(slot)
+		d.Vector = s.Vector(slot)
 	}
 	if withAttrs {
-		d.Attributes = s.attrsOf(int(slot))
+		d.Attributes = s.Attrs(int(slot))
 	}
 	return d, true
 }
 
-// vector returns a copy of a slot's vector.
-func (s *state) vector(slot uint32) []float32 {
+// Vector returns a copy of a slot's vector.
+func (s *State) Vector(slot uint32) []float32 {
 	return append([]float32(nil), s.vec(int(slot))...)
 }
 
-// searchResult is what a search found.
-type searchResult struct {
-	hits     []topk.Result // slots, nearest first
-	matched  uint64        // documents that passed the filter and were scored exactly
-	segments int           // segments searched
-	plans    []filter.Plan
+// SearchResult is what a search found.
+type SearchResult struct {
+	Hits     []topk.Result // slots, nearest first
+	Matched  uint64        // documents that passed the filter and were scored exactly
+	Segments int           // segments searched
+	Plans    []filter.Plan
 }
 
-// searchOptions say how a query searches.
-type searchOptions struct {
-	ef    int  // beam width in segment graphs
-	exact bool // score segment rows exactly too (recall_target 1)
-	tail  bool // scan the unindexed tail (STRONG); else segments only
-	// done stops a long tail scan early when the request ends (nil: never);
+// SearchOptions say how a query searches.
+type SearchOptions struct {
+	Ef    int  // beam width in segment graphs
+	Exact bool // score segment rows exactly too (recall_target 1)
+	Tail  bool // scan the unindexed tail (STRONG); else segments only
+	// Done stops a long tail scan early when the request ends (nil: never);
 	// the caller then fails the query with the context's error.
-	done <-chan struct{}
-	// bulk, when set, marks the segment rows allow passes faster than
+	Done <-chan struct{}
+	// Bulk, when set, marks the segment rows allow passes faster than
 	// calling allow per row (see bulkFilter); it must agree with allow.
-	bulk func(base, n int, bits *filter.Bitset)
+	Bulk func(base, n int, bits *filter.Bitset)
 }
 
 // minParallelWork is the number of float operations below which a scan
@@ -333,89 +338,89 @@ type searchOptions struct {
 // saves.
 const minParallelWork = 1 << 20
 
-// allowFunc reports whether a live slot may be returned; nil allows all.
-type allowFunc func(slot int) bool
+// AllowFunc reports whether a live slot may be returned; nil allows all.
+type AllowFunc func(slot int) bool
 
-// ok reports whether a allows slot.
-func (a allowFunc) ok(slot int) bool { return a == nil || a(slot) }
+// OK reports whether a allows slot.
+func (a AllowFunc) OK(slot int) bool { return a == nil || a(slot) }
 
-// matching adapts a query's filter to slots; nil for no filter.
-func (s *state) matching(f *weftv1.Filter) allowFunc {
+// Matching adapts a query's filter to slots; nil for no filter.
+func (s *State) Matching(f *weftv1.Filter) AllowFunc {
 	if f == nil {
 		return nil
 	}
 	return s.compileColumns(f)
 }
 
-// search returns the k nearest documents to q (already normalised for
+// Search returns the k nearest documents to q (already normalised for
 // cosine) that allow passes: through each segment's graph, with the
 // filter planner when there is a filter, and by an exact scan of the tail.
 // Deleted and replaced rows are tombstoned in the graphs, so they are
-// skipped during the search, never dropped after it. The caller holds s.mu
-// for reading.
-func (s *state) search(q []float32, k int, allow allowFunc, o searchOptions) searchResult {
-	var res searchResult
-	top := topk.NewKeeper(k, s.ids)
-	for i, g := range s.segs {
-		if g.graph.Live() == 0 {
+// skipped during the search, never dropped after it. The caller holds the read
+// lock.
+func (s *State) Search(q []float32, k int, allow AllowFunc, o SearchOptions) SearchResult {
+	var res SearchResult
+	top := topk.NewKeeper(k, s.IDs)
+	for i, g := range s.Segs {
+		if g.Graph.Live() == 0 {
 			continue
 		}
-		res.segments++
+		res.Segments++
 		base := s.segBase[i]
 		var found []topk.Result
 		switch {
-		case allow == nil && !o.exact:
-			found = g.graph.Search(q, k, o.ef)
+		case allow == nil && !o.Exact:
+			found = g.Graph.Search(q, k, o.Ef)
 		default:
-			bits := filter.NewBitset(g.rows)
-			if o.bulk != nil {
-				o.bulk(base, g.rows, bits)
+			bits := filter.NewBitset(g.Rows)
+			if o.Bulk != nil {
+				o.Bulk(base, g.Rows, bits)
 			} else {
-				for row := range g.rows {
-					if slot := base + row; s.ids[slot] != "" && allow.ok(slot) {
+				for row := range g.Rows {
+					if slot := base + row; s.IDs[slot] != "" && allow.OK(slot) {
 						bits.Set(uint32(row))
 					}
 				}
 			}
-			if o.exact {
-				found = g.graph.ExactSearch(q, k, nil, bits)
-				res.matched += bits.Cardinality()
+			if o.Exact {
+				found = g.Graph.ExactSearch(q, k, nil, bits)
+				res.Matched += bits.Cardinality()
 				break
 			}
 			var plan filter.Plan
-			found, plan = filter.Search(g.graph, q, k, o.ef, bits)
-			res.plans = append(res.plans, plan)
+			found, plan = filter.Search(g.Graph, q, k, o.Ef, bits)
+			res.Plans = append(res.Plans, plan)
 			if plan.Strategy == filter.Exact || plan.Fallback {
-				res.matched += uint64(plan.Allowed)
+				res.Matched += uint64(plan.Allowed)
 			}
 		}
 		for _, r := range found {
 			top.Offer(topk.Result{ID: uint32(base + int(r.ID)), Dist: r.Dist})
 		}
 	}
-	if o.tail && s.base < len(s.ids) {
-		t := s.searchTail(q, k, allow, o.done)
-		res.matched += t.matched
-		for _, h := range t.hits {
+	if o.Tail && s.Base < len(s.IDs) {
+		t := s.searchTail(q, k, allow, o.Done)
+		res.Matched += t.Matched
+		for _, h := range t.Hits {
 			top.Offer(h)
 		}
 	}
-	res.hits = top.Sorted()
+	res.Hits = top.Sorted()
 	return res
 }
 
 // searchTail scores every live tail slot that allow passes, on several
 // goroutines when the tail is large.
-func (s *state) searchTail(q []float32, k int, allow allowFunc, done <-chan struct{}) searchResult {
-	lo, n := s.base, len(s.ids)
+func (s *State) searchTail(q []float32, k int, allow AllowFunc, done <-chan struct{}) SearchResult {
+	lo, n := s.Base, len(s.IDs)
 	workers := runtime.GOMAXPROCS(0)
-	if (n-lo)*s.dim < minParallelWork || workers < 2 {
+	if (n-lo)*s.Dim < minParallelWork || workers < 2 {
 		workers = 1
 	}
 	if workers == 1 {
 		return s.scan(q, k, allow, lo, n, done)
 	}
-	parts := make([]searchResult, workers)
+	parts := make([]SearchResult, workers)
 	var wg sync.WaitGroup
 	chunk := (n - lo + workers - 1) / workers
 	for w := range workers {
@@ -423,26 +428,26 @@ func (s *state) searchTail(q []float32, k int, allow allowFunc, done <-chan stru
 		wg.Go(func() { parts[w] = s.scan(q, k, allow, a, b, done) })
 	}
 	wg.Wait()
-	var all searchResult
-	top := topk.NewKeeper(k, s.ids)
+	var all SearchResult
+	top := topk.NewKeeper(k, s.IDs)
 	for _, p := range parts {
-		all.matched += p.matched
-		for _, h := range p.hits {
+		all.Matched += p.Matched
+		for _, h := range p.Hits {
 			top.Offer(h)
 		}
 	}
-	all.hits = top.Sorted()
+	all.Hits = top.Sorted()
 	return all
 }
 
 // scan is an exact search of tail slots [lo, hi). It calls the metric's kernel
 // directly and compares with the farthest hit kept before offering, since
 // the scan's inner loop is most of an exact query's time.
-func (s *state) scan(q []float32, k int, allow allowFunc, lo, hi int, done <-chan struct{}) searchResult {
-	var r searchResult
-	top := topk.NewKeeper(k, s.ids)
+func (s *State) scan(q []float32, k int, allow AllowFunc, lo, hi int, done <-chan struct{}) SearchResult {
+	var r SearchResult
+	top := topk.NewKeeper(k, s.IDs)
 	kernel, scale, offset := s.kernel()
-	cosine := s.metric == weftv1.Metric_METRIC_COSINE
+	cosine := s.Metric == weftv1.Metric_METRIC_COSINE
 	for slot := lo; slot < hi; slot++ {
 		if (slot-lo)%8192 == 8191 && done != nil {
 			select {
@@ -451,11 +456,11 @@ func (s *state) scan(q []float32, k int, allow allowFunc, lo, hi int, done <-cha
 			default:
 			}
 		}
-		if s.ids[slot] == "" || !allow.ok(slot) {
+		if s.IDs[slot] == "" || !allow.OK(slot) {
 			continue
 		}
-		r.matched++
-		x := kernel(q, s.vecs.at(slot-s.base))
+		r.Matched++
+		x := kernel(q, s.vecs.at(slot-s.Base))
 		if cosine {
 			x *= s.invNorm[slot]
 		}
@@ -465,34 +470,34 @@ func (s *state) scan(q []float32, k int, allow allowFunc, lo, hi int, done <-cha
 		}
 		top.Offer(topk.Result{ID: uint32(slot), Dist: d})
 	}
-	r.hits = top.Sorted()
+	r.Hits = top.Sorted()
 	return r
 }
 
 // kernel is the metric's raw kernel and the affine map to the scan's
 // distance: squared L2 for l2, 1 − dot·invNorm for cosine (the caller
 // applies invNorm), −dot for dot.
-func (s *state) kernel() (distance.Func, float32, float32) {
-	return indexMetric(s.metric).Kernel()
+func (s *State) kernel() (distance.Func, float32, float32) {
+	return indexMetric(s.Metric).Kernel()
 }
 
-// finish turns a scan distance into the distance the API reports.
-func (s *state) finish(d float32) float32 {
-	if s.metric == weftv1.Metric_METRIC_L2 {
+// Finish turns a scan distance into the distance the API reports.
+func (s *State) Finish(d float32) float32 {
+	if s.Metric == weftv1.Metric_METRIC_L2 {
 		return float32(math.Sqrt(float64(d)))
 	}
 	return d
 }
 
-// checkBatch verifies that a batch read back from the WAL fits this state,
+// CheckBatch verifies that a batch read back from the WAL fits this state,
 // so a foreign or damaged entry is reported instead of corrupting memory.
-func (s *state) checkBatch(batch *storagev1.WALBatch) error {
+func (s *State) CheckBatch(batch *storagev1.WALBatch) error {
 	for i, op := range batch.GetOps() {
 		switch o := op.GetOp().(type) {
 		case *storagev1.WALOp_Upsert:
 			for _, d := range o.Upsert.GetDocuments() {
-				if len(d.GetVector()) != s.dim || d.GetId() == "" {
-					return fmt.Errorf("op %d: document %q has %d values, the namespace has dimension %d", i, d.GetId(), len(d.GetVector()), s.dim)
+				if len(d.GetVector()) != s.Dim || d.GetId() == "" {
+					return fmt.Errorf("op %d: document %q has %d values, the namespace has dimension %d", i, d.GetId(), len(d.GetVector()), s.Dim)
 				}
 			}
 		case *storagev1.WALOp_DeleteIds, *storagev1.WALOp_DeleteFilter, *storagev1.WALOp_UpdateAttributes, *storagev1.WALOp_Close:

@@ -1,4 +1,4 @@
-package fabric
+package workers
 
 import (
 	"slices"
@@ -6,28 +6,28 @@ import (
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 )
 
-// attrs is one document's attributes.
-type attrs = map[string]*weftv1.AttributeValue
+// Attrs is one document's attributes.
+type Attrs = map[string]*weftv1.AttributeValue
 
 // predicate reports whether a document's attributes pass a filter.
-type predicate func(attrs) bool
+type predicate func(Attrs) bool
 
 // compileFilter turns a validated filter into a predicate. A nil filter
 // passes everything.
 func compileFilter(f *weftv1.Filter) predicate {
 	if f == nil {
-		return func(attrs) bool { return true }
+		return func(Attrs) bool { return true }
 	}
 	switch op := f.GetOp().(type) {
 	case *weftv1.Filter_Eq:
 		name, want := op.Eq.GetAttribute(), op.Eq.GetValue()
-		return func(a attrs) bool { return equalsOrContains(a[name], want) }
+		return func(a Attrs) bool { return equalsOrContains(a[name], want) }
 	case *weftv1.Filter_Ne:
 		name, want := op.Ne.GetAttribute(), op.Ne.GetValue()
-		return func(a attrs) bool { return !equalsOrContains(a[name], want) }
+		return func(a Attrs) bool { return !equalsOrContains(a[name], want) }
 	case *weftv1.Filter_In:
 		name, wants := op.In.GetAttribute(), op.In.GetValues()
-		return func(a attrs) bool {
+		return func(a Attrs) bool {
 			v := a[name]
 			for _, w := range wants {
 				if equalsOrContains(v, w) {
@@ -39,13 +39,13 @@ func compileFilter(f *weftv1.Filter) predicate {
 	case *weftv1.Filter_Range:
 		r := op.Range
 		name := r.GetAttribute()
-		return func(a attrs) bool { return inRange(a[name], r) }
+		return func(a Attrs) bool { return inRange(a[name], r) }
 	case *weftv1.Filter_Exists:
 		name := op.Exists.GetAttribute()
-		return func(a attrs) bool { _, ok := a[name]; return ok }
+		return func(a Attrs) bool { _, ok := a[name]; return ok }
 	case *weftv1.Filter_And:
 		subs := compileList(op.And)
-		return func(a attrs) bool {
+		return func(a Attrs) bool {
 			for _, p := range subs {
 				if !p(a) {
 					return false
@@ -55,7 +55,7 @@ func compileFilter(f *weftv1.Filter) predicate {
 		}
 	case *weftv1.Filter_Or:
 		subs := compileList(op.Or)
-		return func(a attrs) bool {
+		return func(a Attrs) bool {
 			for _, p := range subs {
 				if p(a) {
 					return true
@@ -65,10 +65,10 @@ func compileFilter(f *weftv1.Filter) predicate {
 		}
 	case *weftv1.Filter_Not:
 		sub := compileFilter(op.Not)
-		return func(a attrs) bool { return !sub(a) }
+		return func(a Attrs) bool { return !sub(a) }
 	}
 	// Unreachable for validated filters; match nothing rather than everything.
-	return func(attrs) bool { return false }
+	return func(Attrs) bool { return false }
 }
 
 func compileList(l *weftv1.FilterList) []predicate {

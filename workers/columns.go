@@ -1,4 +1,4 @@
-package fabric
+package workers
 
 import (
 	"slices"
@@ -41,7 +41,7 @@ func (a *attrColumns) clear(slot int) {
 }
 
 // set replaces slot's attributes with attrs.
-func (a *attrColumns) set(slot int, attrs attrs) {
+func (a *attrColumns) set(slot int, attrs Attrs) {
 	a.clear(slot)
 	for name, v := range attrs {
 		x := abiValue(v)
@@ -142,8 +142,8 @@ func (a *attrColumns) copyIn(base int, c *plugins.Column) {
 }
 
 // rowAttrs builds the attributes of one row of cols, nil when it has none.
-func rowAttrs(cols []plugins.Column, row int) attrs {
-	var a attrs
+func rowAttrs(cols []plugins.Column, row int) Attrs {
+	var a Attrs
 	for i := range cols {
 		c := &cols[i]
 		if c.Valid != nil && !c.Valid[row] {
@@ -165,7 +165,7 @@ func rowAttrs(cols []plugins.Column, row int) attrs {
 			continue
 		}
 		if a == nil {
-			a = make(attrs)
+			a = make(Attrs)
 		}
 		a[c.Name] = v
 	}
@@ -174,7 +174,7 @@ func rowAttrs(cols []plugins.Column, row int) attrs {
 
 // encodeColumns returns the typed columns of rows' attributes, as a
 // segment stores them: one column per name and type.
-func encodeColumns(rows []attrs) []segment.Column {
+func encodeColumns(rows []Attrs) []segment.Column {
 	type key struct {
 		name string
 		t    plugins.AttrType

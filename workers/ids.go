@@ -1,4 +1,4 @@
-package fabric
+package workers
 
 // idIndex maps document ids to slots. An assembled state builds its map
 // in the background: a query needs slot → id only, so a restarted process
@@ -15,10 +15,10 @@ type idIndex struct {
 }
 
 // buildIDs indexes the ids of slots [0, n) in the background.
-func (s *state) buildIDs(n, live int) {
+func (s *State) buildIDs(n, live int) {
 	s.idx.ready = make(chan struct{})
 	s.idx.live = live
-	ids := s.ids[:n:n]
+	ids := s.IDs[:n:n]
 	go func() {
 		defer close(s.idx.ready)
 		m := make(map[string]uint32, live)
@@ -44,17 +44,17 @@ func (s *state) buildIDs(n, live int) {
 }
 
 // slotsForRead returns the id map, waiting for its build. The caller holds
-// s.mu.
-func (s *state) slotsForRead() map[string]uint32 {
+// the lock.
+func (s *State) slotsForRead() map[string]uint32 {
 	if s.idx.ready != nil {
 		<-s.idx.ready
 	}
 	return s.idx.m
 }
 
-// slotsForWrite is slotsForRead for a writer, which holds s.mu for
-// writing: rows the build found repeated are killed first.
-func (s *state) slotsForWrite() map[string]uint32 {
+// slotsForWrite is slotsForRead for a writer, which holds the write
+// lock: rows the build found repeated are killed first.
+func (s *State) slotsForWrite() map[string]uint32 {
 	m := s.slotsForRead()
 	for _, slot := range s.idx.dups {
 		s.kill(slot)
@@ -63,8 +63,8 @@ func (s *state) slotsForWrite() map[string]uint32 {
 	return m
 }
 
-// count is the number of live documents. The caller holds s.mu.
-func (s *state) count() int {
+// Count is the number of live documents. The caller holds the lock.
+func (s *State) Count() int {
 	if s.idx.ready != nil {
 		select {
 		case <-s.idx.ready:
