@@ -209,7 +209,8 @@ type NamespaceStats struct {
 	WalSequence uint64 `protobuf:"varint,2,opt,name=wal_sequence,json=walSequence,proto3" json:"wal_sequence,omitempty"`
 	// The newest manifest this process serves (0: nothing indexed yet).
 	ManifestVersion uint64 `protobuf:"varint,3,opt,name=manifest_version,json=manifestVersion,proto3" json:"manifest_version,omitempty"`
-	// The last WAL entry folded into indexed segments.
+	// The last WAL entry folded into indexed segments; when the entries after
+	// it change nothing (write lease renewals), the last entry.
 	IndexedWalSequence uint64 `protobuf:"varint,4,opt,name=indexed_wal_sequence,json=indexedWalSequence,proto3" json:"indexed_wal_sequence,omitempty"`
 	// Live documents in indexed segments (searched approximately).
 	IndexedDocuments uint64 `protobuf:"varint,5,opt,name=indexed_documents,json=indexedDocuments,proto3" json:"indexed_documents,omitempty"`
