@@ -135,7 +135,8 @@ func (s *Server) appendLocked(ctx context.Context, ns *namespace, batch *storage
 			return 0, nil, err
 		}
 		s.stampLocked(ns, batch)
-		payload, err := proto.Marshal(batch)
+		// The operations' sizes were computed once, for the group's limit.
+		payload, err := proto.MarshalOptions{UseCachedSize: true}.Marshal(batch)
 		if err != nil {
 			return 0, nil, err
 		}

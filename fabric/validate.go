@@ -70,14 +70,18 @@ func validVector(field string, v []float32, dim uint32, metric weftv1.Metric) *E
 	if len(v) != int(dim) {
 		return invalid("vector-dimension", "%s: vector has %d values, the namespace's dimension is %d", field, len(v), dim)
 	}
-	var norm float64
+	// A float32 is NaN or infinite exactly when its exponent bits are all
+	// set: a mask per value instead of two float64 tests, on the import
+	// path's hottest loop.
+	var nonzero uint32
 	for i, x := range v {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+		b := math.Float32bits(x)
+		if b&0x7f800000 == 0x7f800000 {
 			return invalid("vector-not-finite", "%s: value %d is %v: every value must be finite", field, i, x)
 		}
-		norm += float64(x) * float64(x)
+		nonzero |= b &^ (1 << 31) // any magnitude but zero
 	}
-	if metric == weftv1.Metric_METRIC_COSINE && norm == 0 {
+	if metric == weftv1.Metric_METRIC_COSINE && nonzero == 0 {
 		return invalid("vector-zero", "%s: a zero vector has no cosine distance: send a non-zero vector", field)
 	}
 	return nil
