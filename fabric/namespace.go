@@ -72,6 +72,8 @@ type namespace struct {
 	trustUntil  atomic.Int64 // Unix ns
 	renewing    atomic.Bool
 
+	recall recallSamples // sampled recall (recall.go)
+
 	// The indexer (indexer.go).
 	entries    atomic.Int64 // batches in recent
 	unindexed  atomic.Int64 // document changes in recent
@@ -897,5 +899,6 @@ func (ns *namespace) stats() *weftv1.NamespaceStats {
 		UnindexedDocuments: uint64(st.Count() - indexed),
 		Indexing:           ns.indexing.Load(),
 		Segments:           uint32(len(st.Segs)),
+		SampledRecall:      ns.recall.stats(),
 	}
 }

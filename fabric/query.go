@@ -109,6 +109,20 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 		}
 	}
 	timer.done("search")
+	var explain *weftv1.QueryExplain
+	if m.GetExplainExact() {
+		exact := st.Search(q, k, allow, workers.SearchOptions{Exact: true, Tail: opts.Tail, Ef: k, Done: opts.Done})
+		explain = &weftv1.QueryExplain{Recall: recallOf(found.Hits[:min(k, len(found.Hits))], exact.Hits)}
+		for _, h := range exact.Hits {
+			explain.ExactIds = append(explain.ExactIds, st.IDs[h.ID])
+		}
+		timer.done("explain")
+	} else if !opts.Exact && len(st.Segs) > 0 { // an approximate answer
+		h.s.sample(recallJob{
+			ns: ns, st: st, changes: st.Changes, q: q, k: k, allow: allow, tail: opts.Tail, got: found.Hits,
+			shape: [2]string{boolLabel(m.GetFilter() != nil), boolLabel(len(chain) > 0)},
+		})
+	}
 	// Rerank hooks, like the others, run under the read lock: their batch
 	// is gathered straight from the state, and only the k results that
 	// come back are copied out.
@@ -145,7 +159,7 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	st.RUnlock()
 	timer.done("rerank")
 	stats.Timings = timer.timings
-	return connect.NewResponse(&weftv1.QueryResponse{Results: results, Stats: stats}), nil
+	return connect.NewResponse(&weftv1.QueryResponse{Results: results, Stats: stats, Explain: explain}), nil
 }
 
 // defaultEf is the graph beam width of a query that sets neither ef nor

@@ -3,6 +3,7 @@ package fabric
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -37,6 +38,12 @@ type Config struct {
 	// without reading the bucket, and others wait before writing after it
 	// (see lease.go). Zero means 3 s; negative disables leases.
 	WriteLease time.Duration
+	// RecallSample is the share of approximate queries re-run exactly in
+	// the background to measure recall (recall.go); 0 samples none.
+	RecallSample float64
+	// RecallSampleCPU is the share of one core those re-runs may take;
+	// zero means 0.05.
+	RecallSampleCPU float64
 }
 
 // DefaultWriteLease is the write lease when Config.WriteLease is zero.
@@ -56,6 +63,7 @@ type Server struct {
 	index         IndexConfig
 	id            string        // this process, as a WAL batch's writer
 	writeLease    time.Duration // 0: none
+	recall        *recallSampler
 
 	// ctx ends when the server closes: it stops indexers and pending
 	// garbage collection.
@@ -88,8 +96,20 @@ func New(cfg Config) (*Server, error) {
 	if lease == 0 {
 		lease = DefaultWriteLease
 	}
+	if cfg.RecallSample < 0 || cfg.RecallSample > 1 || cfg.RecallSampleCPU < 0 || cfg.RecallSampleCPU > 1 {
+		return nil, fmt.Errorf("fabric: RecallSample %v and RecallSampleCPU %v must be within 0..1", cfg.RecallSample, cfg.RecallSampleCPU)
+	}
+	var recall *recallSampler
+	if cfg.RecallSample > 0 {
+		cpu := cfg.RecallSampleCPU
+		if cpu == 0 {
+			cpu = 0.05
+		}
+		recall = &recallSampler{share: cfg.RecallSample, cpu: cpu, jobs: make(chan recallJob, 256)}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{
+	s := &Server{
+		recall:        recall,
 		id:            uuid.NewString(),
 		writeLease:    max(lease, 0),
 		bucket:        cfg.Bucket,
@@ -101,7 +121,11 @@ func New(cfg Config) (*Server, error) {
 		ctx:           ctx,
 		close:         cancel,
 		namespaces:    make(map[string]*namespace),
-	}, nil
+	}
+	if recall != nil {
+		go s.runRecallSampler()
+	}
+	return s, nil
 }
 
 // Close stops the server's background work (indexers, garbage
@@ -204,6 +228,8 @@ type metrics struct {
 	indexDuration prometheus.Histogram
 	indexedRows   prometheus.Counter
 	indexFailures prometheus.Counter
+	recallSampled *prometheus.HistogramVec
+	recallSkipped prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -236,9 +262,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		indexFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "weft_index_failures_total", Help: "Folds that failed and will be retried.",
 		}),
+		recallSampled: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "weft_recall_sampled",
+			Help:    "recall@k of sampled approximate queries against an exact re-run over the same documents, by namespace and query shape.",
+			Buckets: []float64{0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 1},
+		}, []string{"namespace", "filtered", "plugins"}),
+		recallSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weft_recall_samples_skipped_total", Help: "Sampled queries not re-run: the sampler was busy or the namespace changed first.",
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.latency, m.userErrors, m.walAppends, m.groupSize, m.indexDuration, m.indexedRows, m.indexFailures} {
+		for _, c := range []prometheus.Collector{m.requests, m.latency, m.userErrors, m.walAppends, m.groupSize, m.indexDuration, m.indexedRows, m.indexFailures, m.recallSampled, m.recallSkipped} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -34,6 +34,10 @@ type State struct {
 	// while they search and copy results out.
 	sync.RWMutex
 	Applied uint64 // the last WAL sequence applied
+	// Changes counts the batches applied that had operations: equal
+	// counts mean the same documents (an empty batch, a write lease
+	// renewal, changes none).
+	Changes uint64
 	// The writer and write lease of batch applied, which a manifest of
 	// this state records (the fabric's write lease).
 	Writer  string
@@ -219,6 +223,9 @@ func (s *State) Apply(seq uint64, batch *storagev1.WALBatch) []OpResult {
 		}
 	}
 	s.Applied = seq
+	if len(batch.GetOps()) > 0 {
+		s.Changes++
+	}
 	s.Writer, s.LeaseMs = batch.GetWriter(), batch.GetLeaseMs()
 	return results
 }

@@ -38,6 +38,8 @@ type serveFlags struct {
 	pluginStore     plugins.StoreConfig
 	index           fabric.IndexConfig
 	writeLease      time.Duration
+	recallSample    float64
+	recallSampleCPU float64
 }
 
 func (c *serveFlags) register(fs *flag.FlagSet) {
@@ -53,6 +55,8 @@ func (c *serveFlags) register(fs *flag.FlagSet) {
 	c.plugins.RegisterFlags("plugins.", fs)
 	c.pluginStore.RegisterFlags("plugins.", fs)
 	c.index.RegisterFlags("index.", fs)
+	fs.Float64Var(&c.recallSample, "recall-sample", 0, "Share of approximate queries re-run exactly in the background to measure recall (weft_recall_sampled, GetNamespace's sampled_recall); 0 samples none.")
+	fs.Float64Var(&c.recallSampleCPU, "recall-sample-cpu", 0.05, "Share of one core the recall sampler's exact re-runs may take.")
 	fs.DurationVar(&c.writeLease, "write-lease", fabric.DefaultWriteLease, "How long the process that last wrote a namespace answers STRONG queries without reading the bucket; another process that writes meanwhile waits up to this long, once. 0 disables leases.")
 }
 
@@ -118,7 +122,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Plugins: store, Index: c.index, WriteLease: writeLease(c.writeLease)})
+	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Plugins: store, Index: c.index, WriteLease: writeLease(c.writeLease),
+		RecallSample: c.recallSample, RecallSampleCPU: c.recallSampleCPU})
 	if err != nil {
 		return err
 	}

@@ -221,7 +221,11 @@ type NamespaceStats struct {
 	Indexing bool `protobuf:"varint,7,opt,name=indexing,proto3" json:"indexing,omitempty"`
 	// Indexed segments served. After a pause in writes the indexer merges
 	// them into one, when that is worth it.
-	Segments      uint32 `protobuf:"varint,8,opt,name=segments,proto3" json:"segments,omitempty"`
+	Segments uint32 `protobuf:"varint,8,opt,name=segments,proto3" json:"segments,omitempty"`
+	// Recall of this process's approximate answers, measured on a sample of
+	// queries re-run exactly in the background (weft serve
+	// --recall-sample); unset before the first sample.
+	SampledRecall *SampledRecall `protobuf:"bytes,9,opt,name=sampled_recall,json=sampledRecall,proto3" json:"sampled_recall,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -312,6 +316,97 @@ func (x *NamespaceStats) GetSegments() uint32 {
 	return 0
 }
 
+func (x *NamespaceStats) GetSampledRecall() *SampledRecall {
+	if x != nil {
+		return x.SampledRecall
+	}
+	return nil
+}
+
+// SampledRecall is recall@k over the last samples of a namespace's
+// queries: each sampled query's answer against the exact answer over the
+// same state, with the same filter.
+type SampledRecall struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The mean recall of the samples.
+	Recall float64 `protobuf:"fixed64,1,opt,name=recall,proto3" json:"recall,omitempty"`
+	// A 95 % confidence interval of the mean.
+	IntervalLow  float64 `protobuf:"fixed64,2,opt,name=interval_low,json=intervalLow,proto3" json:"interval_low,omitempty"`
+	IntervalHigh float64 `protobuf:"fixed64,3,opt,name=interval_high,json=intervalHigh,proto3" json:"interval_high,omitempty"`
+	// The samples the figures are over (the most recent, at most 1,000).
+	Samples uint32 `protobuf:"varint,4,opt,name=samples,proto3" json:"samples,omitempty"`
+	// Samples dropped because the namespace changed before the exact re-run
+	// or the sampler was busy, since the process started.
+	Skipped       uint64 `protobuf:"varint,5,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SampledRecall) Reset() {
+	*x = SampledRecall{}
+	mi := &file_weft_v1_namespace_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SampledRecall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SampledRecall) ProtoMessage() {}
+
+func (x *SampledRecall) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_namespace_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SampledRecall.ProtoReflect.Descriptor instead.
+func (*SampledRecall) Descriptor() ([]byte, []int) {
+	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SampledRecall) GetRecall() float64 {
+	if x != nil {
+		return x.Recall
+	}
+	return 0
+}
+
+func (x *SampledRecall) GetIntervalLow() float64 {
+	if x != nil {
+		return x.IntervalLow
+	}
+	return 0
+}
+
+func (x *SampledRecall) GetIntervalHigh() float64 {
+	if x != nil {
+		return x.IntervalHigh
+	}
+	return 0
+}
+
+func (x *SampledRecall) GetSamples() uint32 {
+	if x != nil {
+		return x.Samples
+	}
+	return 0
+}
+
+func (x *SampledRecall) GetSkipped() uint64 {
+	if x != nil {
+		return x.Skipped
+	}
+	return 0
+}
+
 type CreateNamespaceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Namespace     *Namespace             `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -321,7 +416,7 @@ type CreateNamespaceRequest struct {
 
 func (x *CreateNamespaceRequest) Reset() {
 	*x = CreateNamespaceRequest{}
-	mi := &file_weft_v1_namespace_proto_msgTypes[3]
+	mi := &file_weft_v1_namespace_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -333,7 +428,7 @@ func (x *CreateNamespaceRequest) String() string {
 func (*CreateNamespaceRequest) ProtoMessage() {}
 
 func (x *CreateNamespaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_namespace_proto_msgTypes[3]
+	mi := &file_weft_v1_namespace_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -346,7 +441,7 @@ func (x *CreateNamespaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateNamespaceRequest.ProtoReflect.Descriptor instead.
 func (*CreateNamespaceRequest) Descriptor() ([]byte, []int) {
-	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{3}
+	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateNamespaceRequest) GetNamespace() *Namespace {
@@ -365,7 +460,7 @@ type CreateNamespaceResponse struct {
 
 func (x *CreateNamespaceResponse) Reset() {
 	*x = CreateNamespaceResponse{}
-	mi := &file_weft_v1_namespace_proto_msgTypes[4]
+	mi := &file_weft_v1_namespace_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -377,7 +472,7 @@ func (x *CreateNamespaceResponse) String() string {
 func (*CreateNamespaceResponse) ProtoMessage() {}
 
 func (x *CreateNamespaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_namespace_proto_msgTypes[4]
+	mi := &file_weft_v1_namespace_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -390,7 +485,7 @@ func (x *CreateNamespaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateNamespaceResponse.ProtoReflect.Descriptor instead.
 func (*CreateNamespaceResponse) Descriptor() ([]byte, []int) {
-	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{4}
+	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateNamespaceResponse) GetNamespace() *Namespace {
@@ -409,7 +504,7 @@ type GetNamespaceRequest struct {
 
 func (x *GetNamespaceRequest) Reset() {
 	*x = GetNamespaceRequest{}
-	mi := &file_weft_v1_namespace_proto_msgTypes[5]
+	mi := &file_weft_v1_namespace_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -421,7 +516,7 @@ func (x *GetNamespaceRequest) String() string {
 func (*GetNamespaceRequest) ProtoMessage() {}
 
 func (x *GetNamespaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_namespace_proto_msgTypes[5]
+	mi := &file_weft_v1_namespace_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -434,7 +529,7 @@ func (x *GetNamespaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNamespaceRequest.ProtoReflect.Descriptor instead.
 func (*GetNamespaceRequest) Descriptor() ([]byte, []int) {
-	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{5}
+	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetNamespaceRequest) GetName() string {
@@ -454,7 +549,7 @@ type GetNamespaceResponse struct {
 
 func (x *GetNamespaceResponse) Reset() {
 	*x = GetNamespaceResponse{}
-	mi := &file_weft_v1_namespace_proto_msgTypes[6]
+	mi := &file_weft_v1_namespace_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +561,7 @@ func (x *GetNamespaceResponse) String() string {
 func (*GetNamespaceResponse) ProtoMessage() {}
 
 func (x *GetNamespaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_namespace_proto_msgTypes[6]
+	mi := &file_weft_v1_namespace_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +574,7 @@ func (x *GetNamespaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNamespaceResponse.ProtoReflect.Descriptor instead.
 func (*GetNamespaceResponse) Descriptor() ([]byte, []int) {
-	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{6}
+	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetNamespaceResponse) GetNamespace() *Namespace {
@@ -508,7 +603,7 @@ type ListNamespacesRequest struct {
 
 func (x *ListNamespacesRequest) Reset() {
 	*x = ListNamespacesRequest{}
-	mi := &file_weft_v1_namespace_proto_msgTypes[7]
+	mi := &file_weft_v1_namespace_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -520,7 +615,7 @@ func (x *ListNamespacesRequest) String() string {
 func (*ListNamespacesRequest) ProtoMessage() {}
 
 func (x *ListNamespacesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_namespace_proto_msgTypes[7]
+	mi := &file_weft_v1_namespace_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -533,7 +628,7 @@ func (x *ListNamespacesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNamespacesRequest.ProtoReflect.Descriptor instead.
 func (*ListNamespacesRequest) Descriptor() ([]byte, []int) {
-	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{7}
+	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListNamespacesRequest) GetPageSize() uint32 {
@@ -561,7 +656,7 @@ type ListNamespacesResponse struct {
 
 func (x *ListNamespacesResponse) Reset() {
 	*x = ListNamespacesResponse{}
-	mi := &file_weft_v1_namespace_proto_msgTypes[8]
+	mi := &file_weft_v1_namespace_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -573,7 +668,7 @@ func (x *ListNamespacesResponse) String() string {
 func (*ListNamespacesResponse) ProtoMessage() {}
 
 func (x *ListNamespacesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_namespace_proto_msgTypes[8]
+	mi := &file_weft_v1_namespace_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -586,7 +681,7 @@ func (x *ListNamespacesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNamespacesResponse.ProtoReflect.Descriptor instead.
 func (*ListNamespacesResponse) Descriptor() ([]byte, []int) {
-	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{8}
+	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListNamespacesResponse) GetNamespaces() []*Namespace {
@@ -615,7 +710,7 @@ type UpdateNamespaceRequest struct {
 
 func (x *UpdateNamespaceRequest) Reset() {
 	*x = UpdateNamespaceRequest{}
-	mi := &file_weft_v1_namespace_proto_msgTypes[9]
+	mi := &file_weft_v1_namespace_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +722,7 @@ func (x *UpdateNamespaceRequest) String() string {
 func (*UpdateNamespaceRequest) ProtoMessage() {}
 
 func (x *UpdateNamespaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_namespace_proto_msgTypes[9]
+	mi := &file_weft_v1_namespace_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +735,7 @@ func (x *UpdateNamespaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateNamespaceRequest.ProtoReflect.Descriptor instead.
 func (*UpdateNamespaceRequest) Descriptor() ([]byte, []int) {
-	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{9}
+	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateNamespaceRequest) GetNamespace() *Namespace {
@@ -666,7 +761,7 @@ type UpdateNamespaceResponse struct {
 
 func (x *UpdateNamespaceResponse) Reset() {
 	*x = UpdateNamespaceResponse{}
-	mi := &file_weft_v1_namespace_proto_msgTypes[10]
+	mi := &file_weft_v1_namespace_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -678,7 +773,7 @@ func (x *UpdateNamespaceResponse) String() string {
 func (*UpdateNamespaceResponse) ProtoMessage() {}
 
 func (x *UpdateNamespaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_namespace_proto_msgTypes[10]
+	mi := &file_weft_v1_namespace_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -691,7 +786,7 @@ func (x *UpdateNamespaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateNamespaceResponse.ProtoReflect.Descriptor instead.
 func (*UpdateNamespaceResponse) Descriptor() ([]byte, []int) {
-	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{10}
+	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpdateNamespaceResponse) GetNamespace() *Namespace {
@@ -710,7 +805,7 @@ type DeleteNamespaceRequest struct {
 
 func (x *DeleteNamespaceRequest) Reset() {
 	*x = DeleteNamespaceRequest{}
-	mi := &file_weft_v1_namespace_proto_msgTypes[11]
+	mi := &file_weft_v1_namespace_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +817,7 @@ func (x *DeleteNamespaceRequest) String() string {
 func (*DeleteNamespaceRequest) ProtoMessage() {}
 
 func (x *DeleteNamespaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_namespace_proto_msgTypes[11]
+	mi := &file_weft_v1_namespace_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +830,7 @@ func (x *DeleteNamespaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteNamespaceRequest.ProtoReflect.Descriptor instead.
 func (*DeleteNamespaceRequest) Descriptor() ([]byte, []int) {
-	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{11}
+	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeleteNamespaceRequest) GetName() string {
@@ -753,7 +848,7 @@ type DeleteNamespaceResponse struct {
 
 func (x *DeleteNamespaceResponse) Reset() {
 	*x = DeleteNamespaceResponse{}
-	mi := &file_weft_v1_namespace_proto_msgTypes[12]
+	mi := &file_weft_v1_namespace_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -765,7 +860,7 @@ func (x *DeleteNamespaceResponse) String() string {
 func (*DeleteNamespaceResponse) ProtoMessage() {}
 
 func (x *DeleteNamespaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_namespace_proto_msgTypes[12]
+	mi := &file_weft_v1_namespace_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -778,7 +873,7 @@ func (x *DeleteNamespaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteNamespaceResponse.ProtoReflect.Descriptor instead.
 func (*DeleteNamespaceResponse) Descriptor() ([]byte, []int) {
-	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{12}
+	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{13}
 }
 
 type WarmNamespaceRequest struct {
@@ -790,7 +885,7 @@ type WarmNamespaceRequest struct {
 
 func (x *WarmNamespaceRequest) Reset() {
 	*x = WarmNamespaceRequest{}
-	mi := &file_weft_v1_namespace_proto_msgTypes[13]
+	mi := &file_weft_v1_namespace_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -802,7 +897,7 @@ func (x *WarmNamespaceRequest) String() string {
 func (*WarmNamespaceRequest) ProtoMessage() {}
 
 func (x *WarmNamespaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_namespace_proto_msgTypes[13]
+	mi := &file_weft_v1_namespace_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -815,7 +910,7 @@ func (x *WarmNamespaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WarmNamespaceRequest.ProtoReflect.Descriptor instead.
 func (*WarmNamespaceRequest) Descriptor() ([]byte, []int) {
-	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{13}
+	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WarmNamespaceRequest) GetName() string {
@@ -834,7 +929,7 @@ type WarmNamespaceResponse struct {
 
 func (x *WarmNamespaceResponse) Reset() {
 	*x = WarmNamespaceResponse{}
-	mi := &file_weft_v1_namespace_proto_msgTypes[14]
+	mi := &file_weft_v1_namespace_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +941,7 @@ func (x *WarmNamespaceResponse) String() string {
 func (*WarmNamespaceResponse) ProtoMessage() {}
 
 func (x *WarmNamespaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_namespace_proto_msgTypes[14]
+	mi := &file_weft_v1_namespace_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,7 +954,7 @@ func (x *WarmNamespaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WarmNamespaceResponse.ProtoReflect.Descriptor instead.
 func (*WarmNamespaceResponse) Descriptor() ([]byte, []int) {
-	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{14}
+	return file_weft_v1_namespace_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WarmNamespaceResponse) GetStats() *NamespaceStats {
@@ -889,7 +984,7 @@ const file_weft_v1_namespace_proto_rawDesc = "" +
 	"generation\"Q\n" +
 	"\x0fAttributeSchema\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
-	"\x04type\x18\x02 \x01(\x0e2\x16.weft.v1.AttributeTypeR\x04type\"\xcd\x02\n" +
+	"\x04type\x18\x02 \x01(\x0e2\x16.weft.v1.AttributeTypeR\x04type\"\x8c\x03\n" +
 	"\x0eNamespaceStats\x12%\n" +
 	"\x0edocument_count\x18\x01 \x01(\x04R\rdocumentCount\x12!\n" +
 	"\fwal_sequence\x18\x02 \x01(\x04R\vwalSequence\x12)\n" +
@@ -898,7 +993,14 @@ const file_weft_v1_namespace_proto_rawDesc = "" +
 	"\x11indexed_documents\x18\x05 \x01(\x04R\x10indexedDocuments\x12/\n" +
 	"\x13unindexed_documents\x18\x06 \x01(\x04R\x12unindexedDocuments\x12\x1a\n" +
 	"\bindexing\x18\a \x01(\bR\bindexing\x12\x1a\n" +
-	"\bsegments\x18\b \x01(\rR\bsegments\"J\n" +
+	"\bsegments\x18\b \x01(\rR\bsegments\x12=\n" +
+	"\x0esampled_recall\x18\t \x01(\v2\x16.weft.v1.SampledRecallR\rsampledRecall\"\xa3\x01\n" +
+	"\rSampledRecall\x12\x16\n" +
+	"\x06recall\x18\x01 \x01(\x01R\x06recall\x12!\n" +
+	"\finterval_low\x18\x02 \x01(\x01R\vintervalLow\x12#\n" +
+	"\rinterval_high\x18\x03 \x01(\x01R\fintervalHigh\x12\x18\n" +
+	"\asamples\x18\x04 \x01(\rR\asamples\x12\x18\n" +
+	"\askipped\x18\x05 \x01(\x04R\askipped\"J\n" +
 	"\x16CreateNamespaceRequest\x120\n" +
 	"\tnamespace\x18\x01 \x01(\v2\x12.weft.v1.NamespaceR\tnamespace\"K\n" +
 	"\x17CreateNamespaceResponse\x120\n" +
@@ -950,63 +1052,65 @@ func file_weft_v1_namespace_proto_rawDescGZIP() []byte {
 	return file_weft_v1_namespace_proto_rawDescData
 }
 
-var file_weft_v1_namespace_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_weft_v1_namespace_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_weft_v1_namespace_proto_goTypes = []any{
 	(*Namespace)(nil),               // 0: weft.v1.Namespace
 	(*AttributeSchema)(nil),         // 1: weft.v1.AttributeSchema
 	(*NamespaceStats)(nil),          // 2: weft.v1.NamespaceStats
-	(*CreateNamespaceRequest)(nil),  // 3: weft.v1.CreateNamespaceRequest
-	(*CreateNamespaceResponse)(nil), // 4: weft.v1.CreateNamespaceResponse
-	(*GetNamespaceRequest)(nil),     // 5: weft.v1.GetNamespaceRequest
-	(*GetNamespaceResponse)(nil),    // 6: weft.v1.GetNamespaceResponse
-	(*ListNamespacesRequest)(nil),   // 7: weft.v1.ListNamespacesRequest
-	(*ListNamespacesResponse)(nil),  // 8: weft.v1.ListNamespacesResponse
-	(*UpdateNamespaceRequest)(nil),  // 9: weft.v1.UpdateNamespaceRequest
-	(*UpdateNamespaceResponse)(nil), // 10: weft.v1.UpdateNamespaceResponse
-	(*DeleteNamespaceRequest)(nil),  // 11: weft.v1.DeleteNamespaceRequest
-	(*DeleteNamespaceResponse)(nil), // 12: weft.v1.DeleteNamespaceResponse
-	(*WarmNamespaceRequest)(nil),    // 13: weft.v1.WarmNamespaceRequest
-	(*WarmNamespaceResponse)(nil),   // 14: weft.v1.WarmNamespaceResponse
-	(Metric)(0),                     // 15: weft.v1.Metric
-	(*PluginCall)(nil),              // 16: weft.v1.PluginCall
-	(*SearchParams)(nil),            // 17: weft.v1.SearchParams
-	(*timestamppb.Timestamp)(nil),   // 18: google.protobuf.Timestamp
-	(AttributeType)(0),              // 19: weft.v1.AttributeType
-	(*fieldmaskpb.FieldMask)(nil),   // 20: google.protobuf.FieldMask
+	(*SampledRecall)(nil),           // 3: weft.v1.SampledRecall
+	(*CreateNamespaceRequest)(nil),  // 4: weft.v1.CreateNamespaceRequest
+	(*CreateNamespaceResponse)(nil), // 5: weft.v1.CreateNamespaceResponse
+	(*GetNamespaceRequest)(nil),     // 6: weft.v1.GetNamespaceRequest
+	(*GetNamespaceResponse)(nil),    // 7: weft.v1.GetNamespaceResponse
+	(*ListNamespacesRequest)(nil),   // 8: weft.v1.ListNamespacesRequest
+	(*ListNamespacesResponse)(nil),  // 9: weft.v1.ListNamespacesResponse
+	(*UpdateNamespaceRequest)(nil),  // 10: weft.v1.UpdateNamespaceRequest
+	(*UpdateNamespaceResponse)(nil), // 11: weft.v1.UpdateNamespaceResponse
+	(*DeleteNamespaceRequest)(nil),  // 12: weft.v1.DeleteNamespaceRequest
+	(*DeleteNamespaceResponse)(nil), // 13: weft.v1.DeleteNamespaceResponse
+	(*WarmNamespaceRequest)(nil),    // 14: weft.v1.WarmNamespaceRequest
+	(*WarmNamespaceResponse)(nil),   // 15: weft.v1.WarmNamespaceResponse
+	(Metric)(0),                     // 16: weft.v1.Metric
+	(*PluginCall)(nil),              // 17: weft.v1.PluginCall
+	(*SearchParams)(nil),            // 18: weft.v1.SearchParams
+	(*timestamppb.Timestamp)(nil),   // 19: google.protobuf.Timestamp
+	(AttributeType)(0),              // 20: weft.v1.AttributeType
+	(*fieldmaskpb.FieldMask)(nil),   // 21: google.protobuf.FieldMask
 }
 var file_weft_v1_namespace_proto_depIdxs = []int32{
-	15, // 0: weft.v1.Namespace.metric:type_name -> weft.v1.Metric
+	16, // 0: weft.v1.Namespace.metric:type_name -> weft.v1.Metric
 	1,  // 1: weft.v1.Namespace.schema:type_name -> weft.v1.AttributeSchema
-	16, // 2: weft.v1.Namespace.default_plugins:type_name -> weft.v1.PluginCall
-	17, // 3: weft.v1.Namespace.default_search:type_name -> weft.v1.SearchParams
-	18, // 4: weft.v1.Namespace.create_time:type_name -> google.protobuf.Timestamp
-	19, // 5: weft.v1.AttributeSchema.type:type_name -> weft.v1.AttributeType
-	0,  // 6: weft.v1.CreateNamespaceRequest.namespace:type_name -> weft.v1.Namespace
-	0,  // 7: weft.v1.CreateNamespaceResponse.namespace:type_name -> weft.v1.Namespace
-	0,  // 8: weft.v1.GetNamespaceResponse.namespace:type_name -> weft.v1.Namespace
-	2,  // 9: weft.v1.GetNamespaceResponse.stats:type_name -> weft.v1.NamespaceStats
-	0,  // 10: weft.v1.ListNamespacesResponse.namespaces:type_name -> weft.v1.Namespace
-	0,  // 11: weft.v1.UpdateNamespaceRequest.namespace:type_name -> weft.v1.Namespace
-	20, // 12: weft.v1.UpdateNamespaceRequest.update_mask:type_name -> google.protobuf.FieldMask
-	0,  // 13: weft.v1.UpdateNamespaceResponse.namespace:type_name -> weft.v1.Namespace
-	2,  // 14: weft.v1.WarmNamespaceResponse.stats:type_name -> weft.v1.NamespaceStats
-	3,  // 15: weft.v1.NamespaceService.CreateNamespace:input_type -> weft.v1.CreateNamespaceRequest
-	5,  // 16: weft.v1.NamespaceService.GetNamespace:input_type -> weft.v1.GetNamespaceRequest
-	7,  // 17: weft.v1.NamespaceService.ListNamespaces:input_type -> weft.v1.ListNamespacesRequest
-	9,  // 18: weft.v1.NamespaceService.UpdateNamespace:input_type -> weft.v1.UpdateNamespaceRequest
-	11, // 19: weft.v1.NamespaceService.DeleteNamespace:input_type -> weft.v1.DeleteNamespaceRequest
-	13, // 20: weft.v1.NamespaceService.WarmNamespace:input_type -> weft.v1.WarmNamespaceRequest
-	4,  // 21: weft.v1.NamespaceService.CreateNamespace:output_type -> weft.v1.CreateNamespaceResponse
-	6,  // 22: weft.v1.NamespaceService.GetNamespace:output_type -> weft.v1.GetNamespaceResponse
-	8,  // 23: weft.v1.NamespaceService.ListNamespaces:output_type -> weft.v1.ListNamespacesResponse
-	10, // 24: weft.v1.NamespaceService.UpdateNamespace:output_type -> weft.v1.UpdateNamespaceResponse
-	12, // 25: weft.v1.NamespaceService.DeleteNamespace:output_type -> weft.v1.DeleteNamespaceResponse
-	14, // 26: weft.v1.NamespaceService.WarmNamespace:output_type -> weft.v1.WarmNamespaceResponse
-	21, // [21:27] is the sub-list for method output_type
-	15, // [15:21] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	17, // 2: weft.v1.Namespace.default_plugins:type_name -> weft.v1.PluginCall
+	18, // 3: weft.v1.Namespace.default_search:type_name -> weft.v1.SearchParams
+	19, // 4: weft.v1.Namespace.create_time:type_name -> google.protobuf.Timestamp
+	20, // 5: weft.v1.AttributeSchema.type:type_name -> weft.v1.AttributeType
+	3,  // 6: weft.v1.NamespaceStats.sampled_recall:type_name -> weft.v1.SampledRecall
+	0,  // 7: weft.v1.CreateNamespaceRequest.namespace:type_name -> weft.v1.Namespace
+	0,  // 8: weft.v1.CreateNamespaceResponse.namespace:type_name -> weft.v1.Namespace
+	0,  // 9: weft.v1.GetNamespaceResponse.namespace:type_name -> weft.v1.Namespace
+	2,  // 10: weft.v1.GetNamespaceResponse.stats:type_name -> weft.v1.NamespaceStats
+	0,  // 11: weft.v1.ListNamespacesResponse.namespaces:type_name -> weft.v1.Namespace
+	0,  // 12: weft.v1.UpdateNamespaceRequest.namespace:type_name -> weft.v1.Namespace
+	21, // 13: weft.v1.UpdateNamespaceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	0,  // 14: weft.v1.UpdateNamespaceResponse.namespace:type_name -> weft.v1.Namespace
+	2,  // 15: weft.v1.WarmNamespaceResponse.stats:type_name -> weft.v1.NamespaceStats
+	4,  // 16: weft.v1.NamespaceService.CreateNamespace:input_type -> weft.v1.CreateNamespaceRequest
+	6,  // 17: weft.v1.NamespaceService.GetNamespace:input_type -> weft.v1.GetNamespaceRequest
+	8,  // 18: weft.v1.NamespaceService.ListNamespaces:input_type -> weft.v1.ListNamespacesRequest
+	10, // 19: weft.v1.NamespaceService.UpdateNamespace:input_type -> weft.v1.UpdateNamespaceRequest
+	12, // 20: weft.v1.NamespaceService.DeleteNamespace:input_type -> weft.v1.DeleteNamespaceRequest
+	14, // 21: weft.v1.NamespaceService.WarmNamespace:input_type -> weft.v1.WarmNamespaceRequest
+	5,  // 22: weft.v1.NamespaceService.CreateNamespace:output_type -> weft.v1.CreateNamespaceResponse
+	7,  // 23: weft.v1.NamespaceService.GetNamespace:output_type -> weft.v1.GetNamespaceResponse
+	9,  // 24: weft.v1.NamespaceService.ListNamespaces:output_type -> weft.v1.ListNamespacesResponse
+	11, // 25: weft.v1.NamespaceService.UpdateNamespace:output_type -> weft.v1.UpdateNamespaceResponse
+	13, // 26: weft.v1.NamespaceService.DeleteNamespace:output_type -> weft.v1.DeleteNamespaceResponse
+	15, // 27: weft.v1.NamespaceService.WarmNamespace:output_type -> weft.v1.WarmNamespaceResponse
+	22, // [22:28] is the sub-list for method output_type
+	16, // [16:22] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_weft_v1_namespace_proto_init() }
@@ -1021,7 +1125,7 @@ func file_weft_v1_namespace_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_v1_namespace_proto_rawDesc), len(file_weft_v1_namespace_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -152,7 +152,11 @@ type QueryRequest struct {
 	Plugins []*PluginCall `protobuf:"bytes,9,rep,name=plugins,proto3" json:"plugins,omitempty"`
 	// Answer from the shards that respond when some fail, instead of
 	// Unavailable; stats.shards_failed tells how many were missing.
-	AllowPartial  bool `protobuf:"varint,10,opt,name=allow_partial,json=allowPartial,proto3" json:"allow_partial,omitempty"`
+	AllowPartial bool `protobuf:"varint,10,opt,name=allow_partial,json=allowPartial,proto3" json:"allow_partial,omitempty"`
+	// Also compute the exact top k over the same documents and filter, and
+	// report this answer's recall against it (QueryResponse.explain). Costs
+	// an exact scan: for tuning and tests, not for every query.
+	ExplainExact  bool `protobuf:"varint,11,opt,name=explain_exact,json=explainExact,proto3" json:"explain_exact,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -257,11 +261,20 @@ func (x *QueryRequest) GetAllowPartial() bool {
 	return false
 }
 
+func (x *QueryRequest) GetExplainExact() bool {
+	if x != nil {
+		return x.ExplainExact
+	}
+	return false
+}
+
 type QueryResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Nearest first (or highest score first when a rerank plugin ran).
-	Results       []*QueryResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
-	Stats         *QueryStats    `protobuf:"bytes,2,opt,name=stats,proto3" json:"stats,omitempty"`
+	Results []*QueryResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	Stats   *QueryStats    `protobuf:"bytes,2,opt,name=stats,proto3" json:"stats,omitempty"`
+	// Set when the request asked for explain_exact.
+	Explain       *QueryExplain `protobuf:"bytes,3,opt,name=explain,proto3" json:"explain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -310,6 +323,71 @@ func (x *QueryResponse) GetStats() *QueryStats {
 	return nil
 }
 
+func (x *QueryResponse) GetExplain() *QueryExplain {
+	if x != nil {
+		return x.Explain
+	}
+	return nil
+}
+
+// QueryExplain says how an answer compares with the exact one.
+type QueryExplain struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The exact top k (ids, nearest first) over the documents the query
+	// searched, before any rerank plugin.
+	ExactIds []string `protobuf:"bytes,1,rep,name=exact_ids,json=exactIds,proto3" json:"exact_ids,omitempty"`
+	// recall@k of the approximate candidates (before any rerank) against the
+	// exact ones: the share of the exact k found, counting a candidate as
+	// found when it is as near as the k-th exact distance (ties).
+	Recall        float64 `protobuf:"fixed64,2,opt,name=recall,proto3" json:"recall,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryExplain) Reset() {
+	*x = QueryExplain{}
+	mi := &file_weft_v1_query_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryExplain) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryExplain) ProtoMessage() {}
+
+func (x *QueryExplain) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_query_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryExplain.ProtoReflect.Descriptor instead.
+func (*QueryExplain) Descriptor() ([]byte, []int) {
+	return file_weft_v1_query_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *QueryExplain) GetExactIds() []string {
+	if x != nil {
+		return x.ExactIds
+	}
+	return nil
+}
+
+func (x *QueryExplain) GetRecall() float64 {
+	if x != nil {
+		return x.Recall
+	}
+	return 0
+}
+
 // QueryResult is one matching document.
 type QueryResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -328,7 +406,7 @@ type QueryResult struct {
 
 func (x *QueryResult) Reset() {
 	*x = QueryResult{}
-	mi := &file_weft_v1_query_proto_msgTypes[2]
+	mi := &file_weft_v1_query_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -340,7 +418,7 @@ func (x *QueryResult) String() string {
 func (*QueryResult) ProtoMessage() {}
 
 func (x *QueryResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_query_proto_msgTypes[2]
+	mi := &file_weft_v1_query_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -353,7 +431,7 @@ func (x *QueryResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryResult.ProtoReflect.Descriptor instead.
 func (*QueryResult) Descriptor() ([]byte, []int) {
-	return file_weft_v1_query_proto_rawDescGZIP(), []int{2}
+	return file_weft_v1_query_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *QueryResult) GetId() string {
@@ -415,7 +493,7 @@ type QueryStats struct {
 
 func (x *QueryStats) Reset() {
 	*x = QueryStats{}
-	mi := &file_weft_v1_query_proto_msgTypes[3]
+	mi := &file_weft_v1_query_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -427,7 +505,7 @@ func (x *QueryStats) String() string {
 func (*QueryStats) ProtoMessage() {}
 
 func (x *QueryStats) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_query_proto_msgTypes[3]
+	mi := &file_weft_v1_query_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -440,7 +518,7 @@ func (x *QueryStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryStats.ProtoReflect.Descriptor instead.
 func (*QueryStats) Descriptor() ([]byte, []int) {
-	return file_weft_v1_query_proto_rawDescGZIP(), []int{3}
+	return file_weft_v1_query_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *QueryStats) GetDocumentsScanned() uint64 {
@@ -511,7 +589,7 @@ type StageTiming struct {
 
 func (x *StageTiming) Reset() {
 	*x = StageTiming{}
-	mi := &file_weft_v1_query_proto_msgTypes[4]
+	mi := &file_weft_v1_query_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -523,7 +601,7 @@ func (x *StageTiming) String() string {
 func (*StageTiming) ProtoMessage() {}
 
 func (x *StageTiming) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_query_proto_msgTypes[4]
+	mi := &file_weft_v1_query_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -536,7 +614,7 @@ func (x *StageTiming) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageTiming.ProtoReflect.Descriptor instead.
 func (*StageTiming) Descriptor() ([]byte, []int) {
-	return file_weft_v1_query_proto_rawDescGZIP(), []int{4}
+	return file_weft_v1_query_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *StageTiming) GetStage() string {
@@ -557,7 +635,7 @@ var File_weft_v1_query_proto protoreflect.FileDescriptor
 
 const file_weft_v1_query_proto_rawDesc = "" +
 	"\n" +
-	"\x13weft/v1/query.proto\x12\aweft.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x13weft/v1/types.proto\"\x95\x03\n" +
+	"\x13weft/v1/query.proto\x12\aweft.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x13weft/v1/types.proto\"\xba\x03\n" +
 	"\fQueryRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x16\n" +
 	"\x06vector\x18\x02 \x03(\x02R\x06vector\x12\x13\n" +
@@ -569,10 +647,15 @@ const file_weft_v1_query_proto_rawDesc = "" +
 	"\x06search\x18\b \x01(\v2\x15.weft.v1.SearchParamsR\x06search\x12-\n" +
 	"\aplugins\x18\t \x03(\v2\x13.weft.v1.PluginCallR\aplugins\x12#\n" +
 	"\rallow_partial\x18\n" +
-	" \x01(\bR\fallowPartial\"j\n" +
+	" \x01(\bR\fallowPartial\x12#\n" +
+	"\rexplain_exact\x18\v \x01(\bR\fexplainExact\"\x9b\x01\n" +
 	"\rQueryResponse\x12.\n" +
 	"\aresults\x18\x01 \x03(\v2\x14.weft.v1.QueryResultR\aresults\x12)\n" +
-	"\x05stats\x18\x02 \x01(\v2\x13.weft.v1.QueryStatsR\x05stats\"\x85\x02\n" +
+	"\x05stats\x18\x02 \x01(\v2\x13.weft.v1.QueryStatsR\x05stats\x12/\n" +
+	"\aexplain\x18\x03 \x01(\v2\x15.weft.v1.QueryExplainR\aexplain\"C\n" +
+	"\fQueryExplain\x12\x1b\n" +
+	"\texact_ids\x18\x01 \x03(\tR\bexactIds\x12\x16\n" +
+	"\x06recall\x18\x02 \x01(\x01R\x06recall\"\x85\x02\n" +
 	"\vQueryResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bdistance\x18\x02 \x01(\x02R\bdistance\x12\x14\n" +
@@ -622,41 +705,43 @@ func file_weft_v1_query_proto_rawDescGZIP() []byte {
 }
 
 var file_weft_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_weft_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_weft_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_weft_v1_query_proto_goTypes = []any{
 	(Consistency)(0),            // 0: weft.v1.Consistency
 	(CacheTemperature)(0),       // 1: weft.v1.CacheTemperature
 	(*QueryRequest)(nil),        // 2: weft.v1.QueryRequest
 	(*QueryResponse)(nil),       // 3: weft.v1.QueryResponse
-	(*QueryResult)(nil),         // 4: weft.v1.QueryResult
-	(*QueryStats)(nil),          // 5: weft.v1.QueryStats
-	(*StageTiming)(nil),         // 6: weft.v1.StageTiming
-	nil,                         // 7: weft.v1.QueryResult.AttributesEntry
-	(*Filter)(nil),              // 8: weft.v1.Filter
-	(*SearchParams)(nil),        // 9: weft.v1.SearchParams
-	(*PluginCall)(nil),          // 10: weft.v1.PluginCall
-	(*durationpb.Duration)(nil), // 11: google.protobuf.Duration
-	(*AttributeValue)(nil),      // 12: weft.v1.AttributeValue
+	(*QueryExplain)(nil),        // 4: weft.v1.QueryExplain
+	(*QueryResult)(nil),         // 5: weft.v1.QueryResult
+	(*QueryStats)(nil),          // 6: weft.v1.QueryStats
+	(*StageTiming)(nil),         // 7: weft.v1.StageTiming
+	nil,                         // 8: weft.v1.QueryResult.AttributesEntry
+	(*Filter)(nil),              // 9: weft.v1.Filter
+	(*SearchParams)(nil),        // 10: weft.v1.SearchParams
+	(*PluginCall)(nil),          // 11: weft.v1.PluginCall
+	(*durationpb.Duration)(nil), // 12: google.protobuf.Duration
+	(*AttributeValue)(nil),      // 13: weft.v1.AttributeValue
 }
 var file_weft_v1_query_proto_depIdxs = []int32{
-	8,  // 0: weft.v1.QueryRequest.filter:type_name -> weft.v1.Filter
+	9,  // 0: weft.v1.QueryRequest.filter:type_name -> weft.v1.Filter
 	0,  // 1: weft.v1.QueryRequest.consistency:type_name -> weft.v1.Consistency
-	9,  // 2: weft.v1.QueryRequest.search:type_name -> weft.v1.SearchParams
-	10, // 3: weft.v1.QueryRequest.plugins:type_name -> weft.v1.PluginCall
-	4,  // 4: weft.v1.QueryResponse.results:type_name -> weft.v1.QueryResult
-	5,  // 5: weft.v1.QueryResponse.stats:type_name -> weft.v1.QueryStats
-	7,  // 6: weft.v1.QueryResult.attributes:type_name -> weft.v1.QueryResult.AttributesEntry
-	1,  // 7: weft.v1.QueryStats.cache_temperature:type_name -> weft.v1.CacheTemperature
-	6,  // 8: weft.v1.QueryStats.timings:type_name -> weft.v1.StageTiming
-	11, // 9: weft.v1.StageTiming.duration:type_name -> google.protobuf.Duration
-	12, // 10: weft.v1.QueryResult.AttributesEntry.value:type_name -> weft.v1.AttributeValue
-	2,  // 11: weft.v1.QueryService.Query:input_type -> weft.v1.QueryRequest
-	3,  // 12: weft.v1.QueryService.Query:output_type -> weft.v1.QueryResponse
-	12, // [12:13] is the sub-list for method output_type
-	11, // [11:12] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	10, // 2: weft.v1.QueryRequest.search:type_name -> weft.v1.SearchParams
+	11, // 3: weft.v1.QueryRequest.plugins:type_name -> weft.v1.PluginCall
+	5,  // 4: weft.v1.QueryResponse.results:type_name -> weft.v1.QueryResult
+	6,  // 5: weft.v1.QueryResponse.stats:type_name -> weft.v1.QueryStats
+	4,  // 6: weft.v1.QueryResponse.explain:type_name -> weft.v1.QueryExplain
+	8,  // 7: weft.v1.QueryResult.attributes:type_name -> weft.v1.QueryResult.AttributesEntry
+	1,  // 8: weft.v1.QueryStats.cache_temperature:type_name -> weft.v1.CacheTemperature
+	7,  // 9: weft.v1.QueryStats.timings:type_name -> weft.v1.StageTiming
+	12, // 10: weft.v1.StageTiming.duration:type_name -> google.protobuf.Duration
+	13, // 11: weft.v1.QueryResult.AttributesEntry.value:type_name -> weft.v1.AttributeValue
+	2,  // 12: weft.v1.QueryService.Query:input_type -> weft.v1.QueryRequest
+	3,  // 13: weft.v1.QueryService.Query:output_type -> weft.v1.QueryResponse
+	13, // [13:14] is the sub-list for method output_type
+	12, // [12:13] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_weft_v1_query_proto_init() }
@@ -671,7 +756,7 @@ func file_weft_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_v1_query_proto_rawDesc), len(file_weft_v1_query_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,127 @@
+package fabric_test
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weftdb/weft/fabric"
+	"github.com/weftdb/weft/objstore"
+	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
+)
+
+// byHand is recall@k of got against the brute-force top k: results as
+// near as the k-th exact distance count (ties), as weft bench measures.
+func byHand(got []*weftv1.QueryResult, exact []scored) float64 {
+	kth := exact[len(exact)-1].dist
+	found := 0
+	for _, r := range got[:min(len(got), len(exact))] {
+		if float64(r.GetDistance()) <= kth*(1+1e-4)+1e-6 {
+			found++
+		}
+	}
+	return float64(found) / float64(len(exact))
+}
+
+// Sampled recall and explain_exact report the recall computed by hand
+// against brute force: every query sampled, a narrow beam so that recall
+// is well below 1, filtered queries among them.
+func TestSampledRecallAndExplain(t *testing.T) {
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	c := serveFabric(t, fabric.Config{Bucket: objstore.NewInMemory(), Index: eagerIndex, WriteLease: testLease,
+		RecallSample: 1, RecallSampleCPU: 1, Registerer: reg})
+	createNamespace(t, c, "rs", 16, weftv1.Metric_METRIC_L2)
+	r := rand.New(rand.NewPCG(31, 32))
+	docs := randomDocs(r, 3000, 16, "d")
+	upsert(t, c, "rs", docs)
+	waitIndexed(t, c, "rs")
+	all := map[string]*weftv1.Document{}
+	for _, d := range docs {
+		all[d.Id] = d
+	}
+	const queries, k = 40, 10
+	var sum, sampled float64
+	for i := range queries {
+		q := randomDocs(r, 1, 16, "q")[0].Vector
+		req := &weftv1.QueryRequest{Namespace: "rs", Vector: q, TopK: k, Search: &weftv1.SearchParams{Ef: k}, ExplainExact: i%2 == 0}
+		var keep func(*weftv1.Document) bool
+		if i%4 == 1 {
+			req.Filter = &weftv1.Filter{Op: &weftv1.Filter_Eq{Eq: &weftv1.Comparison{Attribute: "color", Value: &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_StringValue{StringValue: "red"}}}}}
+			keep = func(d *weftv1.Document) bool { return d.Attributes["color"].GetStringValue() == "red" }
+		}
+		resp := query(t, c, req)
+		exact := reference(all, q, k, weftv1.Metric_METRIC_L2, keep)
+		want := byHand(resp.GetResults(), exact)
+		sum += want
+		if req.ExplainExact {
+			ex := resp.GetExplain()
+			wantIDs := make([]string, len(exact))
+			for j, e := range exact {
+				wantIDs[j] = e.id
+			}
+			if ex.GetRecall() != want || !slices.Equal(ex.GetExactIds(), wantIDs) {
+				t.Fatalf("query %d: explain says recall %v, exact %v; by hand %v, %v", i, ex.GetRecall(), ex.GetExactIds(), want, wantIDs)
+			}
+		} else if resp.GetExplain() != nil {
+			t.Fatalf("query %d: explain without explain_exact", i)
+		} else {
+			sampled += want
+		}
+	}
+	mean := sum / queries
+	if mean > 0.97 {
+		t.Fatalf("recall by hand %v: the beam is too wide for the test to tell anything", mean)
+	}
+	// The sampler re-runs every query but the explained ones (they were
+	// exact already), in the background.
+	wantSamples := uint32(queries / 2)
+	var got *weftv1.SampledRecall
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := c.ns.GetNamespace(ctx, connect.NewRequest(&weftv1.GetNamespaceRequest{Name: "rs"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = resp.Msg.GetStats().GetSampledRecall()
+		if got.GetSamples()+uint32(got.GetSkipped()) >= wantSamples || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got.GetSamples() != wantSamples || got.GetSkipped() != 0 {
+		t.Fatalf("sampled %d queries, skipped %d; want %d, none skipped", got.GetSamples(), got.GetSkipped(), wantSamples)
+	}
+	if want := sampled / float64(wantSamples); math.Abs(got.GetRecall()-want) > 1e-9 || got.GetIntervalLow() > want || got.GetIntervalHigh() < want || got.GetIntervalLow() == got.GetIntervalHigh() {
+		t.Fatalf("sampled recall %v in [%v, %v]; by hand %v", got.GetRecall(), got.GetIntervalLow(), got.GetIntervalHigh(), want)
+	}
+	// The histogram saw every sample, by shape.
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var count uint64
+	shapes := map[string]bool{}
+	for _, f := range families {
+		if f.GetName() != "weft_recall_sampled" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			count += m.GetHistogram().GetSampleCount()
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "filtered" {
+					shapes[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	if count != uint64(wantSamples) || !shapes["true"] || !shapes["false"] {
+		t.Fatalf("weft_recall_sampled counted %d samples of shapes %v, want %d of filtered and unfiltered queries", count, shapes, wantSamples)
+	}
+}
