@@ -23,6 +23,14 @@ import (
 // recallWindow is how many recent samples a namespace's figure is over.
 const recallWindow = 1000
 
+// Recall alarms: a namespace's alarm fires when the upper end of the 95 %
+// interval of its last alarmWindow samples (at least alarmMinSamples) is
+// below its target, and clears when it no longer is.
+const (
+	alarmWindow     = 100
+	alarmMinSamples = 30
+)
+
 // recallJob is one sampled query.
 type recallJob struct {
 	ns      *namespace
@@ -40,6 +48,7 @@ type recallJob struct {
 type recallSampler struct {
 	share float64 // of queries sampled
 	cpu   float64 // of one core the re-runs may take
+	alarm float64 // the target of namespaces without a default recall_target
 	jobs  chan recallJob
 }
 
@@ -47,8 +56,9 @@ type recallSampler struct {
 type recallSamples struct {
 	mu      sync.Mutex
 	ring    []float64
-	next    int
+	next    int // where the next sample goes once ring is full
 	skipped uint64
+	firing  bool // the alarm
 }
 
 func (r *recallSamples) add(x float64) {
@@ -68,33 +78,60 @@ func (r *recallSamples) skip() {
 	r.mu.Unlock()
 }
 
+// recent returns the last n samples (all when fewer), oldest first.
+func (r *recallSamples) recent(n int) []float64 {
+	out := make([]float64, 0, min(n, len(r.ring)))
+	for i := max(0, len(r.ring)-n); i < len(r.ring); i++ {
+		out = append(out, r.ring[(r.next+i)%len(r.ring)])
+	}
+	return out
+}
+
+// meanInterval returns the mean of xs and a 95 % confidence interval.
+func meanInterval(xs []float64) (mean, lo, hi float64) {
+	n := float64(len(xs))
+	var sum, sq float64
+	for _, x := range xs {
+		sum += x
+	}
+	mean = sum / n
+	for _, x := range xs {
+		sq += (x - mean) * (x - mean)
+	}
+	half := 0.0
+	if len(xs) > 1 {
+		half = 1.96 * math.Sqrt(sq/(n-1)) / math.Sqrt(n)
+	}
+	return mean, max(0, mean-half), min(1, mean+half)
+}
+
 // stats returns the figure GetNamespace reports; nil before any sample.
 func (r *recallSamples) stats() *weftv1.SampledRecall {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n := len(r.ring)
-	if n == 0 {
+	if len(r.ring) == 0 {
 		if r.skipped == 0 {
 			return nil
 		}
 		return &weftv1.SampledRecall{Skipped: r.skipped}
 	}
-	var sum, sq float64
-	for _, x := range r.ring {
-		sum += x
+	mean, lo, hi := meanInterval(r.ring)
+	return &weftv1.SampledRecall{Recall: mean, IntervalLow: lo, IntervalHigh: hi, Samples: uint32(len(r.ring)), Skipped: r.skipped, Alarm: r.firing}
+}
+
+// checkAlarm evaluates the alarm against target (0: none) and reports
+// whether it changed, and the recent figures.
+func (r *recallSamples) checkAlarm(target float64) (changed, firing bool, mean, hi float64, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	xs := r.recent(alarmWindow)
+	if len(xs) < alarmMinSamples {
+		return false, r.firing, 0, 0, len(xs)
 	}
-	mean := sum / float64(n)
-	for _, x := range r.ring {
-		sq += (x - mean) * (x - mean)
-	}
-	half := 0.0
-	if n > 1 {
-		half = 1.96 * math.Sqrt(sq/float64(n-1)) / math.Sqrt(float64(n))
-	}
-	return &weftv1.SampledRecall{
-		Recall: mean, IntervalLow: max(0, mean-half), IntervalHigh: min(1, mean+half),
-		Samples: uint32(n), Skipped: r.skipped,
-	}
+	mean, _, hi = meanInterval(xs)
+	now := target > 0 && hi < target
+	changed, r.firing = now != r.firing, now
+	return changed, now, mean, hi, len(xs)
 }
 
 // sample hands a query to the sampler with probability share; the caller
@@ -151,6 +188,19 @@ func (s *Server) resample(j recallJob) bool {
 	x := recallOf(j.got, exact.Hits)
 	j.ns.recall.add(x)
 	s.metrics.recallSampled.WithLabelValues(j.ns.name, j.shape[0], j.shape[1]).Observe(x)
+	target := s.recall.alarm
+	if meta, _ := j.ns.config(); meta.GetDefaultSearch().GetRecallTarget() > 0 {
+		target = float64(meta.GetDefaultSearch().GetRecallTarget())
+	}
+	if changed, firing, mean, hi, n := j.ns.recall.checkAlarm(target); changed {
+		if firing {
+			s.metrics.recallAlarm.WithLabelValues(j.ns.name).Set(1)
+			s.log.Warn("sampled recall below target", "namespace", j.ns.name, "recall", mean, "interval_high", hi, "target", target, "samples", n)
+		} else {
+			s.metrics.recallAlarm.WithLabelValues(j.ns.name).Set(0)
+			s.log.Info("sampled recall back at target", "namespace", j.ns.name, "recall", mean, "target", target, "samples", n)
+		}
+	}
 	return true
 }
 

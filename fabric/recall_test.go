@@ -10,6 +10,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/weftdb/weft/fabric"
 	"github.com/weftdb/weft/objstore"
@@ -124,4 +125,81 @@ func TestSampledRecallAndExplain(t *testing.T) {
 	if count != uint64(wantSamples) || !shapes["true"] || !shapes["false"] {
 		t.Fatalf("weft_recall_sampled counted %d samples of shapes %v, want %d of filtered and unfiltered queries", count, shapes, wantSamples)
 	}
+}
+
+// A namespace whose default beam is too narrow for the recall target
+// raises the alarm (weft_recall_alarm, GetNamespace), and clears it once
+// its defaults are fixed.
+func TestRecallAlarm(t *testing.T) {
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	c := serveFabric(t, fabric.Config{Bucket: objstore.NewInMemory(), Index: eagerIndex, WriteLease: testLease,
+		RecallSample: 1, RecallSampleCPU: 1, RecallAlarm: 0.97, Registerer: reg})
+	createNamespace(t, c, "alarm", 16, weftv1.Metric_METRIC_L2)
+	r := rand.New(rand.NewPCG(41, 42))
+	upsert(t, c, "alarm", randomDocs(r, 3000, 16, "d"))
+	waitIndexed(t, c, "alarm")
+	setEf := func(ef uint32) {
+		t.Helper()
+		_, err := c.ns.UpdateNamespace(ctx, connect.NewRequest(&weftv1.UpdateNamespaceRequest{
+			Namespace:  &weftv1.Namespace{Name: "alarm", DefaultSearch: &weftv1.SearchParams{Ef: ef}},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"default_search"}},
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// run sends n queries with the namespace's defaults and waits until
+	// the sampler has seen them all; it returns the namespace's figure
+	// and the alarm gauge.
+	seen := uint32(0)
+	run := func(n int) (*weftv1.SampledRecall, float64) {
+		t.Helper()
+		for range n {
+			query(t, c, &weftv1.QueryRequest{Namespace: "alarm", Vector: randomDocs(r, 1, 16, "q")[0].Vector, TopK: 10})
+		}
+		seen += uint32(n)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			resp, err := c.ns.GetNamespace(ctx, connect.NewRequest(&weftv1.GetNamespaceRequest{Name: "alarm"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := resp.Msg.GetStats().GetSampledRecall()
+			if got.GetSamples() >= min(seen, 1000) || time.Now().After(deadline) {
+				return got, gauge(t, reg, "weft_recall_alarm", "alarm")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	setEf(10)
+	if got, g := run(60); !got.GetAlarm() || g != 1 || got.GetRecall() >= 0.97 {
+		t.Fatalf("a beam of 10: sampled %v, alarm gauge %v; want the alarm firing", got, g)
+	}
+	setEf(400)
+	if got, g := run(150); got.GetAlarm() || g != 0 {
+		t.Fatalf("a beam of 400: sampled %v, alarm gauge %v; want the alarm cleared", got, g)
+	}
+}
+
+// gauge returns the value of gauge name for namespace ns in reg.
+func gauge(t *testing.T, reg *prometheus.Registry, name, ns string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "namespace" && l.GetValue() == ns {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return -1
 }

@@ -44,6 +44,11 @@ type Config struct {
 	// RecallSampleCPU is the share of one core those re-runs may take;
 	// zero means 0.05.
 	RecallSampleCPU float64
+	// RecallAlarm is the sampled recall under which a namespace's alarm
+	// fires (weft_recall_alarm, a log line), for namespaces whose
+	// default_search sets no recall_target (which is their target); 0: no
+	// alarm for them.
+	RecallAlarm float64
 }
 
 // DefaultWriteLease is the write lease when Config.WriteLease is zero.
@@ -105,7 +110,7 @@ func New(cfg Config) (*Server, error) {
 		if cpu == 0 {
 			cpu = 0.05
 		}
-		recall = &recallSampler{share: cfg.RecallSample, cpu: cpu, jobs: make(chan recallJob, 256)}
+		recall = &recallSampler{share: cfg.RecallSample, cpu: cpu, alarm: cfg.RecallAlarm, jobs: make(chan recallJob, 256)}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
@@ -230,6 +235,7 @@ type metrics struct {
 	indexFailures prometheus.Counter
 	recallSampled *prometheus.HistogramVec
 	recallSkipped prometheus.Counter
+	recallAlarm   *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -267,12 +273,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "recall@k of sampled approximate queries against an exact re-run over the same documents, by namespace and query shape.",
 			Buckets: []float64{0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 1},
 		}, []string{"namespace", "filtered", "plugins"}),
+		recallAlarm: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "weft_recall_alarm",
+			Help: "1 while a namespace's sampled recall is below its target (the upper end of the 95 % interval of its last 100 samples), else 0.",
+		}, []string{"namespace"}),
 		recallSkipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "weft_recall_samples_skipped_total", Help: "Sampled queries not re-run: the sampler was busy or the namespace changed first.",
 		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.latency, m.userErrors, m.walAppends, m.groupSize, m.indexDuration, m.indexedRows, m.indexFailures, m.recallSampled, m.recallSkipped} {
+		for _, c := range []prometheus.Collector{m.requests, m.latency, m.userErrors, m.walAppends, m.groupSize, m.indexDuration, m.indexedRows, m.indexFailures, m.recallSampled, m.recallSkipped, m.recallAlarm} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -40,6 +40,7 @@ type serveFlags struct {
 	writeLease      time.Duration
 	recallSample    float64
 	recallSampleCPU float64
+	recallAlarm     float64
 }
 
 func (c *serveFlags) register(fs *flag.FlagSet) {
@@ -57,6 +58,7 @@ func (c *serveFlags) register(fs *flag.FlagSet) {
 	c.index.RegisterFlags("index.", fs)
 	fs.Float64Var(&c.recallSample, "recall-sample", 0, "Share of approximate queries re-run exactly in the background to measure recall (weft_recall_sampled, GetNamespace's sampled_recall); 0 samples none.")
 	fs.Float64Var(&c.recallSampleCPU, "recall-sample-cpu", 0.05, "Share of one core the recall sampler's exact re-runs may take.")
+	fs.Float64Var(&c.recallAlarm, "recall-alarm", 0.9, "Sampled recall under which a namespace's alarm fires (weft_recall_alarm and a log line); a namespace's default recall_target overrides it; 0: none.")
 	fs.DurationVar(&c.writeLease, "write-lease", fabric.DefaultWriteLease, "How long the process that last wrote a namespace answers STRONG queries without reading the bucket; another process that writes meanwhile waits up to this long, once. 0 disables leases.")
 }
 
@@ -123,7 +125,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Plugins: store, Index: c.index, WriteLease: writeLease(c.writeLease),
-		RecallSample: c.recallSample, RecallSampleCPU: c.recallSampleCPU})
+		RecallSample: c.recallSample, RecallSampleCPU: c.recallSampleCPU, RecallAlarm: c.recallAlarm})
 	if err != nil {
 		return err
 	}

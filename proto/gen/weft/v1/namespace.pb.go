@@ -337,7 +337,10 @@ type SampledRecall struct {
 	Samples uint32 `protobuf:"varint,4,opt,name=samples,proto3" json:"samples,omitempty"`
 	// Samples dropped because the namespace changed before the exact re-run
 	// or the sampler was busy, since the process started.
-	Skipped       uint64 `protobuf:"varint,5,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	Skipped uint64 `protobuf:"varint,5,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	// The recall alarm fires: the upper end of the 95 % interval of the last
+	// 100 samples is below the namespace's recall target.
+	Alarm         bool `protobuf:"varint,6,opt,name=alarm,proto3" json:"alarm,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -405,6 +408,13 @@ func (x *SampledRecall) GetSkipped() uint64 {
 		return x.Skipped
 	}
 	return 0
+}
+
+func (x *SampledRecall) GetAlarm() bool {
+	if x != nil {
+		return x.Alarm
+	}
+	return false
 }
 
 type CreateNamespaceRequest struct {
@@ -994,13 +1004,14 @@ const file_weft_v1_namespace_proto_rawDesc = "" +
 	"\x13unindexed_documents\x18\x06 \x01(\x04R\x12unindexedDocuments\x12\x1a\n" +
 	"\bindexing\x18\a \x01(\bR\bindexing\x12\x1a\n" +
 	"\bsegments\x18\b \x01(\rR\bsegments\x12=\n" +
-	"\x0esampled_recall\x18\t \x01(\v2\x16.weft.v1.SampledRecallR\rsampledRecall\"\xa3\x01\n" +
+	"\x0esampled_recall\x18\t \x01(\v2\x16.weft.v1.SampledRecallR\rsampledRecall\"\xb9\x01\n" +
 	"\rSampledRecall\x12\x16\n" +
 	"\x06recall\x18\x01 \x01(\x01R\x06recall\x12!\n" +
 	"\finterval_low\x18\x02 \x01(\x01R\vintervalLow\x12#\n" +
 	"\rinterval_high\x18\x03 \x01(\x01R\fintervalHigh\x12\x18\n" +
 	"\asamples\x18\x04 \x01(\rR\asamples\x12\x18\n" +
-	"\askipped\x18\x05 \x01(\x04R\askipped\"J\n" +
+	"\askipped\x18\x05 \x01(\x04R\askipped\x12\x14\n" +
+	"\x05alarm\x18\x06 \x01(\bR\x05alarm\"J\n" +
 	"\x16CreateNamespaceRequest\x120\n" +
 	"\tnamespace\x18\x01 \x01(\v2\x12.weft.v1.NamespaceR\tnamespace\"K\n" +
 	"\x17CreateNamespaceResponse\x120\n" +
