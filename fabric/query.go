@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -24,6 +25,10 @@ type stageTimer struct {
 }
 
 func newStageTimer() *stageTimer { return &stageTimer{last: time.Now()} }
+
+// skip leaves the time since the last stage out of every stage (explain's
+// own counting).
+func (t *stageTimer) skip() { t.last = time.Now() }
 
 func (t *stageTimer) done(stage string) {
 	now := time.Now()
@@ -73,10 +78,13 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	}
 	stats := &weftv1.QueryStats{CacheTemperature: weftv1.CacheTemperature_CACHE_TEMPERATURE_HOT}
 
-	opts := searchPlan(m, meta, want)
-	opts.Done = ctx.Done()
+	opts, efSource := searchPlan(m, meta, want)
+	opts.Done, opts.Explain = ctx.Done(), m.GetExplain()
 	st := ns.state()
 	st.RLock()
+	rows := map[string][2]uint64{} // stage → rows in, out (explain)
+	docs := uint64(st.Count())
+	rows["refresh"] = [2]uint64{docs, docs}
 	allow := st.Matching(m.GetFilter())
 	// Plugins run under the read lock, bounded by their deadlines: the
 	// slots they judge must not change underneath them.
@@ -87,12 +95,20 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	}
 	stats.ShardsProbed = uint32(probed)
 	timer.done("route")
+	if opts.Explain {
+		rows["route"] = [2]uint64{docs, allowedCount(st, allow, opts.Tail)}
+		timer.skip()
+	}
 	allow, err = chain.Filter(ctx, st, meta, allow)
 	if err != nil {
 		st.RUnlock()
 		return nil, err
 	}
 	timer.done("filter")
+	if opts.Explain {
+		rows["filter"] = [2]uint64{rows["route"][1], allowedCount(st, allow, opts.Tail)}
+		timer.skip()
+	}
 	if m.GetFilter() != nil && !chain.Has(plugins.HookRoute) && !chain.Has(plugins.HookFilter) {
 		opts.Bulk = st.BulkFilter(m.GetFilter()) // allow is the filter alone
 	}
@@ -110,13 +126,18 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	}
 	timer.done("search")
 	var explain *weftv1.QueryExplain
+	if opts.Explain || m.GetExplainExact() {
+		explain = &weftv1.QueryExplain{}
+		rows["search"] = [2]uint64{rows["filter"][1], uint64(len(found.Hits))}
+	}
 	if m.GetExplainExact() {
 		exact := st.Search(q, k, allow, workers.SearchOptions{Exact: true, Tail: opts.Tail, Ef: k, Done: opts.Done})
-		explain = &weftv1.QueryExplain{Recall: recallOf(found.Hits[:min(k, len(found.Hits))], exact.Hits)}
+		explain.Recall = recallOf(found.Hits[:min(k, len(found.Hits))], exact.Hits)
 		for _, h := range exact.Hits {
 			explain.ExactIds = append(explain.ExactIds, st.IDs[h.ID])
 		}
 		timer.done("explain")
+		rows["explain"] = [2]uint64{uint64(len(found.Hits)), uint64(len(exact.Hits))}
 	} else if !opts.Exact && len(st.Segs) > 0 { // an approximate answer
 		h.s.sample(recallJob{
 			ns: ns, st: st, changes: st.Changes, q: q, k: k, allow: allow, tail: opts.Tail, got: found.Hits,
@@ -159,6 +180,25 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	st.RUnlock()
 	timer.done("rerank")
 	stats.Timings = timer.timings
+	if opts.Explain {
+		rows["rerank"] = [2]uint64{uint64(len(found.Hits)), uint64(len(results))}
+		explain.Ef, explain.EfSource, explain.Exact = uint32(opts.Ef), efSource, opts.Exact
+		if opts.Exact {
+			explain.Ef = 0
+		}
+		for _, r := range found.Shards {
+			shard := r.Shard
+			if shard == "" {
+				shard = "wal-tail"
+			}
+			explain.Shards = append(explain.Shards, &weftv1.ShardExplain{Shard: shard, Rows: uint64(r.Rows), LiveRows: uint64(r.Live),
+				Strategy: r.Strategy, Allowed: uint64(r.Allowed), ScoredExactly: r.Scored, Candidates: uint32(r.Candidates)})
+		}
+		for _, t := range timer.timings {
+			n := rows[t.GetStage()]
+			explain.Stages = append(explain.Stages, &weftv1.StageExplain{Stage: t.GetStage(), Duration: t.GetDuration(), RowsIn: n[0], RowsOut: n[1]})
+		}
+	}
 	return connect.NewResponse(&weftv1.QueryResponse{Results: results, Stats: stats, Explain: explain}), nil
 }
 
@@ -187,25 +227,33 @@ func efForRecall(r float32) int {
 // into search options: an explicit ef wins, then a recall target (1 means
 // exact), then defaultEf. The beam is never narrower than the candidates
 // wanted.
-func searchPlan(m *weftv1.QueryRequest, meta *weftv1.Namespace, want int) workers.SearchOptions {
+//
+// It also says where the beam came from, for explain.
+func searchPlan(m *weftv1.QueryRequest, meta *weftv1.Namespace, want int) (workers.SearchOptions, string) {
 	p, d := m.GetSearch(), meta.GetDefaultSearch()
 	ef, r := p.GetEf(), p.GetRecallTarget()
+	from := "search."
 	if ef == 0 && r == 0 {
 		ef, r = d.GetEf(), d.GetRecallTarget()
+		from = "namespace default "
 	}
 	o := workers.SearchOptions{Tail: m.GetConsistency() != weftv1.Consistency_CONSISTENCY_EVENTUAL}
+	var source string
 	switch {
 	case ef > 0:
-		o.Ef = int(ef)
+		o.Ef, source = int(ef), from+"ef"
 	case r >= 1:
-		o.Exact = true
+		o.Exact, source = true, from+"recall_target 1"
 	case r > 0:
-		o.Ef = efForRecall(r)
+		o.Ef, source = efForRecall(r), fmt.Sprintf("%srecall_target %g", from, r)
 	default:
-		o.Ef = defaultEf
+		o.Ef, source = defaultEf, "default"
+	}
+	if o.Ef < want && !o.Exact {
+		source += fmt.Sprintf(", widened to the %d candidates wanted", want)
 	}
 	o.Ef = max(o.Ef, want)
-	return o
+	return o, source
 }
 
 func validQuery(m *weftv1.QueryRequest, meta *weftv1.Namespace) error {
@@ -231,4 +279,21 @@ func validQuery(m *weftv1.QueryRequest, meta *weftv1.Namespace) error {
 		return nil
 	}
 	return invalid("consistency", "consistency %d is unknown: use CONSISTENCY_STRONG or CONSISTENCY_EVENTUAL", m.GetConsistency())
+}
+
+// allowedCount counts the live documents allow passes, in segments and,
+// with tail, in the WAL tail (explain only: it reads every slot). The
+// caller holds st's read lock.
+func allowedCount(st *workers.State, allow workers.AllowFunc, tail bool) uint64 {
+	ids := st.IDs
+	if !tail {
+		ids = ids[:st.Base]
+	}
+	n := uint64(0)
+	for slot, id := range ids {
+		if id != "" && allow.OK(slot) {
+			n++
+		}
+	}
+	return n
 }

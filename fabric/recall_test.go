@@ -4,6 +4,8 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/weftdb/weft/fabric"
 	"github.com/weftdb/weft/objstore"
+	"github.com/weftdb/weft/plugins"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 )
 
@@ -202,4 +205,120 @@ func gauge(t *testing.T, reg *prometheus.Registry, name, ns string) float64 {
 		}
 	}
 	return -1
+}
+
+// explain on a filtered query with a filter plugin lists every stage, and
+// its numbers add up: the documents each stage keeps match a count by
+// hand, the shards' allowed rows sum to what the filters kept, their exact
+// scores to the query's documents_scanned; explain_exact's recall matches
+// one computed by hand.
+func TestExplainAddsUp(t *testing.T) {
+	ctx := context.Background()
+	bucket := objstore.NewInMemory()
+	host, err := plugins.NewHost(plugins.DefaultConfig(), nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Close(ctx) })
+	store, err := plugins.NewStore(bucket, host, nil, plugins.DefaultStoreConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := serveFabric(t, fabric.Config{Bucket: bucket, Plugins: store, Index: eagerIndex, WriteLease: testLease})
+	wasm, err := os.ReadFile(filepath.Join("..", "examples", "plugins", "attrfilter", "c", "attrfilter.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.plugins.RegisterPlugin(ctx, connect.NewRequest(&weftv1.RegisterPluginRequest{Name: "attrfilter", Wasm: wasm, DeadlineMs: 1000})); err != nil {
+		t.Fatal(err)
+	}
+	createNamespace(t, c, "ex", 16, weftv1.Metric_METRIC_L2)
+	r := rand.New(rand.NewPCG(51, 52))
+	docs := randomDocs(r, 3000, 16, "d")
+	tiers := []string{"gold", "silver", "bronze"}
+	for i, d := range docs {
+		d.Attributes["n"] = &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_IntValue{IntValue: int64(i % 100)}}
+		d.Attributes["tier"] = &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_StringValue{StringValue: tiers[i%7%3]}}
+	}
+	upsert(t, c, "ex", docs)
+	waitIndexed(t, c, "ex")
+	more := randomDocs(r, 40, 16, "t") // a tail, if the indexer has not folded it yet
+	for i, d := range more {
+		d.Attributes["n"] = &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_IntValue{IntValue: int64(i % 100)}}
+		d.Attributes["tier"] = &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_StringValue{StringValue: "gold"}}
+	}
+	upsert(t, c, "ex", more)
+	all := map[string]*weftv1.Document{}
+	for _, d := range append(docs, more...) {
+		all[d.Id] = d
+	}
+	inRange := func(d *weftv1.Document) bool { return d.Attributes["n"].GetIntValue() < 50 }
+	gold := func(d *weftv1.Document) bool { return inRange(d) && d.Attributes["tier"].GetStringValue() == "gold" }
+	var wantRange, wantGold uint64
+	for _, d := range all {
+		if inRange(d) {
+			wantRange++
+		}
+		if gold(d) {
+			wantGold++
+		}
+	}
+	q := randomDocs(r, 1, 16, "q")[0].Vector
+	start := time.Now()
+	resp := query(t, c, &weftv1.QueryRequest{Namespace: "ex", Vector: q, TopK: 10, Search: &weftv1.SearchParams{Ef: 16},
+		Filter:  &weftv1.Filter{Op: &weftv1.Filter_Range{Range: &weftv1.RangeFilter{Attribute: "n", Lt: &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_IntValue{IntValue: 50}}}}},
+		Plugins: []*weftv1.PluginCall{{Name: "attrfilter", Params: map[string]string{"attr": "tier", "eq": "gold"}}},
+		Explain: true, ExplainExact: true})
+	elapsed := time.Since(start)
+	ex := resp.GetExplain()
+	var names []string
+	stage := map[string]*weftv1.StageExplain{}
+	var total time.Duration
+	for _, s := range ex.GetStages() {
+		names = append(names, s.GetStage())
+		stage[s.GetStage()] = s
+		total += s.GetDuration().AsDuration()
+	}
+	if want := []string{"refresh", "route", "filter", "search", "explain", "rerank"}; !slices.Equal(names, want) {
+		t.Fatalf("stages %v, want %v", names, want)
+	}
+	if total > elapsed {
+		t.Fatalf("stages took %v in all, the query %v", total, elapsed)
+	}
+	docsN := uint64(len(all))
+	checks := []struct {
+		stage   string
+		in, out uint64
+	}{
+		{"refresh", docsN, docsN},
+		{"route", docsN, wantRange},
+		{"filter", wantRange, wantGold},
+		{"search", wantGold, stage["search"].GetRowsOut()},
+		{"rerank", stage["search"].GetRowsOut(), uint64(len(resp.GetResults()))},
+	}
+	for _, c := range checks {
+		if s := stage[c.stage]; s.GetRowsIn() != c.in || s.GetRowsOut() != c.out {
+			t.Errorf("stage %s: rows %d → %d, want %d → %d", c.stage, s.GetRowsIn(), s.GetRowsOut(), c.in, c.out)
+		}
+	}
+	var allowed, scored, candidates uint64
+	for _, s := range ex.GetShards() {
+		allowed += s.GetAllowed()
+		scored += s.GetScoredExactly()
+		candidates += uint64(s.GetCandidates())
+		if s.GetStrategy() == "" || s.GetLiveRows() > s.GetRows() || s.GetAllowed() > s.GetLiveRows() {
+			t.Errorf("shard %v", s)
+		}
+	}
+	if allowed != wantGold || scored != resp.GetStats().GetDocumentsScanned() || candidates < stage["search"].GetRowsOut() || len(ex.GetShards()) == 0 {
+		t.Fatalf("shards %v: allowed %d (want %d), scored %d (stats %d), candidates %d (search kept %d)",
+			ex.GetShards(), allowed, wantGold, scored, resp.GetStats().GetDocumentsScanned(), candidates, stage["search"].GetRowsOut())
+	}
+	if ex.GetEf() != 16 || ex.GetEfSource() != "search.ef" || ex.GetExact() {
+		t.Fatalf("beam %d from %q, exact %v; want 16 from search.ef", ex.GetEf(), ex.GetEfSource(), ex.GetExact())
+	}
+	exact := reference(all, q, 10, weftv1.Metric_METRIC_L2, gold)
+	if want := byHand(resp.GetResults(), exact); ex.GetRecall() != want {
+		t.Fatalf("explain_exact recall %v, by hand %v", ex.GetRecall(), want)
+	}
 }

@@ -325,6 +325,19 @@ type SearchResult struct {
 	Matched  uint64        // documents that passed the filter and were scored exactly
 	Segments int           // segments searched
 	Plans    []filter.Plan
+	// Shards says what each shard did; only with SearchOptions.Explain.
+	Shards []ShardReport
+}
+
+// ShardReport is what a search did in one shard: a segment, or the WAL
+// tail (Shard "").
+type ShardReport struct {
+	Shard      string
+	Rows, Live int
+	Strategy   string // graph, traverse, postfilter, exact, exact scan
+	Allowed    int    // rows the filter allows; Live without one
+	Scored     uint64 // rows scored exactly
+	Candidates int    // results offered to the merge
 }
 
 // SearchOptions say how a query searches.
@@ -335,6 +348,8 @@ type SearchOptions struct {
 	// Done stops a long tail scan early when the request ends (nil: never);
 	// the caller then fails the query with the context's error.
 	Done <-chan struct{}
+	// Explain fills SearchResult.Shards.
+	Explain bool
 	// Bulk, when set, marks the segment rows allow passes faster than
 	// calling allow per row (see bulkFilter); it must agree with allow.
 	Bulk func(base, n int, bits *filter.Bitset)
@@ -375,6 +390,7 @@ func (s *State) Search(q []float32, k int, allow AllowFunc, o SearchOptions) Sea
 		res.Segments++
 		base := s.segBase[i]
 		var found []topk.Result
+		report := ShardReport{Shard: g.ID, Rows: g.Rows, Live: g.Graph.Live(), Strategy: "graph", Allowed: g.Graph.Live()}
 		switch {
 		case allow == nil && !o.Exact:
 			found = g.Graph.Search(q, k, o.Ef)
@@ -389,20 +405,31 @@ func (s *State) Search(q []float32, k int, allow AllowFunc, o SearchOptions) Sea
 					}
 				}
 			}
+			report.Allowed = int(bits.Cardinality())
 			if o.Exact {
 				found = g.Graph.ExactSearch(q, k, nil, bits)
 				res.Matched += bits.Cardinality()
+				report.Strategy, report.Scored = "exact", bits.Cardinality()
 				break
 			}
 			var plan filter.Plan
 			found, plan = filter.Search(g.Graph, q, k, o.Ef, bits)
 			res.Plans = append(res.Plans, plan)
+			report.Strategy = plan.Strategy.String()
 			if plan.Strategy == filter.Exact || plan.Fallback {
 				res.Matched += uint64(plan.Allowed)
+				report.Scored = uint64(plan.Allowed)
+			}
+			if plan.Fallback {
+				report.Strategy = "exact (graph came back short)"
 			}
 		}
 		for _, r := range found {
 			top.Offer(topk.Result{ID: uint32(base + int(r.ID)), Dist: r.Dist})
+		}
+		if o.Explain {
+			report.Candidates = len(found)
+			res.Shards = append(res.Shards, report)
 		}
 	}
 	if o.Tail && s.Base < len(s.IDs) {
@@ -410,6 +437,11 @@ func (s *State) Search(q []float32, k int, allow AllowFunc, o SearchOptions) Sea
 		res.Matched += t.Matched
 		for _, h := range t.Hits {
 			top.Offer(h)
+		}
+		if o.Explain {
+			live := len(s.IDs) - s.Base - len(s.free)
+			res.Shards = append(res.Shards, ShardReport{Rows: len(s.IDs) - s.Base, Live: live, Strategy: "exact scan",
+				Allowed: int(t.Matched), Scored: t.Matched, Candidates: len(t.Hits)})
 		}
 	}
 	res.Hits = top.Sorted()

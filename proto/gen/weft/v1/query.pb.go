@@ -156,7 +156,10 @@ type QueryRequest struct {
 	// Also compute the exact top k over the same documents and filter, and
 	// report this answer's recall against it (QueryResponse.explain). Costs
 	// an exact scan: for tuning and tests, not for every query.
-	ExplainExact  bool `protobuf:"varint,11,opt,name=explain_exact,json=explainExact,proto3" json:"explain_exact,omitempty"`
+	ExplainExact bool `protobuf:"varint,11,opt,name=explain_exact,json=explainExact,proto3" json:"explain_exact,omitempty"`
+	// Report what the query did (QueryResponse.explain): how the beam was
+	// chosen, what each shard did, each stage's time and rows.
+	Explain       bool `protobuf:"varint,12,opt,name=explain,proto3" json:"explain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -268,6 +271,13 @@ func (x *QueryRequest) GetExplainExact() bool {
 	return false
 }
 
+func (x *QueryRequest) GetExplain() bool {
+	if x != nil {
+		return x.Explain
+	}
+	return false
+}
+
 type QueryResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Nearest first (or highest score first when a rerank plugin ran).
@@ -330,16 +340,29 @@ func (x *QueryResponse) GetExplain() *QueryExplain {
 	return nil
 }
 
-// QueryExplain says how an answer compares with the exact one.
+// QueryExplain says what a query did (explain) and how its answer
+// compares with the exact one (explain_exact).
 type QueryExplain struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The exact top k (ids, nearest first) over the documents the query
-	// searched, before any rerank plugin.
+	// explain_exact: the exact top k (ids, nearest first) over the documents
+	// the query searched, before any rerank plugin.
 	ExactIds []string `protobuf:"bytes,1,rep,name=exact_ids,json=exactIds,proto3" json:"exact_ids,omitempty"`
-	// recall@k of the approximate candidates (before any rerank) against the
-	// exact ones: the share of the exact k found, counting a candidate as
-	// found when it is as near as the k-th exact distance (ties).
-	Recall        float64 `protobuf:"fixed64,2,opt,name=recall,proto3" json:"recall,omitempty"`
+	// explain_exact: recall@k of the approximate candidates (before any
+	// rerank) against the exact ones: the share of the exact k found,
+	// counting a candidate as found when it is as near as the k-th exact
+	// distance (ties).
+	Recall float64 `protobuf:"fixed64,2,opt,name=recall,proto3" json:"recall,omitempty"`
+	// The graph beam width used, and where it came from: "search.ef",
+	// "search.recall_target 0.95", "namespace default ef", "namespace
+	// default recall_target 0.95" or "default"; with exact, every row was
+	// scored exactly (recall_target 1).
+	Ef       uint32 `protobuf:"varint,3,opt,name=ef,proto3" json:"ef,omitempty"`
+	EfSource string `protobuf:"bytes,4,opt,name=ef_source,json=efSource,proto3" json:"ef_source,omitempty"`
+	Exact    bool   `protobuf:"varint,5,opt,name=exact,proto3" json:"exact,omitempty"`
+	// What each shard did, segments in manifest order, then the WAL tail.
+	Shards []*ShardExplain `protobuf:"bytes,6,rep,name=shards,proto3" json:"shards,omitempty"`
+	// The stages in order, with their time and rows.
+	Stages        []*StageExplain `protobuf:"bytes,7,rep,name=stages,proto3" json:"stages,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -388,6 +411,215 @@ func (x *QueryExplain) GetRecall() float64 {
 	return 0
 }
 
+func (x *QueryExplain) GetEf() uint32 {
+	if x != nil {
+		return x.Ef
+	}
+	return 0
+}
+
+func (x *QueryExplain) GetEfSource() string {
+	if x != nil {
+		return x.EfSource
+	}
+	return ""
+}
+
+func (x *QueryExplain) GetExact() bool {
+	if x != nil {
+		return x.Exact
+	}
+	return false
+}
+
+func (x *QueryExplain) GetShards() []*ShardExplain {
+	if x != nil {
+		return x.Shards
+	}
+	return nil
+}
+
+func (x *QueryExplain) GetStages() []*StageExplain {
+	if x != nil {
+		return x.Stages
+	}
+	return nil
+}
+
+// ShardExplain is what a query did in one shard.
+type ShardExplain struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A segment's id, or "wal-tail".
+	Shard string `protobuf:"bytes,1,opt,name=shard,proto3" json:"shard,omitempty"`
+	// Rows, and those not deleted or replaced.
+	Rows     uint64 `protobuf:"varint,2,opt,name=rows,proto3" json:"rows,omitempty"`
+	LiveRows uint64 `protobuf:"varint,3,opt,name=live_rows,json=liveRows,proto3" json:"live_rows,omitempty"`
+	// "graph" (beam search), "traverse" (beam search that skips rows the
+	// filter rejects), "postfilter" (beam search, filter after), "exact"
+	// (every allowed row scored), "exact (graph came back short)".
+	Strategy string `protobuf:"bytes,4,opt,name=strategy,proto3" json:"strategy,omitempty"`
+	// Rows the filter and plugins allow (all live rows without them).
+	Allowed uint64 `protobuf:"varint,5,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	// Rows whose distance was computed exactly, outside a beam search.
+	ScoredExactly uint64 `protobuf:"varint,6,opt,name=scored_exactly,json=scoredExactly,proto3" json:"scored_exactly,omitempty"`
+	// Candidates the shard offered to the merge.
+	Candidates    uint32 `protobuf:"varint,7,opt,name=candidates,proto3" json:"candidates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShardExplain) Reset() {
+	*x = ShardExplain{}
+	mi := &file_weft_v1_query_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShardExplain) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShardExplain) ProtoMessage() {}
+
+func (x *ShardExplain) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_query_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShardExplain.ProtoReflect.Descriptor instead.
+func (*ShardExplain) Descriptor() ([]byte, []int) {
+	return file_weft_v1_query_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ShardExplain) GetShard() string {
+	if x != nil {
+		return x.Shard
+	}
+	return ""
+}
+
+func (x *ShardExplain) GetRows() uint64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *ShardExplain) GetLiveRows() uint64 {
+	if x != nil {
+		return x.LiveRows
+	}
+	return 0
+}
+
+func (x *ShardExplain) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
+}
+
+func (x *ShardExplain) GetAllowed() uint64 {
+	if x != nil {
+		return x.Allowed
+	}
+	return 0
+}
+
+func (x *ShardExplain) GetScoredExactly() uint64 {
+	if x != nil {
+		return x.ScoredExactly
+	}
+	return 0
+}
+
+func (x *ShardExplain) GetCandidates() uint32 {
+	if x != nil {
+		return x.Candidates
+	}
+	return 0
+}
+
+// StageExplain is one stage of a query.
+type StageExplain struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "refresh", "route", "filter", "search", "explain", "rerank".
+	Stage    string               `protobuf:"bytes,1,opt,name=stage,proto3" json:"stage,omitempty"`
+	Duration *durationpb.Duration `protobuf:"bytes,2,opt,name=duration,proto3" json:"duration,omitempty"`
+	// Documents or candidates the stage started with and kept: route and
+	// filter narrow the documents, search turns them into candidates,
+	// rerank orders the candidates into the answer.
+	RowsIn        uint64 `protobuf:"varint,3,opt,name=rows_in,json=rowsIn,proto3" json:"rows_in,omitempty"`
+	RowsOut       uint64 `protobuf:"varint,4,opt,name=rows_out,json=rowsOut,proto3" json:"rows_out,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StageExplain) Reset() {
+	*x = StageExplain{}
+	mi := &file_weft_v1_query_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StageExplain) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StageExplain) ProtoMessage() {}
+
+func (x *StageExplain) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_query_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StageExplain.ProtoReflect.Descriptor instead.
+func (*StageExplain) Descriptor() ([]byte, []int) {
+	return file_weft_v1_query_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *StageExplain) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *StageExplain) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *StageExplain) GetRowsIn() uint64 {
+	if x != nil {
+		return x.RowsIn
+	}
+	return 0
+}
+
+func (x *StageExplain) GetRowsOut() uint64 {
+	if x != nil {
+		return x.RowsOut
+	}
+	return 0
+}
+
 // QueryResult is one matching document.
 type QueryResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -406,7 +638,7 @@ type QueryResult struct {
 
 func (x *QueryResult) Reset() {
 	*x = QueryResult{}
-	mi := &file_weft_v1_query_proto_msgTypes[3]
+	mi := &file_weft_v1_query_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -418,7 +650,7 @@ func (x *QueryResult) String() string {
 func (*QueryResult) ProtoMessage() {}
 
 func (x *QueryResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_query_proto_msgTypes[3]
+	mi := &file_weft_v1_query_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -431,7 +663,7 @@ func (x *QueryResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryResult.ProtoReflect.Descriptor instead.
 func (*QueryResult) Descriptor() ([]byte, []int) {
-	return file_weft_v1_query_proto_rawDescGZIP(), []int{3}
+	return file_weft_v1_query_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *QueryResult) GetId() string {
@@ -493,7 +725,7 @@ type QueryStats struct {
 
 func (x *QueryStats) Reset() {
 	*x = QueryStats{}
-	mi := &file_weft_v1_query_proto_msgTypes[4]
+	mi := &file_weft_v1_query_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -505,7 +737,7 @@ func (x *QueryStats) String() string {
 func (*QueryStats) ProtoMessage() {}
 
 func (x *QueryStats) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_query_proto_msgTypes[4]
+	mi := &file_weft_v1_query_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -518,7 +750,7 @@ func (x *QueryStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryStats.ProtoReflect.Descriptor instead.
 func (*QueryStats) Descriptor() ([]byte, []int) {
-	return file_weft_v1_query_proto_rawDescGZIP(), []int{4}
+	return file_weft_v1_query_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *QueryStats) GetDocumentsScanned() uint64 {
@@ -589,7 +821,7 @@ type StageTiming struct {
 
 func (x *StageTiming) Reset() {
 	*x = StageTiming{}
-	mi := &file_weft_v1_query_proto_msgTypes[5]
+	mi := &file_weft_v1_query_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +833,7 @@ func (x *StageTiming) String() string {
 func (*StageTiming) ProtoMessage() {}
 
 func (x *StageTiming) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_query_proto_msgTypes[5]
+	mi := &file_weft_v1_query_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +846,7 @@ func (x *StageTiming) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageTiming.ProtoReflect.Descriptor instead.
 func (*StageTiming) Descriptor() ([]byte, []int) {
-	return file_weft_v1_query_proto_rawDescGZIP(), []int{5}
+	return file_weft_v1_query_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *StageTiming) GetStage() string {
@@ -635,7 +867,7 @@ var File_weft_v1_query_proto protoreflect.FileDescriptor
 
 const file_weft_v1_query_proto_rawDesc = "" +
 	"\n" +
-	"\x13weft/v1/query.proto\x12\aweft.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x13weft/v1/types.proto\"\xba\x03\n" +
+	"\x13weft/v1/query.proto\x12\aweft.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x13weft/v1/types.proto\"\xd4\x03\n" +
 	"\fQueryRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x16\n" +
 	"\x06vector\x18\x02 \x03(\x02R\x06vector\x12\x13\n" +
@@ -648,14 +880,35 @@ const file_weft_v1_query_proto_rawDesc = "" +
 	"\aplugins\x18\t \x03(\v2\x13.weft.v1.PluginCallR\aplugins\x12#\n" +
 	"\rallow_partial\x18\n" +
 	" \x01(\bR\fallowPartial\x12#\n" +
-	"\rexplain_exact\x18\v \x01(\bR\fexplainExact\"\x9b\x01\n" +
+	"\rexplain_exact\x18\v \x01(\bR\fexplainExact\x12\x18\n" +
+	"\aexplain\x18\f \x01(\bR\aexplain\"\x9b\x01\n" +
 	"\rQueryResponse\x12.\n" +
 	"\aresults\x18\x01 \x03(\v2\x14.weft.v1.QueryResultR\aresults\x12)\n" +
 	"\x05stats\x18\x02 \x01(\v2\x13.weft.v1.QueryStatsR\x05stats\x12/\n" +
-	"\aexplain\x18\x03 \x01(\v2\x15.weft.v1.QueryExplainR\aexplain\"C\n" +
+	"\aexplain\x18\x03 \x01(\v2\x15.weft.v1.QueryExplainR\aexplain\"\xe4\x01\n" +
 	"\fQueryExplain\x12\x1b\n" +
 	"\texact_ids\x18\x01 \x03(\tR\bexactIds\x12\x16\n" +
-	"\x06recall\x18\x02 \x01(\x01R\x06recall\"\x85\x02\n" +
+	"\x06recall\x18\x02 \x01(\x01R\x06recall\x12\x0e\n" +
+	"\x02ef\x18\x03 \x01(\rR\x02ef\x12\x1b\n" +
+	"\tef_source\x18\x04 \x01(\tR\befSource\x12\x14\n" +
+	"\x05exact\x18\x05 \x01(\bR\x05exact\x12-\n" +
+	"\x06shards\x18\x06 \x03(\v2\x15.weft.v1.ShardExplainR\x06shards\x12-\n" +
+	"\x06stages\x18\a \x03(\v2\x15.weft.v1.StageExplainR\x06stages\"\xd2\x01\n" +
+	"\fShardExplain\x12\x14\n" +
+	"\x05shard\x18\x01 \x01(\tR\x05shard\x12\x12\n" +
+	"\x04rows\x18\x02 \x01(\x04R\x04rows\x12\x1b\n" +
+	"\tlive_rows\x18\x03 \x01(\x04R\bliveRows\x12\x1a\n" +
+	"\bstrategy\x18\x04 \x01(\tR\bstrategy\x12\x18\n" +
+	"\aallowed\x18\x05 \x01(\x04R\aallowed\x12%\n" +
+	"\x0escored_exactly\x18\x06 \x01(\x04R\rscoredExactly\x12\x1e\n" +
+	"\n" +
+	"candidates\x18\a \x01(\rR\n" +
+	"candidates\"\x8f\x01\n" +
+	"\fStageExplain\x12\x14\n" +
+	"\x05stage\x18\x01 \x01(\tR\x05stage\x125\n" +
+	"\bduration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x17\n" +
+	"\arows_in\x18\x03 \x01(\x04R\x06rowsIn\x12\x19\n" +
+	"\brows_out\x18\x04 \x01(\x04R\arowsOut\"\x85\x02\n" +
 	"\vQueryResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bdistance\x18\x02 \x01(\x02R\bdistance\x12\x14\n" +
@@ -705,43 +958,48 @@ func file_weft_v1_query_proto_rawDescGZIP() []byte {
 }
 
 var file_weft_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_weft_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_weft_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_weft_v1_query_proto_goTypes = []any{
 	(Consistency)(0),            // 0: weft.v1.Consistency
 	(CacheTemperature)(0),       // 1: weft.v1.CacheTemperature
 	(*QueryRequest)(nil),        // 2: weft.v1.QueryRequest
 	(*QueryResponse)(nil),       // 3: weft.v1.QueryResponse
 	(*QueryExplain)(nil),        // 4: weft.v1.QueryExplain
-	(*QueryResult)(nil),         // 5: weft.v1.QueryResult
-	(*QueryStats)(nil),          // 6: weft.v1.QueryStats
-	(*StageTiming)(nil),         // 7: weft.v1.StageTiming
-	nil,                         // 8: weft.v1.QueryResult.AttributesEntry
-	(*Filter)(nil),              // 9: weft.v1.Filter
-	(*SearchParams)(nil),        // 10: weft.v1.SearchParams
-	(*PluginCall)(nil),          // 11: weft.v1.PluginCall
-	(*durationpb.Duration)(nil), // 12: google.protobuf.Duration
-	(*AttributeValue)(nil),      // 13: weft.v1.AttributeValue
+	(*ShardExplain)(nil),        // 5: weft.v1.ShardExplain
+	(*StageExplain)(nil),        // 6: weft.v1.StageExplain
+	(*QueryResult)(nil),         // 7: weft.v1.QueryResult
+	(*QueryStats)(nil),          // 8: weft.v1.QueryStats
+	(*StageTiming)(nil),         // 9: weft.v1.StageTiming
+	nil,                         // 10: weft.v1.QueryResult.AttributesEntry
+	(*Filter)(nil),              // 11: weft.v1.Filter
+	(*SearchParams)(nil),        // 12: weft.v1.SearchParams
+	(*PluginCall)(nil),          // 13: weft.v1.PluginCall
+	(*durationpb.Duration)(nil), // 14: google.protobuf.Duration
+	(*AttributeValue)(nil),      // 15: weft.v1.AttributeValue
 }
 var file_weft_v1_query_proto_depIdxs = []int32{
-	9,  // 0: weft.v1.QueryRequest.filter:type_name -> weft.v1.Filter
+	11, // 0: weft.v1.QueryRequest.filter:type_name -> weft.v1.Filter
 	0,  // 1: weft.v1.QueryRequest.consistency:type_name -> weft.v1.Consistency
-	10, // 2: weft.v1.QueryRequest.search:type_name -> weft.v1.SearchParams
-	11, // 3: weft.v1.QueryRequest.plugins:type_name -> weft.v1.PluginCall
-	5,  // 4: weft.v1.QueryResponse.results:type_name -> weft.v1.QueryResult
-	6,  // 5: weft.v1.QueryResponse.stats:type_name -> weft.v1.QueryStats
+	12, // 2: weft.v1.QueryRequest.search:type_name -> weft.v1.SearchParams
+	13, // 3: weft.v1.QueryRequest.plugins:type_name -> weft.v1.PluginCall
+	7,  // 4: weft.v1.QueryResponse.results:type_name -> weft.v1.QueryResult
+	8,  // 5: weft.v1.QueryResponse.stats:type_name -> weft.v1.QueryStats
 	4,  // 6: weft.v1.QueryResponse.explain:type_name -> weft.v1.QueryExplain
-	8,  // 7: weft.v1.QueryResult.attributes:type_name -> weft.v1.QueryResult.AttributesEntry
-	1,  // 8: weft.v1.QueryStats.cache_temperature:type_name -> weft.v1.CacheTemperature
-	7,  // 9: weft.v1.QueryStats.timings:type_name -> weft.v1.StageTiming
-	12, // 10: weft.v1.StageTiming.duration:type_name -> google.protobuf.Duration
-	13, // 11: weft.v1.QueryResult.AttributesEntry.value:type_name -> weft.v1.AttributeValue
-	2,  // 12: weft.v1.QueryService.Query:input_type -> weft.v1.QueryRequest
-	3,  // 13: weft.v1.QueryService.Query:output_type -> weft.v1.QueryResponse
-	13, // [13:14] is the sub-list for method output_type
-	12, // [12:13] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	5,  // 7: weft.v1.QueryExplain.shards:type_name -> weft.v1.ShardExplain
+	6,  // 8: weft.v1.QueryExplain.stages:type_name -> weft.v1.StageExplain
+	14, // 9: weft.v1.StageExplain.duration:type_name -> google.protobuf.Duration
+	10, // 10: weft.v1.QueryResult.attributes:type_name -> weft.v1.QueryResult.AttributesEntry
+	1,  // 11: weft.v1.QueryStats.cache_temperature:type_name -> weft.v1.CacheTemperature
+	9,  // 12: weft.v1.QueryStats.timings:type_name -> weft.v1.StageTiming
+	14, // 13: weft.v1.StageTiming.duration:type_name -> google.protobuf.Duration
+	15, // 14: weft.v1.QueryResult.AttributesEntry.value:type_name -> weft.v1.AttributeValue
+	2,  // 15: weft.v1.QueryService.Query:input_type -> weft.v1.QueryRequest
+	3,  // 16: weft.v1.QueryService.Query:output_type -> weft.v1.QueryResponse
+	16, // [16:17] is the sub-list for method output_type
+	15, // [15:16] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_weft_v1_query_proto_init() }
@@ -756,7 +1014,7 @@ func file_weft_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_v1_query_proto_rawDesc), len(file_weft_v1_query_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
