@@ -160,13 +160,16 @@ func (s *Server) runRecallSampler() {
 			return
 		case j := <-r.jobs:
 			start := time.Now()
-			if !s.resample(j) {
+			ok := s.resample(j)
+			busy := time.Since(start)
+			s.metrics.recallBusy.Add(busy.Seconds())
+			if !ok {
 				j.ns.recall.skip()
 				s.metrics.recallSkipped.Inc()
 				continue
 			}
 			// At most cpu of one core: rest (1−cpu)/cpu times the work.
-			rest := time.Duration(float64(time.Since(start)) * (1 - r.cpu) / r.cpu)
+			rest := time.Duration(float64(busy) * (1 - r.cpu) / r.cpu)
 			select {
 			case <-s.ctx.Done():
 				return

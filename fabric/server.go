@@ -236,6 +236,7 @@ type metrics struct {
 	recallSampled *prometheus.HistogramVec
 	recallSkipped prometheus.Counter
 	recallAlarm   *prometheus.GaugeVec
+	recallBusy    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -277,12 +278,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "weft_recall_alarm",
 			Help: "1 while a namespace's sampled recall is below its target (the upper end of the 95 % interval of its last 100 samples), else 0.",
 		}, []string{"namespace"}),
+		recallBusy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weft_recall_sampler_seconds_total", Help: "Time the recall sampler spent re-running queries exactly (one goroutine: its share of a core is the rate of this).",
+		}),
 		recallSkipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "weft_recall_samples_skipped_total", Help: "Sampled queries not re-run: the sampler was busy or the namespace changed first.",
 		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.latency, m.userErrors, m.walAppends, m.groupSize, m.indexDuration, m.indexedRows, m.indexFailures, m.recallSampled, m.recallSkipped, m.recallAlarm} {
+		for _, c := range []prometheus.Collector{m.requests, m.latency, m.userErrors, m.walAppends, m.groupSize, m.indexDuration, m.indexedRows, m.indexFailures, m.recallSampled, m.recallSkipped, m.recallAlarm, m.recallBusy} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
