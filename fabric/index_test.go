@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -469,4 +472,67 @@ func TestUpdatedAttributesOfKeptSegmentRows(t *testing.T) {
 	}
 	check("the writer", c)
 	check("a new process", startIndexing(t, bucket))
+}
+
+// A process on a folder bucket maps segments instead of reading them;
+// once a merge replaces a mapped segment and the collector unmaps it,
+// nothing the process serves still points into it: ids, attributes and
+// vectors come back intact.
+func TestMappedSegmentsAfterMerge(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	bucket, err := objstore.NewFilesystem(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// mapped counts this process's mappings of files in the bucket.
+	mapped := func() int {
+		maps, err := os.ReadFile("/proc/self/maps")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(string(maps), filepath.Join(dir, "namespaces"))
+	}
+	a := startIndexing(t, bucket)
+	createNamespace(t, a, "mm", 4, weftv1.Metric_METRIC_COSINE)
+	r := rand.New(rand.NewPCG(61, 62))
+	docs := randomDocs(r, 400, 4, "d")
+	upsert(t, a, "mm", docs)
+	waitIndexed(t, a, "mm")
+	b := startIndexing(t, bucket) // maps the segment a wrote
+	check := func(when string) {
+		t.Helper()
+		got, err := b.docs.Get(ctx, connect.NewRequest(&weftv1.GetRequest{Namespace: "mm", Ids: []string{"d3", "d399"}, IncludeVectors: true, IncludeAttributes: true}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, d := range got.Msg.GetDocuments() {
+			want := docs[[]int{3, 399}[i]]
+			if !slices.Equal(d.GetVector(), want.GetVector()) || d.GetAttributes()["color"].GetStringValue() != want.GetAttributes()["color"].GetStringValue() {
+				t.Fatalf("%s: %v, want %v", when, d, want)
+			}
+		}
+		res := query(t, b, &weftv1.QueryRequest{Namespace: "mm", Vector: docs[5].GetVector(), TopK: 1, IncludeAttributes: true, IncludeVectors: true})
+		if ids := resultIDs(res.GetResults()); !slices.Equal(ids, []string{"d5"}) || !slices.Equal(res.GetResults()[0].GetVector(), docs[5].GetVector()) {
+			t.Fatalf("%s: nearest to d5 is %v", when, res.GetResults())
+		}
+	}
+	check("mapped")
+	if n := mapped(); n == 0 {
+		t.Fatal("the segment was read, not mapped")
+	}
+	// b writes as many again: its fold merges everything into a segment
+	// it builds in memory, and the mapped one becomes garbage.
+	upsert(t, b, "mm", randomDocs(r, 400, 4, "e"))
+	if st := waitIndexed(t, b, "mm"); st.GetSegments() != 1 {
+		t.Fatalf("after the merge: %v", st)
+	}
+	for range 3 {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := mapped(); n != 0 {
+		t.Fatalf("%d mappings left after the merge", n)
+	}
+	check("after the merge and unmapping")
 }

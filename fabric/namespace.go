@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -301,14 +302,20 @@ func (s *Server) openManifest(ctx context.Context, ns *namespace) (*workers.Stat
 	g.SetLimit(8)
 	for i, ref := range man.GetSegments() {
 		g.Go(func() error {
-			data, err := s.bucket.Get(gctx, ns.gen.SegmentKey(ref.GetId()))
+			// Mapped where the bucket is a folder: the segment's sections
+			// are used where they land, and the mapping goes when the
+			// segment is garbage (nothing else keeps its bytes: ids and
+			// strings are copied out, vectors copied into answers).
+			data, unmap, err := objstore.Map(gctx, s.bucket, ns.gen.SegmentKey(ref.GetId()))
 			if err != nil {
 				return fmt.Errorf("read segment %s of manifest %d: %w", ns.gen.SegmentKey(ref.GetId()), v, err)
 			}
 			seg, ids, err := workers.OpenSegment(ref.GetId(), data, want)
 			if err != nil {
+				_ = unmap()
 				return err
 			}
+			runtime.AddCleanup(seg, func(unmap func() error) { _ = unmap() }, unmap)
 			if err := markDeleted(ids, ref.GetDeleted()); err != nil {
 				return fmt.Errorf("manifest %d, segment %s: %w", v, ref.GetId(), err)
 			}

@@ -127,7 +127,7 @@ func corrupt(format string, a ...any) error {
 }
 
 func verify(s Section, b []byte) error {
-	if got := crc32.Checksum(b, castagnoli); got != s.CRC {
+	if got := checksum(b); got != s.CRC {
 		return corrupt("%v: checksum %#08x, stored %#08x", s, got, s.CRC)
 	}
 	return nil
