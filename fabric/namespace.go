@@ -534,7 +534,10 @@ func (s *Server) refresh(ctx context.Context, ns *namespace) error {
 		}
 		return nil
 	}
-	next := ns.state().Applied + 1
+	st := ns.state()
+	st.RLock() // a writer, holding walMu, may be applying
+	next := st.Applied + 1
+	st.RUnlock()
 	ok, err := ns.wal.Exists(ctx, next)
 	if err != nil {
 		return fmt.Errorf("check WAL of %s: %w", ns.name, err)

@@ -82,9 +82,12 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	opts.Done, opts.Explain = ctx.Done(), m.GetExplain()
 	st := ns.state()
 	st.RLock()
-	rows := map[string][2]uint64{} // stage → rows in, out (explain)
-	docs := uint64(st.Count())
-	rows["refresh"] = [2]uint64{docs, docs}
+	var rows map[string][2]uint64 // stage → rows in, out (explain)
+	var docs uint64
+	if opts.Explain {
+		docs = uint64(st.Count())
+		rows = map[string][2]uint64{"refresh": {docs, docs}}
+	}
 	allow := st.Matching(m.GetFilter())
 	// Plugins run under the read lock, bounded by their deadlines: the
 	// slots they judge must not change underneath them.
@@ -128,6 +131,8 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	var explain *weftv1.QueryExplain
 	if opts.Explain || m.GetExplainExact() {
 		explain = &weftv1.QueryExplain{}
+	}
+	if opts.Explain {
 		rows["search"] = [2]uint64{rows["filter"][1], uint64(len(found.Hits))}
 	}
 	if m.GetExplainExact() {
@@ -137,7 +142,9 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 			explain.ExactIds = append(explain.ExactIds, st.IDs[h.ID])
 		}
 		timer.done("explain")
-		rows["explain"] = [2]uint64{uint64(len(found.Hits)), uint64(len(exact.Hits))}
+		if opts.Explain {
+			rows["explain"] = [2]uint64{uint64(len(found.Hits)), uint64(len(exact.Hits))}
+		}
 	} else if !opts.Exact && len(st.Segs) > 0 { // an approximate answer
 		h.s.sample(recallJob{
 			ns: ns, st: st, changes: st.Changes, q: q, k: k, allow: allow, tail: opts.Tail, got: found.Hits,
