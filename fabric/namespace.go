@@ -823,16 +823,16 @@ func (s *Server) updateNamespace(ctx context.Context, n *weftv1.Namespace, paths
 		return nil, err
 	}
 	if len(paths) == 0 {
-		return nil, invalid("update-mask", "update_mask is empty: name the fields to change (schema, default_plugins, default_search)")
+		return nil, invalid("update-mask", "update_mask is empty: name the fields to change (schema, default_plugins, default_search, recall_sample)")
 	}
 	ns.metaMu.Lock()
 	defer ns.metaMu.Unlock()
 	next := proto.CloneOf(ns.meta)
 	for _, p := range paths {
 		switch p {
-		case "schema", "default_plugins", "default_search":
+		case "schema", "default_plugins", "default_search", "recall_sample":
 		default:
-			return nil, invalid("update-mask", "update_mask path %q cannot change: use schema, default_plugins or default_search (dimension, metric and shard_key are fixed at creation)", p)
+			return nil, invalid("update-mask", "update_mask path %q cannot change: use schema, default_plugins, default_search or recall_sample (dimension, metric and shard_key are fixed at creation)", p)
 		}
 	}
 	if slices.Contains(paths, "schema") {
@@ -855,6 +855,12 @@ func (s *Server) updateNamespace(ctx context.Context, n *weftv1.Namespace, paths
 			return nil, err
 		}
 		next.DefaultSearch = n.GetDefaultSearch()
+	}
+	if slices.Contains(paths, "recall_sample") {
+		if err := validRecallSample(n.GetRecallSample()); err != nil {
+			return nil, err
+		}
+		next.RecallSample = n.GetRecallSample()
 	}
 	data, err := protojson.Marshal(next)
 	if err != nil {

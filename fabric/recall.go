@@ -134,17 +134,21 @@ func (r *recallSamples) checkAlarm(target float64) (changed, firing bool, mean, 
 	return changed, now, mean, hi, len(xs)
 }
 
-// sample hands a query to the sampler with probability share; the caller
+// sample hands a query to the sampler with probability share (the
+// namespace's recall_sample, else the server's); the caller
 // holds st's read lock, and got is copied.
 func (s *Server) sample(j recallJob) {
-	r := s.recall
-	if r == nil || rand.Float64() >= r.share {
+	share := s.recall.share
+	if meta, _ := j.ns.config(); meta.GetRecallSample() > 0 {
+		share = meta.GetRecallSample()
+	}
+	if share == 0 || rand.Float64() >= share {
 		return
 	}
 	j.got = append([]topk.Result(nil), j.got[:min(len(j.got), j.k)]...)
 	j.q = append([]float32(nil), j.q...)
 	select {
-	case r.jobs <- j:
+	case s.recall.jobs <- j:
 	default:
 		j.ns.recall.skip()
 		s.metrics.recallSkipped.Inc()

@@ -322,3 +322,48 @@ func TestExplainAddsUp(t *testing.T) {
 		t.Fatalf("explain_exact recall %v, by hand %v", ex.GetRecall(), want)
 	}
 }
+
+// A namespace's recall_sample samples its queries where the server samples
+// none; a share outside 0..1 is refused.
+func TestNamespaceRecallSample(t *testing.T) {
+	ctx := context.Background()
+	c := serveFabric(t, fabric.Config{Bucket: objstore.NewInMemory(), Index: eagerIndex, WriteLease: testLease, RecallSampleCPU: 1})
+	r := rand.New(rand.NewPCG(71, 72))
+	for _, name := range []string{"sampled", "plain"} {
+		createNamespace(t, c, name, 8, weftv1.Metric_METRIC_L2)
+		upsert(t, c, name, randomDocs(r, 1500, 8, "d"))
+		waitIndexed(t, c, name)
+	}
+	set := func(v float64) error {
+		_, err := c.ns.UpdateNamespace(ctx, connect.NewRequest(&weftv1.UpdateNamespaceRequest{
+			Namespace:  &weftv1.Namespace{Name: "sampled", RecallSample: v},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"recall_sample"}},
+		}))
+		return err
+	}
+	if err := set(2); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("recall_sample 2: %v, want InvalidArgument", err)
+	}
+	if err := set(1); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		for _, name := range []string{"sampled", "plain"} {
+			query(t, c, &weftv1.QueryRequest{Namespace: name, Vector: randomDocs(r, 1, 8, "q")[0].Vector, TopK: 5, Search: &weftv1.SearchParams{Ef: 5}})
+		}
+	}
+	samples := func(name string) uint32 {
+		resp, err := c.ns.GetNamespace(ctx, connect.NewRequest(&weftv1.GetNamespaceRequest{Name: name}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Msg.GetStats().GetSampledRecall().GetSamples()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for samples("sampled") < 10 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got, plain := samples("sampled"), samples("plain"); got != 10 || plain != 0 {
+		t.Fatalf("sampled %d queries of the namespace with recall_sample 1 (want 10), %d of the other (want 0)", got, plain)
+	}
+}

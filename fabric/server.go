@@ -104,14 +104,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RecallSample < 0 || cfg.RecallSample > 1 || cfg.RecallSampleCPU < 0 || cfg.RecallSampleCPU > 1 {
 		return nil, fmt.Errorf("fabric: RecallSample %v and RecallSampleCPU %v must be within 0..1", cfg.RecallSample, cfg.RecallSampleCPU)
 	}
-	var recall *recallSampler
-	if cfg.RecallSample > 0 {
-		cpu := cfg.RecallSampleCPU
-		if cpu == 0 {
-			cpu = 0.05
-		}
-		recall = &recallSampler{share: cfg.RecallSample, cpu: cpu, alarm: cfg.RecallAlarm, jobs: make(chan recallJob, 256)}
+	cpu := cfg.RecallSampleCPU
+	if cpu == 0 {
+		cpu = 0.05
 	}
+	// Always there: a namespace may ask for samples of its own.
+	recall := &recallSampler{share: cfg.RecallSample, cpu: cpu, alarm: cfg.RecallAlarm, jobs: make(chan recallJob, 256)}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		recall:        recall,
@@ -127,9 +125,7 @@ func New(cfg Config) (*Server, error) {
 		close:         cancel,
 		namespaces:    make(map[string]*namespace),
 	}
-	if recall != nil {
-		go s.runRecallSampler()
-	}
+	go s.runRecallSampler()
 	return s, nil
 }
 

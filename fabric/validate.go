@@ -318,7 +318,17 @@ func validNewNamespace(n *weftv1.Namespace) *Error {
 	if err := validPluginCalls("namespace.default_plugins", n.GetDefaultPlugins()); err != nil {
 		return err
 	}
+	if err := validRecallSample(n.GetRecallSample()); err != nil {
+		return err
+	}
 	return validSearchParams("namespace.default_search", n.GetDefaultSearch())
+}
+
+func validRecallSample(r float64) *Error {
+	if r < 0 || r > 1 || math.IsNaN(r) {
+		return invalid("recall-sample", "namespace.recall_sample %v: use a share in 0..1 (0 takes the server's --recall-sample)", r)
+	}
+	return nil
 }
 
 func validSchema(field string, schema []*weftv1.AttributeSchema) *Error {

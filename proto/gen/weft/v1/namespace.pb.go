@@ -48,7 +48,11 @@ type Namespace struct {
 	// Set by the server: a UUID made at creation. Every object of the
 	// namespace lives under it, so a deleted and re-created namespace never
 	// mixes with the old one.
-	Generation    string `protobuf:"bytes,9,opt,name=generation,proto3" json:"generation,omitempty"`
+	Generation string `protobuf:"bytes,9,opt,name=generation,proto3" json:"generation,omitempty"`
+	// The share of this namespace's approximate queries re-run exactly in
+	// the background to measure recall (GetNamespace's sampled_recall), in
+	// 0..1; 0 takes the server's --recall-sample.
+	RecallSample  float64 `protobuf:"fixed64,10,opt,name=recall_sample,json=recallSample,proto3" json:"recall_sample,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -144,6 +148,13 @@ func (x *Namespace) GetGeneration() string {
 		return x.Generation
 	}
 	return ""
+}
+
+func (x *Namespace) GetRecallSample() float64 {
+	if x != nil {
+		return x.RecallSample
+	}
+	return 0
 }
 
 // AttributeSchema declares the type of one attribute.
@@ -978,7 +989,7 @@ var File_weft_v1_namespace_proto protoreflect.FileDescriptor
 
 const file_weft_v1_namespace_proto_rawDesc = "" +
 	"\n" +
-	"\x17weft/v1/namespace.proto\x12\aweft.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13weft/v1/types.proto\"\x8e\x03\n" +
+	"\x17weft/v1/namespace.proto\x12\aweft.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13weft/v1/types.proto\"\xb3\x03\n" +
 	"\tNamespace\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tdimension\x18\x02 \x01(\rR\tdimension\x12'\n" +
@@ -991,7 +1002,9 @@ const file_weft_v1_namespace_proto_rawDesc = "" +
 	"createTime\x12\x1e\n" +
 	"\n" +
 	"generation\x18\t \x01(\tR\n" +
-	"generation\"Q\n" +
+	"generation\x12#\n" +
+	"\rrecall_sample\x18\n" +
+	" \x01(\x01R\frecallSample\"Q\n" +
 	"\x0fAttributeSchema\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x16.weft.v1.AttributeTypeR\x04type\"\x8c\x03\n" +
