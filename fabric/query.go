@@ -91,7 +91,11 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	allow := st.Matching(m.GetFilter())
 	// Plugins run under the read lock, bounded by their deadlines: the
 	// slots they judge must not change underneath them.
-	allow, probed, err := chain.Route(ctx, st, meta, q, k, allow)
+	var routes *[]workers.RouteDecision
+	if opts.Explain {
+		routes = new([]workers.RouteDecision)
+	}
+	allow, probed, err := chain.Route(ctx, st, meta, q, k, allow, routes)
 	if err != nil {
 		st.RUnlock()
 		return nil, err
@@ -200,6 +204,11 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 			}
 			explain.Shards = append(explain.Shards, &weftv1.ShardExplain{Shard: shard, Rows: uint64(r.Rows), LiveRows: uint64(r.Live),
 				Strategy: r.Strategy, Allowed: uint64(r.Allowed), ScoredExactly: r.Scored, Candidates: uint32(r.Candidates)})
+		}
+		if routes != nil {
+			for _, d := range *routes {
+				explain.Routes = append(explain.Routes, &weftv1.RouteExplain{Plugin: d.Plugin, Partition: d.Partition, Documents: uint64(d.Documents), Weight: d.Weight, Probed: d.Probed})
+			}
 		}
 		for _, t := range timer.timings {
 			n := rows[t.GetStage()]

@@ -367,3 +367,69 @@ func TestNamespaceRecallSample(t *testing.T) {
 		t.Fatalf("sampled %d queries of the namespace with recall_sample 1 (want 10), %d of the other (want 0)", got, plain)
 	}
 }
+
+// explain lists each route hook's decision per partition, and the route
+// stage keeps exactly the documents of the partitions probed.
+func TestExplainRoutes(t *testing.T) {
+	ctx := context.Background()
+	bucket := objstore.NewInMemory()
+	host, err := plugins.NewHost(plugins.DefaultConfig(), nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Close(ctx) })
+	store, err := plugins.NewStore(bucket, host, nil, plugins.DefaultStoreConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := serveFabric(t, fabric.Config{Bucket: bucket, Plugins: store, Index: eagerIndex, WriteLease: testLease})
+	wasm, err := os.ReadFile(filepath.Join("..", "examples", "plugins", "router", "c", "router.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.plugins.RegisterPlugin(ctx, connect.NewRequest(&weftv1.RegisterPluginRequest{Name: "router", Wasm: wasm, DeadlineMs: 1000})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ns.CreateNamespace(ctx, connect.NewRequest(&weftv1.CreateNamespaceRequest{Namespace: &weftv1.Namespace{
+		Name: "rt", Dimension: 8, Metric: weftv1.Metric_METRIC_L2, ShardKey: "tenant",
+	}})); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(81, 82))
+	docs := randomDocs(r, 900, 8, "d")
+	sizes := map[string]uint64{}
+	for i, d := range docs {
+		tenant := []string{"t1", "t2", "t3"}[i%5%3]
+		d.Attributes["tenant"] = &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_StringValue{StringValue: tenant}}
+		sizes[tenant]++
+	}
+	upsert(t, c, "rt", docs)
+	resp := query(t, c, &weftv1.QueryRequest{Namespace: "rt", Vector: docs[0].Vector, TopK: 5, Explain: true,
+		Plugins: []*weftv1.PluginCall{{Name: "router", Params: map[string]string{"tenant": "t2"}}}})
+	routes := resp.GetExplain().GetRoutes()
+	if len(routes) != 3 {
+		t.Fatalf("routes %v, want one decision per tenant", routes)
+	}
+	for _, d := range routes {
+		if d.GetPlugin() != "router" || d.GetDocuments() != sizes[d.GetPartition()] || d.GetProbed() != (d.GetPartition() == "t2") {
+			t.Fatalf("route decision %v (tenant sizes %v), want only t2 probed", d, sizes)
+		}
+	}
+	for _, s := range resp.GetExplain().GetStages() {
+		if s.GetStage() == "route" && (s.GetRowsIn() != 900 || s.GetRowsOut() != sizes["t2"]) {
+			t.Fatalf("route stage %v, want 900 → %d", s, sizes["t2"])
+		}
+	}
+	tenantOf := map[string]string{}
+	for _, d := range docs {
+		tenantOf[d.Id] = d.Attributes["tenant"].GetStringValue()
+	}
+	if len(resp.GetResults()) != 5 {
+		t.Fatalf("%d results, want 5", len(resp.GetResults()))
+	}
+	for _, res := range resp.GetResults() {
+		if tenantOf[res.GetId()] != "t2" {
+			t.Fatalf("result %s of tenant %s, only t2 was probed", res.GetId(), tenantOf[res.GetId()])
+		}
+	}
+}

@@ -78,7 +78,10 @@ func partitionKey(a Attrs, shardKey string) string {
 // shard-key value, or one for a namespace without a key) and narrows allow
 // to the partitions they pick. It returns the number of partitions probed.
 // The caller holds the read lock.
-func (c PluginChain) Route(ctx context.Context, st *State, meta *weftv1.Namespace, q []float32, k int, allow AllowFunc) (AllowFunc, int, error) {
+//
+// With report not nil, every route hook's decision on every partition is
+// appended to it (explain).
+func (c PluginChain) Route(ctx context.Context, st *State, meta *weftv1.Namespace, q []float32, k int, allow AllowFunc, report *[]RouteDecision) (AllowFunc, int, error) {
 	key := meta.GetShardKey()
 	if key == "" && !c.Has(plugins.HookRoute) {
 		return allow, 1, nil
@@ -107,8 +110,22 @@ func (c PluginChain) Route(ctx context.Context, st *State, meta *weftv1.Namespac
 			return nil, 0, err
 		}
 		picked := make([]plugins.Shard, 0, len(shards))
-		for _, i := range res.Selected(len(shards)) {
+		selected := res.Selected(len(shards))
+		for _, i := range selected {
 			picked = append(picked, shards[i])
+		}
+		if report != nil {
+			probed := make([]bool, len(shards))
+			for _, i := range selected {
+				probed[i] = true
+			}
+			for i, sh := range shards {
+				d := RouteDecision{Plugin: s.Plugin.Name(), Partition: sh.Key, Documents: sh.Size, Probed: probed[i]}
+				if res.Weights != nil {
+					d.Weight = res.Weights[i]
+				}
+				*report = append(*report, d)
+			}
 		}
 		shards = picked
 	}
@@ -192,4 +209,13 @@ func (c PluginChain) Rerank(ctx context.Context, all *plugins.Batch) ([]int, []f
 		order, scores = next, byCand
 	}
 	return order, scores, nil
+}
+
+// RouteDecision is what one route hook decided about one partition.
+type RouteDecision struct {
+	Plugin    string
+	Partition string // the shard-key value; "" for a namespace without one
+	Documents int64
+	Weight    float32 // the hook's weight; 0 when it gave none
+	Probed    bool
 }

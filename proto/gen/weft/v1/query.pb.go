@@ -362,7 +362,10 @@ type QueryExplain struct {
 	// What each shard did, segments in manifest order, then the WAL tail.
 	Shards []*ShardExplain `protobuf:"bytes,6,rep,name=shards,proto3" json:"shards,omitempty"`
 	// The stages in order, with their time and rows.
-	Stages        []*StageExplain `protobuf:"bytes,7,rep,name=stages,proto3" json:"stages,omitempty"`
+	Stages []*StageExplain `protobuf:"bytes,7,rep,name=stages,proto3" json:"stages,omitempty"`
+	// What each route hook decided about each partition (one per shard-key
+	// value, or one for a namespace without a shard key), in order.
+	Routes        []*RouteExplain `protobuf:"bytes,8,rep,name=routes,proto3" json:"routes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -446,6 +449,93 @@ func (x *QueryExplain) GetStages() []*StageExplain {
 	return nil
 }
 
+func (x *QueryExplain) GetRoutes() []*RouteExplain {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+// RouteExplain is one route hook's decision about one partition.
+type RouteExplain struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The plugin.
+	Plugin string `protobuf:"bytes,1,opt,name=plugin,proto3" json:"plugin,omitempty"`
+	// The shard-key value; "" for a namespace without a shard key.
+	Partition string `protobuf:"bytes,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Documents uint64 `protobuf:"varint,3,opt,name=documents,proto3" json:"documents,omitempty"`
+	// The hook's weight (higher is probed first); 0 when it gave none.
+	Weight        float32 `protobuf:"fixed32,4,opt,name=weight,proto3" json:"weight,omitempty"`
+	Probed        bool    `protobuf:"varint,5,opt,name=probed,proto3" json:"probed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteExplain) Reset() {
+	*x = RouteExplain{}
+	mi := &file_weft_v1_query_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteExplain) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteExplain) ProtoMessage() {}
+
+func (x *RouteExplain) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_v1_query_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteExplain.ProtoReflect.Descriptor instead.
+func (*RouteExplain) Descriptor() ([]byte, []int) {
+	return file_weft_v1_query_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RouteExplain) GetPlugin() string {
+	if x != nil {
+		return x.Plugin
+	}
+	return ""
+}
+
+func (x *RouteExplain) GetPartition() string {
+	if x != nil {
+		return x.Partition
+	}
+	return ""
+}
+
+func (x *RouteExplain) GetDocuments() uint64 {
+	if x != nil {
+		return x.Documents
+	}
+	return 0
+}
+
+func (x *RouteExplain) GetWeight() float32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *RouteExplain) GetProbed() bool {
+	if x != nil {
+		return x.Probed
+	}
+	return false
+}
+
 // ShardExplain is what a query did in one shard.
 type ShardExplain struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -470,7 +560,7 @@ type ShardExplain struct {
 
 func (x *ShardExplain) Reset() {
 	*x = ShardExplain{}
-	mi := &file_weft_v1_query_proto_msgTypes[3]
+	mi := &file_weft_v1_query_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +572,7 @@ func (x *ShardExplain) String() string {
 func (*ShardExplain) ProtoMessage() {}
 
 func (x *ShardExplain) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_query_proto_msgTypes[3]
+	mi := &file_weft_v1_query_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +585,7 @@ func (x *ShardExplain) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardExplain.ProtoReflect.Descriptor instead.
 func (*ShardExplain) Descriptor() ([]byte, []int) {
-	return file_weft_v1_query_proto_rawDescGZIP(), []int{3}
+	return file_weft_v1_query_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ShardExplain) GetShard() string {
@@ -564,7 +654,7 @@ type StageExplain struct {
 
 func (x *StageExplain) Reset() {
 	*x = StageExplain{}
-	mi := &file_weft_v1_query_proto_msgTypes[4]
+	mi := &file_weft_v1_query_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -576,7 +666,7 @@ func (x *StageExplain) String() string {
 func (*StageExplain) ProtoMessage() {}
 
 func (x *StageExplain) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_query_proto_msgTypes[4]
+	mi := &file_weft_v1_query_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -589,7 +679,7 @@ func (x *StageExplain) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageExplain.ProtoReflect.Descriptor instead.
 func (*StageExplain) Descriptor() ([]byte, []int) {
-	return file_weft_v1_query_proto_rawDescGZIP(), []int{4}
+	return file_weft_v1_query_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *StageExplain) GetStage() string {
@@ -638,7 +728,7 @@ type QueryResult struct {
 
 func (x *QueryResult) Reset() {
 	*x = QueryResult{}
-	mi := &file_weft_v1_query_proto_msgTypes[5]
+	mi := &file_weft_v1_query_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +740,7 @@ func (x *QueryResult) String() string {
 func (*QueryResult) ProtoMessage() {}
 
 func (x *QueryResult) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_query_proto_msgTypes[5]
+	mi := &file_weft_v1_query_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,7 +753,7 @@ func (x *QueryResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryResult.ProtoReflect.Descriptor instead.
 func (*QueryResult) Descriptor() ([]byte, []int) {
-	return file_weft_v1_query_proto_rawDescGZIP(), []int{5}
+	return file_weft_v1_query_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *QueryResult) GetId() string {
@@ -725,7 +815,7 @@ type QueryStats struct {
 
 func (x *QueryStats) Reset() {
 	*x = QueryStats{}
-	mi := &file_weft_v1_query_proto_msgTypes[6]
+	mi := &file_weft_v1_query_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -737,7 +827,7 @@ func (x *QueryStats) String() string {
 func (*QueryStats) ProtoMessage() {}
 
 func (x *QueryStats) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_query_proto_msgTypes[6]
+	mi := &file_weft_v1_query_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -750,7 +840,7 @@ func (x *QueryStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryStats.ProtoReflect.Descriptor instead.
 func (*QueryStats) Descriptor() ([]byte, []int) {
-	return file_weft_v1_query_proto_rawDescGZIP(), []int{6}
+	return file_weft_v1_query_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *QueryStats) GetDocumentsScanned() uint64 {
@@ -821,7 +911,7 @@ type StageTiming struct {
 
 func (x *StageTiming) Reset() {
 	*x = StageTiming{}
-	mi := &file_weft_v1_query_proto_msgTypes[7]
+	mi := &file_weft_v1_query_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +923,7 @@ func (x *StageTiming) String() string {
 func (*StageTiming) ProtoMessage() {}
 
 func (x *StageTiming) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_v1_query_proto_msgTypes[7]
+	mi := &file_weft_v1_query_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +936,7 @@ func (x *StageTiming) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageTiming.ProtoReflect.Descriptor instead.
 func (*StageTiming) Descriptor() ([]byte, []int) {
-	return file_weft_v1_query_proto_rawDescGZIP(), []int{7}
+	return file_weft_v1_query_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StageTiming) GetStage() string {
@@ -885,7 +975,7 @@ const file_weft_v1_query_proto_rawDesc = "" +
 	"\rQueryResponse\x12.\n" +
 	"\aresults\x18\x01 \x03(\v2\x14.weft.v1.QueryResultR\aresults\x12)\n" +
 	"\x05stats\x18\x02 \x01(\v2\x13.weft.v1.QueryStatsR\x05stats\x12/\n" +
-	"\aexplain\x18\x03 \x01(\v2\x15.weft.v1.QueryExplainR\aexplain\"\xe4\x01\n" +
+	"\aexplain\x18\x03 \x01(\v2\x15.weft.v1.QueryExplainR\aexplain\"\x93\x02\n" +
 	"\fQueryExplain\x12\x1b\n" +
 	"\texact_ids\x18\x01 \x03(\tR\bexactIds\x12\x16\n" +
 	"\x06recall\x18\x02 \x01(\x01R\x06recall\x12\x0e\n" +
@@ -893,7 +983,14 @@ const file_weft_v1_query_proto_rawDesc = "" +
 	"\tef_source\x18\x04 \x01(\tR\befSource\x12\x14\n" +
 	"\x05exact\x18\x05 \x01(\bR\x05exact\x12-\n" +
 	"\x06shards\x18\x06 \x03(\v2\x15.weft.v1.ShardExplainR\x06shards\x12-\n" +
-	"\x06stages\x18\a \x03(\v2\x15.weft.v1.StageExplainR\x06stages\"\xd2\x01\n" +
+	"\x06stages\x18\a \x03(\v2\x15.weft.v1.StageExplainR\x06stages\x12-\n" +
+	"\x06routes\x18\b \x03(\v2\x15.weft.v1.RouteExplainR\x06routes\"\x92\x01\n" +
+	"\fRouteExplain\x12\x16\n" +
+	"\x06plugin\x18\x01 \x01(\tR\x06plugin\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\tR\tpartition\x12\x1c\n" +
+	"\tdocuments\x18\x03 \x01(\x04R\tdocuments\x12\x16\n" +
+	"\x06weight\x18\x04 \x01(\x02R\x06weight\x12\x16\n" +
+	"\x06probed\x18\x05 \x01(\bR\x06probed\"\xd2\x01\n" +
 	"\fShardExplain\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\tR\x05shard\x12\x12\n" +
 	"\x04rows\x18\x02 \x01(\x04R\x04rows\x12\x1b\n" +
@@ -958,48 +1055,50 @@ func file_weft_v1_query_proto_rawDescGZIP() []byte {
 }
 
 var file_weft_v1_query_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_weft_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_weft_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_weft_v1_query_proto_goTypes = []any{
 	(Consistency)(0),            // 0: weft.v1.Consistency
 	(CacheTemperature)(0),       // 1: weft.v1.CacheTemperature
 	(*QueryRequest)(nil),        // 2: weft.v1.QueryRequest
 	(*QueryResponse)(nil),       // 3: weft.v1.QueryResponse
 	(*QueryExplain)(nil),        // 4: weft.v1.QueryExplain
-	(*ShardExplain)(nil),        // 5: weft.v1.ShardExplain
-	(*StageExplain)(nil),        // 6: weft.v1.StageExplain
-	(*QueryResult)(nil),         // 7: weft.v1.QueryResult
-	(*QueryStats)(nil),          // 8: weft.v1.QueryStats
-	(*StageTiming)(nil),         // 9: weft.v1.StageTiming
-	nil,                         // 10: weft.v1.QueryResult.AttributesEntry
-	(*Filter)(nil),              // 11: weft.v1.Filter
-	(*SearchParams)(nil),        // 12: weft.v1.SearchParams
-	(*PluginCall)(nil),          // 13: weft.v1.PluginCall
-	(*durationpb.Duration)(nil), // 14: google.protobuf.Duration
-	(*AttributeValue)(nil),      // 15: weft.v1.AttributeValue
+	(*RouteExplain)(nil),        // 5: weft.v1.RouteExplain
+	(*ShardExplain)(nil),        // 6: weft.v1.ShardExplain
+	(*StageExplain)(nil),        // 7: weft.v1.StageExplain
+	(*QueryResult)(nil),         // 8: weft.v1.QueryResult
+	(*QueryStats)(nil),          // 9: weft.v1.QueryStats
+	(*StageTiming)(nil),         // 10: weft.v1.StageTiming
+	nil,                         // 11: weft.v1.QueryResult.AttributesEntry
+	(*Filter)(nil),              // 12: weft.v1.Filter
+	(*SearchParams)(nil),        // 13: weft.v1.SearchParams
+	(*PluginCall)(nil),          // 14: weft.v1.PluginCall
+	(*durationpb.Duration)(nil), // 15: google.protobuf.Duration
+	(*AttributeValue)(nil),      // 16: weft.v1.AttributeValue
 }
 var file_weft_v1_query_proto_depIdxs = []int32{
-	11, // 0: weft.v1.QueryRequest.filter:type_name -> weft.v1.Filter
+	12, // 0: weft.v1.QueryRequest.filter:type_name -> weft.v1.Filter
 	0,  // 1: weft.v1.QueryRequest.consistency:type_name -> weft.v1.Consistency
-	12, // 2: weft.v1.QueryRequest.search:type_name -> weft.v1.SearchParams
-	13, // 3: weft.v1.QueryRequest.plugins:type_name -> weft.v1.PluginCall
-	7,  // 4: weft.v1.QueryResponse.results:type_name -> weft.v1.QueryResult
-	8,  // 5: weft.v1.QueryResponse.stats:type_name -> weft.v1.QueryStats
+	13, // 2: weft.v1.QueryRequest.search:type_name -> weft.v1.SearchParams
+	14, // 3: weft.v1.QueryRequest.plugins:type_name -> weft.v1.PluginCall
+	8,  // 4: weft.v1.QueryResponse.results:type_name -> weft.v1.QueryResult
+	9,  // 5: weft.v1.QueryResponse.stats:type_name -> weft.v1.QueryStats
 	4,  // 6: weft.v1.QueryResponse.explain:type_name -> weft.v1.QueryExplain
-	5,  // 7: weft.v1.QueryExplain.shards:type_name -> weft.v1.ShardExplain
-	6,  // 8: weft.v1.QueryExplain.stages:type_name -> weft.v1.StageExplain
-	14, // 9: weft.v1.StageExplain.duration:type_name -> google.protobuf.Duration
-	10, // 10: weft.v1.QueryResult.attributes:type_name -> weft.v1.QueryResult.AttributesEntry
-	1,  // 11: weft.v1.QueryStats.cache_temperature:type_name -> weft.v1.CacheTemperature
-	9,  // 12: weft.v1.QueryStats.timings:type_name -> weft.v1.StageTiming
-	14, // 13: weft.v1.StageTiming.duration:type_name -> google.protobuf.Duration
-	15, // 14: weft.v1.QueryResult.AttributesEntry.value:type_name -> weft.v1.AttributeValue
-	2,  // 15: weft.v1.QueryService.Query:input_type -> weft.v1.QueryRequest
-	3,  // 16: weft.v1.QueryService.Query:output_type -> weft.v1.QueryResponse
-	16, // [16:17] is the sub-list for method output_type
-	15, // [15:16] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	6,  // 7: weft.v1.QueryExplain.shards:type_name -> weft.v1.ShardExplain
+	7,  // 8: weft.v1.QueryExplain.stages:type_name -> weft.v1.StageExplain
+	5,  // 9: weft.v1.QueryExplain.routes:type_name -> weft.v1.RouteExplain
+	15, // 10: weft.v1.StageExplain.duration:type_name -> google.protobuf.Duration
+	11, // 11: weft.v1.QueryResult.attributes:type_name -> weft.v1.QueryResult.AttributesEntry
+	1,  // 12: weft.v1.QueryStats.cache_temperature:type_name -> weft.v1.CacheTemperature
+	10, // 13: weft.v1.QueryStats.timings:type_name -> weft.v1.StageTiming
+	15, // 14: weft.v1.StageTiming.duration:type_name -> google.protobuf.Duration
+	16, // 15: weft.v1.QueryResult.AttributesEntry.value:type_name -> weft.v1.AttributeValue
+	2,  // 16: weft.v1.QueryService.Query:input_type -> weft.v1.QueryRequest
+	3,  // 17: weft.v1.QueryService.Query:output_type -> weft.v1.QueryResponse
+	17, // [17:18] is the sub-list for method output_type
+	16, // [16:17] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_weft_v1_query_proto_init() }
@@ -1014,7 +1113,7 @@ func file_weft_v1_query_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_v1_query_proto_rawDesc), len(file_weft_v1_query_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
