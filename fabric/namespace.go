@@ -549,26 +549,17 @@ func (s *Server) refresh(ctx context.Context, ns *namespace) error {
 		if s.headFresh(ns) {
 			return nil
 		}
-		start := time.Now()
-		v, err := ns.manifests.Head(ctx)
-		if err != nil {
-			return fmt.Errorf("read manifest head of %s: %w", ns.name, err)
-		}
-		if v <= ns.manifest.Load().GetVersion() {
-			ns.headChecked.Store(start.UnixNano())
-			return nil
-		}
 	}
 	ns.walMu.Lock()
 	defer ns.walMu.Unlock()
 	if ns.deleted.Load() {
 		return errNamespaceNotFound(ns.name)
 	}
-	if err := s.checkHeadLocked(ctx, ns); err != nil {
+	if err := s.checkHeadLocked(ctx, ns); err != nil { // adopts and catches up if a manifest covers more
 		return err
 	}
-	if ns.state().Applied >= next {
-		return nil // caught up meanwhile
+	if !ok || ns.state().Applied >= next {
+		return nil // nothing appended, or caught up meanwhile
 	}
 	_, err = s.catchUpLocked(ctx, ns)
 	return err

@@ -34,17 +34,8 @@ import (
 func BenchmarkQueryPlugin(b *testing.B) {
 	ctx := context.Background()
 	bucket := objstore.NewInMemory()
-	host, err := plugins.NewHost(plugins.DefaultConfig(), nil, prometheus.NewRegistry())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer host.Close(ctx)
-	store, err := plugins.NewStore(bucket, host, nil, plugins.DefaultStoreConfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	c := serveFabric(b, fabric.Config{Bucket: bucket, Plugins: store, Index: fabric.IndexConfig{Idle: 50 * time.Millisecond}})
-	nsc, docs, query, plugc := c.ns, c.docs, c.query, c.plugins
+	c := serveFabric(b, fabric.Config{Bucket: bucket, Plugins: pluginRegistry(b, bucket), Index: fabric.IndexConfig{Idle: 50 * time.Millisecond}})
+	nsc, docs, query := c.ns, c.docs, c.query
 
 	const n, dim = 10_000, 32
 	if _, err := nsc.CreateNamespace(ctx, connect.NewRequest(&weftv1.CreateNamespaceRequest{Namespace: &weftv1.Namespace{Name: "b", Dimension: dim, Metric: weftv1.Metric_METRIC_COSINE}})); err != nil {
@@ -84,15 +75,8 @@ func BenchmarkQueryPlugin(b *testing.B) {
 	} {
 		for _, lang := range []string{"go", "c", "as"} {
 			b.Run(tc.hook+"/"+lang, func(b *testing.B) {
-				wasm, err := os.ReadFile(filepath.Join("..", "examples", "plugins", tc.example, lang, tc.example+".wasm"))
-				if err != nil {
-					b.Fatal(err)
-				}
 				name := tc.example + "-" + lang
-				_, err = plugc.RegisterPlugin(ctx, connect.NewRequest(&weftv1.RegisterPluginRequest{Name: name, Wasm: wasm, DeadlineMs: 1000}))
-				if err != nil && connect.CodeOf(err) != connect.CodeAlreadyExists {
-					b.Fatal(err)
-				}
+				registerExample(b, c, tc.example, lang, name)
 				plain := &weftv1.QueryRequest{Namespace: "b", Vector: q, TopK: tc.topK}
 				// The same query asking for the 100 candidates a rerank sees.
 				plain100 := &weftv1.QueryRequest{Namespace: "b", Vector: q, TopK: 100}
@@ -137,5 +121,35 @@ func BenchmarkQueryPlugin(b *testing.B) {
 				b.ReportMetric(mid(stages["search"])-mid(stages["base-search"]), "search-added-µs")
 			})
 		}
+	}
+}
+
+// pluginRegistry returns a plugin registry over bucket; its host closes
+// after the servers a test starts next.
+func pluginRegistry(tb testing.TB, bucket objstore.Bucket) *plugins.Store {
+	tb.Helper()
+	host, err := plugins.NewHost(plugins.DefaultConfig(), nil, prometheus.NewRegistry())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { host.Close(context.Background()) })
+	store, err := plugins.NewStore(bucket, host, nil, plugins.DefaultStoreConfig())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return store
+}
+
+// registerExample registers examples/plugins/<example>/<lang> as name (a
+// second registration of the same name is fine).
+func registerExample(tb testing.TB, c clients, example, lang, name string) {
+	tb.Helper()
+	wasm, err := os.ReadFile(filepath.Join("..", "examples", "plugins", example, lang, example+".wasm"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, err = c.plugins.RegisterPlugin(context.Background(), connect.NewRequest(&weftv1.RegisterPluginRequest{Name: name, Wasm: wasm, DeadlineMs: 1000}))
+	if err != nil && connect.CodeOf(err) != connect.CodeAlreadyExists {
+		tb.Fatal(err)
 	}
 }

@@ -112,10 +112,6 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 		return nil, err
 	}
 	timer.done("filter")
-	if opts.Explain {
-		rows["filter"] = [2]uint64{rows["route"][1], allowedCount(st, allow, opts.Tail)}
-		timer.skip()
-	}
 	if m.GetFilter() != nil && !chain.Has(plugins.HookRoute) && !chain.Has(plugins.HookFilter) {
 		opts.Bulk = st.BulkFilter(m.GetFilter()) // allow is the filter alone
 	}
@@ -137,7 +133,12 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 		explain = &weftv1.QueryExplain{}
 	}
 	if opts.Explain {
-		rows["search"] = [2]uint64{rows["filter"][1], uint64(len(found.Hits))}
+		allowed := uint64(0) // what the filters kept: the shards' allowed rows
+		for _, r := range found.Shards {
+			allowed += uint64(r.Allowed)
+		}
+		rows["filter"] = [2]uint64{rows["route"][1], allowed}
+		rows["search"] = [2]uint64{allowed, uint64(len(found.Hits))}
 	}
 	if m.GetExplainExact() {
 		exact := st.Search(q, k, allow, workers.SearchOptions{Exact: true, Tail: opts.Tail, Ef: k, Done: opts.Done})

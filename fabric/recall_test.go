@@ -4,8 +4,6 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -16,7 +14,6 @@ import (
 
 	"github.com/weftdb/weft/fabric"
 	"github.com/weftdb/weft/objstore"
-	"github.com/weftdb/weft/plugins"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 )
 
@@ -213,25 +210,9 @@ func gauge(t *testing.T, reg *prometheus.Registry, name, ns string) float64 {
 // scores to the query's documents_scanned; explain_exact's recall matches
 // one computed by hand.
 func TestExplainAddsUp(t *testing.T) {
-	ctx := context.Background()
 	bucket := objstore.NewInMemory()
-	host, err := plugins.NewHost(plugins.DefaultConfig(), nil, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { host.Close(ctx) })
-	store, err := plugins.NewStore(bucket, host, nil, plugins.DefaultStoreConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := serveFabric(t, fabric.Config{Bucket: bucket, Plugins: store, Index: eagerIndex, WriteLease: testLease})
-	wasm, err := os.ReadFile(filepath.Join("..", "examples", "plugins", "attrfilter", "c", "attrfilter.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.plugins.RegisterPlugin(ctx, connect.NewRequest(&weftv1.RegisterPluginRequest{Name: "attrfilter", Wasm: wasm, DeadlineMs: 1000})); err != nil {
-		t.Fatal(err)
-	}
+	c := serveFabric(t, fabric.Config{Bucket: bucket, Plugins: pluginRegistry(t, bucket), Index: eagerIndex, WriteLease: testLease})
+	registerExample(t, c, "attrfilter", "c", "attrfilter")
 	createNamespace(t, c, "ex", 16, weftv1.Metric_METRIC_L2)
 	r := rand.New(rand.NewPCG(51, 52))
 	docs := randomDocs(r, 3000, 16, "d")
@@ -373,23 +354,8 @@ func TestNamespaceRecallSample(t *testing.T) {
 func TestExplainRoutes(t *testing.T) {
 	ctx := context.Background()
 	bucket := objstore.NewInMemory()
-	host, err := plugins.NewHost(plugins.DefaultConfig(), nil, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { host.Close(ctx) })
-	store, err := plugins.NewStore(bucket, host, nil, plugins.DefaultStoreConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := serveFabric(t, fabric.Config{Bucket: bucket, Plugins: store, Index: eagerIndex, WriteLease: testLease})
-	wasm, err := os.ReadFile(filepath.Join("..", "examples", "plugins", "router", "c", "router.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.plugins.RegisterPlugin(ctx, connect.NewRequest(&weftv1.RegisterPluginRequest{Name: "router", Wasm: wasm, DeadlineMs: 1000})); err != nil {
-		t.Fatal(err)
-	}
+	c := serveFabric(t, fabric.Config{Bucket: bucket, Plugins: pluginRegistry(t, bucket), Index: eagerIndex, WriteLease: testLease})
+	registerExample(t, c, "router", "c", "router")
 	if _, err := c.ns.CreateNamespace(ctx, connect.NewRequest(&weftv1.CreateNamespaceRequest{Namespace: &weftv1.Namespace{
 		Name: "rt", Dimension: 8, Metric: weftv1.Metric_METRIC_L2, ShardKey: "tenant",
 	}})); err != nil {

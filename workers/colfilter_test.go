@@ -271,6 +271,16 @@ func TestSegmentColumnsMatchAttributes(t *testing.T) {
 	if live != len(want) {
 		t.Fatalf("%d live rows, want %d", live, len(want))
 	}
+	// Partitions read from the columns are those of the attributes, for
+	// every type, a mixed attribute and an absent one.
+	for _, name := range []string{"i", "f", "s", "b", "l", "m", "absent"} {
+		part := s.partitionOf(name)
+		for slot, id := range s.IDs {
+			if id != "" && part(slot) != partitionKey(want[id], name) {
+				t.Fatalf("%s partition by %q: %q, want %q", id, name, part(slot), partitionKey(want[id], name))
+			}
+		}
+	}
 	for range 2000 {
 		f := randomFilter(r, 0)
 		cols, maps := s.compileColumns(f), compileFilter(f)

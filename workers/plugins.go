@@ -57,8 +57,38 @@ func ABIMetric(m weftv1.Metric) plugins.Metric {
 	return plugins.MetricUnknown
 }
 
-// partitionKey is the partition a document belongs to: its shard-key value
-// as text, "" when it has none.
+// partitionOf returns the partition of a slot: its shard-key value as
+// text, "" when it has none. It reads the key's column, and a document's
+// attributes only when the key holds values of several types (segment
+// rows have no attribute maps: building one per row and query would cost
+// more than the search). The caller holds the read lock.
+func (s *State) partitionOf(shardKey string) func(slot int) string {
+	c, pure := s.cols.column(shardKey)
+	switch {
+	case !pure:
+		return func(slot int) string { return partitionKey(s.Attrs(slot), shardKey) }
+	case c == nil:
+		return func(int) string { return "" }
+	}
+	return func(slot int) string {
+		if c.Valid != nil && !c.Valid[slot] {
+			return ""
+		}
+		switch c.Type {
+		case plugins.TypeString:
+			return c.Strings[slot]
+		case plugins.TypeInt64:
+			return strconv.FormatInt(c.Ints[slot], 10)
+		case plugins.TypeFloat64:
+			return strconv.FormatFloat(c.Floats[slot], 'g', -1, 64)
+		case plugins.TypeBool:
+			return strconv.FormatBool(c.Bools[slot])
+		}
+		return ""
+	}
+}
+
+// partitionKey is the partition of a document with attributes a.
 func partitionKey(a Attrs, shardKey string) string {
 	v := a[shardKey]
 	switch k := v.GetKind().(type) {
@@ -87,13 +117,15 @@ func (c PluginChain) Route(ctx context.Context, st *State, meta *weftv1.Namespac
 		return allow, 1, nil
 	}
 	var shards []plugins.Shard
+	var part func(slot int) string
 	if key == "" {
 		shards = []plugins.Shard{{Key: "", Size: int64(st.Count())}}
 	} else {
+		part = st.partitionOf(key)
 		sizes := map[string]int64{}
 		for slot, id := range st.IDs {
 			if id != "" {
-				sizes[partitionKey(st.Attrs(slot), key)]++
+				sizes[part(slot)]++
 			}
 		}
 		for k, n := range sizes {
@@ -142,7 +174,7 @@ func (c PluginChain) Route(ctx context.Context, st *State, meta *weftv1.Namespac
 		}
 		return allow, 1, nil
 	}
-	return func(slot int) bool { return keep[partitionKey(st.Attrs(slot), key)] && allow.OK(slot) }, len(shards), nil
+	return func(slot int) bool { return keep[part(slot)] && allow.OK(slot) }, len(shards), nil
 }
 
 // filter runs the filter hooks before the scan, over every document allow

@@ -205,9 +205,11 @@ func (s *State) Apply(seq uint64, batch *storagev1.WALBatch) []OpResult {
 				}
 			}
 		case *storagev1.WALOp_DeleteFilter:
-			match := compileFilter(o.DeleteFilter)
+			// The column filters: segment rows have no attribute maps to
+			// test (building them would cost a map per row).
+			match := s.compileColumns(o.DeleteFilter)
 			for slot, id := range s.IDs {
-				if id != "" && match(s.Attrs(slot)) {
+				if id != "" && match(slot) {
 					s.remove(id)
 					results[i].Deleted++
 				}

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"runtime"
-	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/weftdb/weft/index/distance"
+	"github.com/weftdb/weft/index/internal/parallel"
 )
 
 // The encoding is a 64-byte header followed by flat little-endian sections,
@@ -202,36 +202,33 @@ func (x *Index) check() error {
 		}
 		return true
 	}
-	checkNodes := func(lo, hi int) error {
-		for i := lo; i < hi; i++ {
-			if !checkBlock(x.links0[i*(x.m0+1):(i+1)*(x.m0+1)], x.m0, 0) {
-				return corrupt("node %d layer 0 links", i)
-			}
-			for l := 1; l <= int(x.levels[i]); l++ {
-				if !checkBlock(x.links(uint32(i), l), x.m, l) {
-					return corrupt("node %d layer %d links", i, l)
-				}
+	checkNode := func(i int) error {
+		if !checkBlock(x.links0[i*(x.m0+1):(i+1)*(x.m0+1)], x.m0, 0) {
+			return corrupt("node %d layer 0 links", i)
+		}
+		for l := 1; l <= int(x.levels[i]); l++ {
+			if !checkBlock(x.links(uint32(i), l), x.m, l) {
+				return corrupt("node %d layer %d links", i, l)
 			}
 		}
 		return nil
 	}
-	// A million nodes take a tenth of a second: split them over the
-	// cores, reporting the first bad node in order.
-	parts := 1
+	// A million nodes take a tenth of a second: on every core for large
+	// graphs, reporting the first bad node in order.
+	threads := 1
 	if x.n >= 1<<17 {
-		parts = min(runtime.GOMAXPROCS(0), 8)
+		threads = 0 // GOMAXPROCS
 	}
-	errs := make([]error, parts)
-	size := (x.n + parts - 1) / parts
-	var wg sync.WaitGroup
-	for p := range parts {
-		wg.Go(func() { errs[p] = checkNodes(min(p*size, x.n), min((p+1)*size, x.n)) })
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
+	firstBad := atomic.Int64{}
+	firstBad.Store(int64(x.n))
+	parallel.For(x.n, threads, func(i int) {
+		if checkNode(i) != nil {
+			for cur := firstBad.Load(); int64(i) < cur && !firstBad.CompareAndSwap(cur, int64(i)); cur = firstBad.Load() {
+			}
 		}
+	})
+	if bad := int(firstBad.Load()); bad < x.n {
+		return checkNode(bad)
 	}
 	if rem := x.n % 64; rem != 0 && x.deleted[len(x.deleted)-1]>>rem != 0 {
 		return corrupt("tombstones past the last node")
