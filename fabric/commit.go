@@ -18,32 +18,36 @@ import (
 // request larger than it still gets its own object.
 const maxGroupBytes = 16 << 20
 
-// pendingWrite is one request's operations waiting for a group commit.
+// pendingWrite is one request's operation waiting for a group commit.
 type pendingWrite struct {
-	ops  []*storagev1.WALOp
-	size int
-	done chan struct{} // closed when seq/results/err are set
+	op   *storagev1.WALOp
+	wire []byte        // op as a WALBatch ops field
+	done chan struct{} // closed when seq/result/err are set
 
-	seq     uint64
-	results []workers.OpResult
-	err     error
+	seq    uint64
+	result workers.OpResult
+	err    error
 }
 
-// write makes ops durable in one WAL object, applies them and returns what
-// they did. Concurrent writes to a namespace share WAL objects: the first
+// write makes op durable in a WAL object, applies it and returns what it
+// did. wire is op as a WALBatch ops field, or nil: write marshals it, in
+// the request's goroutine (a commit only concatenates). Concurrent writes to a namespace share WAL objects: the first
 // writer to find no commit running becomes the committer and writes every
 // pending request's operations, batch after batch, until none are left.
 //
 // The bucket calls run detached from ctx: a request that gives up must not
 // fail the others in its group. If ctx ends first the write may still land.
-func (s *Server) write(ctx context.Context, ns *namespace, ops ...*storagev1.WALOp) (uint64, []workers.OpResult, error) {
+func (s *Server) write(ctx context.Context, ns *namespace, op *storagev1.WALOp, wire []byte) (uint64, workers.OpResult, error) {
 	if n := ns.unindexed.Load(); !s.index.Disabled && n >= int64(s.index.MaxUnindexed) {
-		return 0, nil, tooLarge("index-behind", "namespace %q has %d document changes waiting for the indexer (the limit is %d): retry this write in a few seconds, or write more slowly", ns.name, n, s.index.MaxUnindexed)
+		return 0, workers.OpResult{}, tooLarge("index-behind", "namespace %q has %d document changes waiting for the indexer (the limit is %d): retry this write in a few seconds, or write more slowly", ns.name, n, s.index.MaxUnindexed)
 	}
-	w := &pendingWrite{ops: ops, done: make(chan struct{})}
-	for _, op := range ops {
-		w.size += proto.Size(op)
+	if wire == nil {
+		var err error
+		if wire, err = encodeOp(op); err != nil {
+			return 0, workers.OpResult{}, err
+		}
 	}
+	w := &pendingWrite{op: op, wire: wire, done: make(chan struct{})}
 	ns.commitMu.Lock()
 	ns.pending = append(ns.pending, w)
 	lead := !ns.committing
@@ -54,9 +58,9 @@ func (s *Server) write(ctx context.Context, ns *namespace, ops ...*storagev1.WAL
 	}
 	select {
 	case <-w.done:
-		return w.seq, w.results, w.err
+		return w.seq, w.result, w.err
 	case <-ctx.Done():
-		return 0, nil, ctx.Err()
+		return 0, workers.OpResult{}, ctx.Err()
 	}
 }
 
@@ -64,8 +68,8 @@ func (s *Server) commitLoop(ns *namespace) {
 	for {
 		ns.commitMu.Lock()
 		n, size := 0, 0
-		for n < len(ns.pending) && (n == 0 || size+ns.pending[n].size <= maxGroupBytes) {
-			size += ns.pending[n].size
+		for n < len(ns.pending) && (n == 0 || size+len(ns.pending[n].wire) <= maxGroupBytes) {
+			size += len(ns.pending[n].wire)
 			n++
 		}
 		group := ns.pending[:n:n]
@@ -85,27 +89,28 @@ func (s *Server) commitLoop(ns *namespace) {
 // commitGroup writes one WAL object for group, applies it and wakes its
 // requests.
 func (s *Server) commitGroup(ns *namespace, group []*pendingWrite) {
-	batch := &storagev1.WALBatch{}
-	for _, w := range group {
-		batch.Ops = append(batch.Ops, w.ops...)
+	batch := &storagev1.WALBatch{Ops: make([]*storagev1.WALOp, len(group))}
+	wire := make([][]byte, len(group))
+	for i, w := range group {
+		batch.Ops[i], wire[i] = w.op, w.wire
 	}
-	seq, results, err := s.appendAndApply(ns, batch)
-	i := 0
-	for _, w := range group {
+	seq, results, err := s.appendAndApply(ns, batch, wire)
+	for i, w := range group {
 		w.seq, w.err = seq, err
 		if err == nil {
-			w.results = results[i : i+len(w.ops)]
+			w.result = results[i]
 		}
-		i += len(w.ops)
 		close(w.done)
 	}
 	s.metrics.groupSize.Observe(float64(len(group)))
 }
 
-// appendAndApply appends batch as the next WAL entry and applies it. When
-// another process took that sequence number first, it catches up with the
-// WAL and tries the next one.
-func (s *Server) appendAndApply(ns *namespace, batch *storagev1.WALBatch) (uint64, []workers.OpResult, error) {
+// appendAndApply appends batch as the next WAL entry and applies it. wire
+// holds its operations, each as a WALBatch ops field (encodeOp), copied
+// straight into the entry. When another process
+// took that sequence number first, it catches up with the WAL and tries
+// the next one.
+func (s *Server) appendAndApply(ns *namespace, batch *storagev1.WALBatch, wire [][]byte) (uint64, []workers.OpResult, error) {
 	// Bounded by the bucket timeout per attempt, and by another process's
 	// write lease while it lasts.
 	ctx, cancel := context.WithTimeout(s.ctx, s.bucketTimeout+2*s.writeLease)
@@ -115,11 +120,11 @@ func (s *Server) appendAndApply(ns *namespace, batch *storagev1.WALBatch) (uint6
 	if ns.deleted.Load() {
 		return 0, nil, errNamespaceNotFound(ns.name)
 	}
-	return s.appendLocked(ctx, ns, batch)
+	return s.appendLocked(ctx, ns, batch, wire)
 }
 
 // appendLocked is appendAndApply for a caller that holds walMu.
-func (s *Server) appendLocked(ctx context.Context, ns *namespace, batch *storagev1.WALBatch) (uint64, []workers.OpResult, error) {
+func (s *Server) appendLocked(ctx context.Context, ns *namespace, batch *storagev1.WALBatch, wire [][]byte) (uint64, []workers.OpResult, error) {
 	batch.Nonce = make([]byte, 16)
 	if _, err := rand.Read(batch.Nonce); err != nil {
 		return 0, nil, err
@@ -135,14 +140,23 @@ func (s *Server) appendLocked(ctx context.Context, ns *namespace, batch *storage
 			return 0, nil, err
 		}
 		s.stampLocked(ns, batch)
-		// The operations' sizes were computed once, for the group's limit.
-		payload, err := proto.MarshalOptions{UseCachedSize: true}.Marshal(batch)
+		seq := ns.state().Applied + 1 // only this goroutine changes applied while it holds walMu
+		head := &storagev1.WALBatch{Nonce: batch.GetNonce(), Writer: batch.GetWriter(), LeaseMs: batch.GetLeaseMs()}
+		size := proto.Size(head)
+		for _, w := range wire {
+			size += len(w)
+		}
+		entry := objstore.NewWALEntry(seq, size)
+		payload, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(entry.Payload(), head)
 		if err != nil {
 			return 0, nil, err
 		}
-		seq := ns.state().Applied + 1 // only this goroutine changes applied while it holds walMu
+		for _, w := range wire {
+			payload = append(payload, w...)
+		}
+		entry.SetPayload(payload)
 		start := time.Now()
-		err = ns.wal.Append(ctx, seq, payload)
+		err = ns.wal.AppendEntry(ctx, entry)
 		if err == nil {
 			s.metrics.walAppends.Observe(time.Since(start).Seconds())
 			results := ns.applyLocked(seq, batch)

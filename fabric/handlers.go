@@ -78,18 +78,23 @@ func (h documentService) Upsert(ctx context.Context, req *connect.Request[weftv1
 		return nil, err
 	}
 	ids := make([]string, len(docs))
+	fresh := make([]bool, len(docs))
 	for i, d := range docs {
 		if d.GetId() == "" {
 			id, err := uuid.NewV7()
 			if err != nil {
 				return nil, err
 			}
-			d.Id = id.String()
+			d.Id, fresh[i] = id.String(), true
 		}
 		ids[i] = d.GetId()
 	}
+	wire, err := encodeUpsert(docs, h.s.wire.take(req.Msg), fresh)
+	if err != nil {
+		return nil, err
+	}
 	op := &storagev1.WALOp{Op: &storagev1.WALOp_Upsert{Upsert: &storagev1.UpsertOp{Documents: docs}}}
-	seq, _, err := h.s.write(ctx, ns, op)
+	seq, _, err := h.s.write(ctx, ns, op, wire)
 	if err != nil {
 		return nil, err
 	}
@@ -106,24 +111,32 @@ func validUpsert(ns *namespace, docs []*weftv1.Document) error {
 	meta, schema := ns.config()
 	seen := make(map[string]int, len(docs))
 	for i, d := range docs {
-		field := fmt.Sprintf("documents[%d]", i)
+		// Field names are only spelled out for an error: building them for
+		// every document cost a tenth of a bulk import's CPU.
+		if err := validDocument("", d, meta, schema); err != nil {
+			return validDocument(fmt.Sprintf("documents[%d]", i), d, meta, schema)
+		}
 		if d.GetId() != "" {
-			if err := validID(field+".id", d.GetId()); err != nil {
-				return err
-			}
 			if j, dup := seen[d.GetId()]; dup {
-				return invalid("document-duplicate", "%s.id %q repeats documents[%d].id: send each id once per request", field, d.GetId(), j)
+				return invalid("document-duplicate", "documents[%d].id %q repeats documents[%d].id: send each id once per request", i, d.GetId(), j)
 			}
 			seen[d.GetId()] = i
 		}
-		if err := validVector(field+".vector", d.GetVector(), meta.GetDimension(), meta.GetMetric()); err != nil {
-			return err
-		}
-		if err := validAttributes(field, d.GetAttributes(), schema); err != nil {
+	}
+	return nil
+}
+
+// validDocument checks one document of an upsert; field names it in errors.
+func validDocument(field string, d *weftv1.Document, meta *weftv1.Namespace, schema map[string]weftv1.AttributeType) *Error {
+	if d.GetId() != "" {
+		if err := validID(field+".id", d.GetId()); err != nil {
 			return err
 		}
 	}
-	return nil
+	if err := validVector(field+".vector", d.GetVector(), meta.GetDimension(), meta.GetMetric()); err != nil {
+		return err
+	}
+	return validAttributes(field, d.GetAttributes(), schema)
 }
 
 func (h documentService) Delete(ctx context.Context, req *connect.Request[weftv1.DeleteRequest]) (*connect.Response[weftv1.DeleteResponse], error) {
@@ -154,11 +167,11 @@ func (h documentService) Delete(ctx context.Context, req *connect.Request[weftv1
 	default:
 		return nil, invalid("delete-empty", "set ids or filter: a delete must say what to delete")
 	}
-	seq, results, err := h.s.write(ctx, ns, op)
+	seq, result, err := h.s.write(ctx, ns, op, nil)
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&weftv1.DeleteResponse{DeletedCount: results[0].Deleted, WalSequence: seq}), nil
+	return connect.NewResponse(&weftv1.DeleteResponse{DeletedCount: result.Deleted, WalSequence: seq}), nil
 }
 
 func (h documentService) Get(ctx context.Context, req *connect.Request[weftv1.GetRequest]) (*connect.Response[weftv1.GetResponse], error) {
@@ -224,9 +237,9 @@ func (h documentService) UpdateAttributes(ctx context.Context, req *connect.Requ
 		}
 	}
 	op := &storagev1.WALOp{Op: &storagev1.WALOp_UpdateAttributes{UpdateAttributes: &storagev1.UpdateAttributesOp{Updates: updates}}}
-	seq, results, err := h.s.write(ctx, ns, op)
+	seq, result, err := h.s.write(ctx, ns, op, nil)
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&weftv1.UpdateAttributesResponse{MissingIds: results[0].Missing, WalSequence: seq}), nil
+	return connect.NewResponse(&weftv1.UpdateAttributesResponse{MissingIds: result.Missing, WalSequence: seq}), nil
 }

@@ -119,7 +119,7 @@ func (s *Server) renewLeaseSoon(ns *namespace) {
 			}
 			return
 		}
-		if _, _, err := s.appendLocked(ctx, ns, &storagev1.WALBatch{}); err != nil && ctx.Err() == nil {
+		if _, _, err := s.appendLocked(ctx, ns, &storagev1.WALBatch{}, nil); err != nil && ctx.Err() == nil {
 			s.log.Warn("renewing the write lease failed", "namespace", ns.name, "err", err)
 		}
 	}()

@@ -748,8 +748,12 @@ func (s *Server) closeGenerationLocked(ctx context.Context, ns *namespace) error
 	if ns.deleted.Load() {
 		return errNamespaceNotFound(ns.name)
 	}
-	batch := &storagev1.WALBatch{Ops: []*storagev1.WALOp{{Op: &storagev1.WALOp_Close{Close: &storagev1.CloseOp{Time: timestamppb.Now()}}}}}
-	if _, _, err := s.appendLocked(ctx, ns, batch); err != nil {
+	op := &storagev1.WALOp{Op: &storagev1.WALOp_Close{Close: &storagev1.CloseOp{Time: timestamppb.Now()}}}
+	wire, err := encodeOp(op)
+	if err != nil {
+		return err
+	}
+	if _, _, err := s.appendLocked(ctx, ns, &storagev1.WALBatch{Ops: []*storagev1.WALOp{op}}, [][]byte{wire}); err != nil {
 		return err
 	}
 	ns.deleted.Store(true)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -69,6 +70,7 @@ type Server struct {
 	id            string        // this process, as a WAL batch's writer
 	writeLease    time.Duration // 0: none
 	recall        *recallSampler
+	wire          *wireDocs // upserted documents' bytes, from wireCodec
 
 	// ctx ends when the server closes: it stops indexers and pending
 	// garbage collection.
@@ -113,6 +115,7 @@ func New(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		recall:        recall,
+		wire:          newWireDocs(),
 		id:            uuid.NewString(),
 		writeLease:    max(lease, 0),
 		bucket:        cfg.Bucket,
@@ -162,7 +165,8 @@ func (s *Server) Handle(mux *http.ServeMux, opts ...connect.HandlerOption) {
 		connect.WithCompressMinBytes(compressMinBytes),
 	}, opts...)
 	mux.Handle(weftv1connect.NewNamespaceServiceHandler(namespaceService{s}, opts...))
-	mux.Handle(weftv1connect.NewDocumentServiceHandler(documentService{s}, opts...))
+	docOpts := append(slices.Clip(opts), connect.WithCodec(wireCodec{s.wire}))
+	mux.Handle(weftv1connect.NewDocumentServiceHandler(documentService{s}, docOpts...))
 	mux.Handle(weftv1connect.NewQueryServiceHandler(queryService{s}, opts...))
 	if s.plugins != nil {
 		mux.Handle(weftv1connect.NewPluginServiceHandler(s.plugins.Service(), opts...))

@@ -137,8 +137,8 @@ func validValue(field string, v *weftv1.AttributeValue) *Error {
 			return invalid("attribute-value", "%s: string list has %d values: the limit is %d", field, len(vals), maxStringListLen)
 		}
 		for i, s := range vals {
-			if err := validString(fmt.Sprintf("%s[%d]", field, i), s); err != nil {
-				return err
+			if validString("", s) != nil {
+				return validString(fmt.Sprintf("%s[%d]", field, i), s)
 			}
 		}
 	}
@@ -161,17 +161,24 @@ func validAttributes(field string, attrs map[string]*weftv1.AttributeValue, sche
 		return invalid("attribute-count", "%s: %d attributes: the limit is %d", field, len(attrs), maxAttributesPerDoc)
 	}
 	for name, v := range attrs {
-		f := field + ".attributes[" + name + "]"
-		if err := validAttributeName(f, name); err != nil {
-			return err
+		if validAttribute("", name, v, schema) != nil {
+			return validAttribute(field+".attributes["+name+"]", name, v, schema)
 		}
-		if err := validValue(f, v); err != nil {
-			return err
-		}
-		if want, ok := schema[name]; ok {
-			if got := attributeType(v); got != want {
-				return invalid("attribute-type", "%s: value is a %s, the schema declares %s", f, typeName(got), typeName(want))
-			}
+	}
+	return nil
+}
+
+// validAttribute checks one attribute; f names it in errors.
+func validAttribute(f, name string, v *weftv1.AttributeValue, schema map[string]weftv1.AttributeType) *Error {
+	if err := validAttributeName(f, name); err != nil {
+		return err
+	}
+	if err := validValue(f, v); err != nil {
+		return err
+	}
+	if want, ok := schema[name]; ok {
+		if got := attributeType(v); got != want {
+			return invalid("attribute-type", "%s: value is a %s, the schema declares %s", f, typeName(got), typeName(want))
 		}
 	}
 	return nil

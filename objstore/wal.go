@@ -36,6 +36,49 @@ func EncodeWALEntry(seq uint64, payload []byte) []byte {
 	return encodeFrame(walMagic, seq, payload)
 }
 
+// A WALEntry is a WAL entry being built in place: its payload is appended
+// after the header, so a large payload is framed without a copy.
+type WALEntry struct {
+	seq uint64
+	buf []byte
+}
+
+// NewWALEntry starts entry seq with room for size payload bytes.
+func NewWALEntry(seq uint64, size int) *WALEntry {
+	return &WALEntry{seq: seq, buf: frameHeader(walMagic, seq, size)}
+}
+
+// Payload returns the payload so far, for appending to: pass the result
+// of the appends to SetPayload.
+func (e *WALEntry) Payload() []byte { return e.buf[walHeaderSize:] }
+
+// SetPayload sets the payload to p: without a copy when p is what Payload
+// returned with appends that fit its capacity.
+func (e *WALEntry) SetPayload(p []byte) {
+	if len(p) > 0 && cap(e.buf) > walHeaderSize && &e.buf[:walHeaderSize+1][walHeaderSize] == &p[0] {
+		e.buf = e.buf[:walHeaderSize+len(p)]
+		return
+	}
+	e.buf = append(e.buf[:walHeaderSize], p...)
+}
+
+// frameHeader returns a frame's header with room for size payload bytes
+// and the checksum after it.
+func frameHeader(magic string, seq uint64, size int) []byte {
+	out := make([]byte, walHeaderSize, walHeaderSize+size+walTrailer)
+	copy(out, magic)
+	binary.LittleEndian.PutUint16(out[4:], frameVersion)
+	binary.LittleEndian.PutUint64(out[8:], seq)
+	return out
+}
+
+// finishFrame sets the payload length of a frame whose payload follows its
+// header and appends the checksum.
+func finishFrame(out []byte) []byte {
+	binary.LittleEndian.PutUint64(out[16:], uint64(len(out)-walHeaderSize))
+	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
+}
+
 // DecodeWALEntry checks and decodes a WAL entry. The payload aliases data.
 // Errors wrap ErrCorrupt. It never panics and allocates nothing but errors.
 func DecodeWALEntry(data []byte) (seq uint64, payload []byte, err error) {
@@ -43,13 +86,7 @@ func DecodeWALEntry(data []byte) (seq uint64, payload []byte, err error) {
 }
 
 func encodeFrame(magic string, seq uint64, payload []byte) []byte {
-	out := make([]byte, walHeaderSize, walHeaderSize+len(payload)+walTrailer)
-	copy(out, magic)
-	binary.LittleEndian.PutUint16(out[4:], frameVersion)
-	binary.LittleEndian.PutUint64(out[8:], seq)
-	binary.LittleEndian.PutUint64(out[16:], uint64(len(payload)))
-	out = append(out, payload...)
-	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
+	return finishFrame(append(frameHeader(magic, seq, len(payload)), payload...))
 }
 
 func decodeFrame(magic, what string, data []byte) (seq uint64, payload []byte, err error) {
@@ -119,11 +156,20 @@ func (w *WAL) parse(name string) (uint64, bool) { return parseSeqKey(w.prefix, n
 // an earlier attempt landed and Append returns nil: callers must make each
 // payload unique (a writer nonce) so that equal bytes prove authorship.
 func (w *WAL) Append(ctx context.Context, seq uint64, payload []byte) error {
+	e := NewWALEntry(seq, len(payload))
+	e.SetPayload(payload)
+	return w.AppendEntry(ctx, e)
+}
+
+// AppendEntry is Append for an entry built in place; e is not reused.
+func (w *WAL) AppendEntry(ctx context.Context, e *WALEntry) error {
+	seq := e.seq
 	if seq == 0 {
 		return errors.New("wal append: sequence numbers start at 1")
 	}
 	name := w.Key(seq)
-	data := EncodeWALEntry(seq, payload)
+	data := finishFrame(e.buf)
+	e.buf = nil
 	backoff := w.minBackoff
 	var err error
 	for attempt := 0; attempt < w.attempts; attempt++ {

@@ -54,6 +54,12 @@ func RunQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// Upserts in flight while loading: group commit fills each WAL object
+	// from the requests waiting while the previous one is written.
+	loadConc, err := o.num("load-concurrency", 8)
+	if err != nil {
+		return err
+	}
 	runs, err := o.num("runs", 1)
 	if err != nil {
 		return err
@@ -79,8 +85,8 @@ func RunQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := o.checkAllRead(); err != nil {
 		return err
 	}
-	if conc < 1 || runs < 1 || nqOpt < 1 || filterPct < 0 || filterPct > 100 {
-		return errors.New("--concurrency, --runs and --queries must be positive, --filter-percent in 0..100")
+	if conc < 1 || loadConc < 1 || runs < 1 || nqOpt < 1 || filterPct < 0 || filterPct > 100 {
+		return errors.New("--concurrency, --load-concurrency, --runs and --queries must be positive, --filter-percent in 0..100")
 	}
 	ds, err := loadDataset(dir)
 	if err != nil {
@@ -93,10 +99,10 @@ func RunQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("--k must be in 1..%d", ds.gtK)
 	}
 	nq := min(ds.nq, nqOpt)
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc + 4}}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: max(conc, loadConc) + 4}}
 	nsc := weftv1connect.NewNamespaceServiceClient(hc, addr)
 	if load {
-		if err := loadNamespace(ctx, hc, addr, nsc, name, ds, waitIndexed, stderr); err != nil {
+		if err := loadNamespace(ctx, hc, addr, nsc, name, ds, loadConc, waitIndexed, stderr); err != nil {
 			return err
 		}
 	}
@@ -170,7 +176,7 @@ func sanitize(s string) string {
 
 // loadNamespace creates namespace name and upserts ds's base vectors, then
 // waits until they are indexed.
-func loadNamespace(ctx context.Context, hc *http.Client, addr string, nsc weftv1connect.NamespaceServiceClient, name string, ds *dataset, waitIndexed bool, stderr io.Writer) error {
+func loadNamespace(ctx context.Context, hc *http.Client, addr string, nsc weftv1connect.NamespaceServiceClient, name string, ds *dataset, inFlight int, waitIndexed bool, stderr io.Writer) error {
 	metric := map[string]weftv1.Metric{"l2": weftv1.Metric_METRIC_L2, "cosine": weftv1.Metric_METRIC_COSINE, "ip": weftv1.Metric_METRIC_DOT}[ds.metric]
 	_, err := nsc.CreateNamespace(ctx, connect.NewRequest(&weftv1.CreateNamespaceRequest{Namespace: &weftv1.Namespace{
 		Name: name, Dimension: uint32(ds.dim), Metric: metric,
@@ -183,7 +189,7 @@ func loadNamespace(ctx context.Context, hc *http.Client, addr string, nsc weftv1
 	const batch = 1000
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(4)
+	g.SetLimit(inFlight)
 	for lo := 0; lo < ds.nb; lo += batch {
 		hi := min(lo+batch, ds.nb)
 		g.Go(func() error {

@@ -121,7 +121,7 @@ func parseImportFlags(args []string, stderr io.Writer) (importConfig, error) {
 	fs.IntVar(&c.dim, "dim", 0, "dimension for --create (default: the file's)")
 	fs.StringVar(&metric, "metric", "l2", "metric for --create: l2, cosine or dot")
 	fs.IntVar(&c.batch, "batch", 1000, "documents per upsert request (1..10000)")
-	fs.IntVar(&c.concurrency, "concurrency", 4, "upsert requests in flight")
+	fs.IntVar(&c.concurrency, "concurrency", 8, "upsert requests in flight (group commit fills each WAL object from those waiting)")
 	fs.StringVar(&c.idPrefix, "id-prefix", "", "prefix of the ids given to fvecs and IDX rows")
 	fs.IntVar(&c.limit, "limit", 0, "import at most this many rows (0: all)")
 	if err := fs.Parse(args); err != nil {

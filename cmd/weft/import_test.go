@@ -134,7 +134,7 @@ func TestImportFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.addr != "http://10.0.0.1:7600" || c.format != dataset.IDX || c.batch != 1000 || c.concurrency != 4 || c.protocol != "connect" || c.limit != 0 {
+	if c.addr != "http://10.0.0.1:7600" || c.format != dataset.IDX || c.batch != 1000 || c.concurrency != 8 || c.protocol != "connect" || c.limit != 0 {
 		t.Fatalf("defaults: %+v", c)
 	}
 	c, err = parseImportFlags([]string{"--addr", "127.0.0.1:9", "--namespace", "ns", "--file", "x.bin", "--format", "jsonl",
