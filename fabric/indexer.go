@@ -39,6 +39,12 @@ type IndexConfig struct {
 	Threads int
 	// M and EfConstruction are the HNSW build parameters (16, 200).
 	M, EfConstruction int
+	// ShardRows is the most rows one segment holds (default 1,000,000): a
+	// fold of more is split into IVF lists, one segment each, by k-means
+	// centroids trained on a sample; a query searches the lists nearest
+	// it (SearchParams.nprobe) or every list that can still hold a nearer
+	// row than those found.
+	ShardRows int
 	// Grace is how long superseded manifests, segments and folded WAL
 	// entries stay in the bucket, so that readers that started on them
 	// finish and other processes learn of the manifest that superseded
@@ -63,6 +69,7 @@ func (c *IndexConfig) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.IntVar(&c.Threads, prefix+"threads", 0, "Goroutines building a segment's graph; 0 means one per core.")
 	fs.IntVar(&c.M, prefix+"m", d.M, "HNSW neighbours per node on upper layers (2M on layer 0).")
 	fs.IntVar(&c.EfConstruction, prefix+"ef-construction", d.EfConstruction, "HNSW beam width while building.")
+	fs.IntVar(&c.ShardRows, prefix+"shard-rows", d.ShardRows, "Most rows in one segment: larger folds are split into IVF lists (k-means centroids), one segment each.")
 	fs.DurationVar(&c.Grace, prefix+"grace", d.Grace, "How long superseded manifests, segments and folded WAL entries stay before they are deleted.")
 	fs.IntVar(&c.MaxUnindexed, prefix+"max-unindexed", d.MaxUnindexed, "Refuse writes (ResourceExhausted, retry later) while this many document changes wait for the indexer.")
 }
@@ -85,6 +92,9 @@ func (c IndexConfig) withDefaults() IndexConfig {
 	}
 	if c.EfConstruction <= 0 {
 		c.EfConstruction = 200
+	}
+	if c.ShardRows <= 0 {
+		c.ShardRows = 1_000_000
 	}
 	if c.Grace <= 0 {
 		c.Grace = time.Minute
@@ -168,14 +178,23 @@ func (s *Server) wantFold(ns *namespace) (fold, all bool) {
 		if len(st.Segs) < 2 || idle < compactAfterIdle*s.index.Idle {
 			return false, false
 		}
-		largest, rest := 0, 0
+		// IVF lists count as one: merging is worth it when the other
+		// segments hold a tenth as many rows as the lists (or the largest).
+		largest, rest, lists := 0, 0, 0
 		for _, g := range st.Segs {
 			live := g.Graph.Live()
+			if g.List {
+				lists += live
+				continue
+			}
 			rest += live
 			largest = max(largest, live)
 		}
-		rest -= largest
-		return 10*rest >= largest, true
+		if lists == 0 {
+			rest -= largest
+			lists = largest
+		}
+		return 10*rest >= lists, true
 	}
 	if changes >= max(int64(s.index.MinChanges), int64(st.Base)/4) {
 		return true, false
@@ -225,7 +244,7 @@ func (s *Server) fold(ctx context.Context, ns *namespace, all bool) error {
 	var refs []*storagev1.SegmentRef
 	parts := in.Kept
 	for _, p := range in.Kept {
-		ref := &storagev1.SegmentRef{Id: p.Seg.ID, Rows: uint64(p.Seg.Rows), Bytes: uint64(p.Seg.Bytes)}
+		ref := segmentRef(p.Seg)
 		dead := roaring.New()
 		for row, id := range p.IDs {
 			if id == "" {
@@ -242,29 +261,29 @@ func (s *Server) fold(ctx context.Context, ns *namespace, all bool) error {
 		}
 		refs = append(refs, ref)
 	}
-	if len(in.Rows.IDs) > 0 {
+	if n := in.Rows.Len(); n > 0 {
 		meta := ns.segmentMeta()
 		meta.WalSequence = in.Applied
-		data, err := workers.BuildSegment(ctx, meta, &in.Rows, workers.BuildConfig{M: s.index.M, EfConstruction: s.index.EfConstruction, Threads: s.index.Threads})
-		if err != nil {
-			return err
+		groups := []*workers.SegmentRows{&in.Rows}
+		if n > s.index.ShardRows {
+			meta.IvfList = true
+			k := workers.ListCount(n, s.index.ShardRows)
+			var err error
+			if groups, err = workers.Partition(ctx, &in.Rows, int(st.Dim), st.Metric, k, s.index.ShardRows, s.index.Threads); err != nil {
+				return err
+			}
 		}
-		// Named after the build: collect spares segments whose UUIDv7 time
-		// is within the grace period, which must cover upload to publish.
-		id, err := uuid.NewV7()
-		if err != nil {
-			return err
+		for _, rows := range groups {
+			if rows.Len() == 0 {
+				continue
+			}
+			part, err := s.buildSegment(ctx, ns, meta, rows)
+			if err != nil {
+				return err
+			}
+			parts = append(parts, part)
+			refs = append(refs, segmentRef(part.Seg))
 		}
-		key := ns.gen.SegmentKey(id.String())
-		if err := s.bucket.Upload(ctx, key, data); err != nil {
-			return fmt.Errorf("write segment %s: %w", key, err)
-		}
-		seg, ids, err := workers.OpenSegment(id.String(), data, meta)
-		if err != nil {
-			return fmt.Errorf("reopen segment %s: %w", key, err)
-		}
-		parts = append(parts, workers.SegmentPart{Seg: seg, IDs: ids})
-		refs = append(refs, &storagev1.SegmentRef{Id: seg.ID, Rows: uint64(seg.Rows), Bytes: uint64(seg.Bytes)})
 	}
 	man := &storagev1.Manifest{
 		Version:     cur.GetVersion() + 1,
@@ -307,6 +326,35 @@ func (s *Server) fold(ctx context.Context, ns *namespace, all bool) error {
 		"rows", len(in.Rows.IDs), "merged_segments", len(in.Merged), "segments", len(refs), "seconds", time.Since(start).Seconds())
 	s.collectLater(ns, man)
 	return nil
+}
+
+// buildSegment indexes rows into a new segment, uploads it and opens it.
+func (s *Server) buildSegment(ctx context.Context, ns *namespace, meta *storagev1.SegmentMeta, rows *workers.SegmentRows) (workers.SegmentPart, error) {
+	data, err := workers.BuildSegment(ctx, meta, rows, workers.BuildConfig{M: s.index.M, EfConstruction: s.index.EfConstruction, Threads: s.index.Threads})
+	if err != nil {
+		return workers.SegmentPart{}, err
+	}
+	// Named after the build: collect spares segments whose UUIDv7 time
+	// is within the grace period, which must cover upload to publish.
+	id, err := uuid.NewV7()
+	if err != nil {
+		return workers.SegmentPart{}, err
+	}
+	key := ns.gen.SegmentKey(id.String())
+	if err := s.bucket.Upload(ctx, key, data); err != nil {
+		return workers.SegmentPart{}, fmt.Errorf("write segment %s: %w", key, err)
+	}
+	seg, ids, err := workers.OpenSegment(id.String(), data, meta)
+	if err != nil {
+		return workers.SegmentPart{}, fmt.Errorf("reopen segment %s: %w", key, err)
+	}
+	return workers.SegmentPart{Seg: seg, IDs: ids}, nil
+}
+
+// segmentRef is g as a manifest names it, without deleted rows.
+func segmentRef(g *workers.Segment) *storagev1.SegmentRef {
+	return &storagev1.SegmentRef{Id: g.ID, Rows: uint64(g.Rows), Bytes: uint64(g.Bytes),
+		Centroid: g.Centroid, Radius: g.Radius, IvfList: g.List}
 }
 
 // adopt serves the newest manifest in the bucket, published elsewhere.

@@ -204,7 +204,8 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 				shard = "wal-tail"
 			}
 			explain.Shards = append(explain.Shards, &weftv1.ShardExplain{Shard: shard, Rows: uint64(r.Rows), LiveRows: uint64(r.Live),
-				Strategy: r.Strategy, Allowed: uint64(r.Allowed), ScoredExactly: r.Scored, Candidates: uint32(r.Candidates)})
+				Strategy: r.Strategy, Allowed: uint64(r.Allowed), ScoredExactly: r.Scored, Candidates: uint32(r.Candidates),
+				CentroidDistance: r.CentroidDistance, Bound: r.Bound, Probed: r.Skipped == "", Skipped: r.Skipped})
 		}
 		if routes != nil {
 			for _, d := range *routes {
@@ -270,6 +271,10 @@ func searchPlan(m *weftv1.QueryRequest, meta *weftv1.Namespace, want int) (worke
 		source += fmt.Sprintf(", widened to the %d candidates wanted", want)
 	}
 	o.Ef = max(o.Ef, want)
+	o.NProbe = int(p.GetNprobe())
+	if o.NProbe == 0 && r == 0 {
+		o.NProbe = int(d.GetNprobe())
+	}
 	return o, source
 }
 

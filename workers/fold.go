@@ -36,14 +36,18 @@ func (s *State) FoldInput(all bool) FoldInput {
 	if len(s.IDs)-s.Base-len(s.free) >= indexed {
 		all = true
 	}
+	// IVF lists are merged only with everything (a re-partition): they
+	// are not a size tier of recent folds.
 	tiers := map[int]int{}
 	for _, g := range s.Segs {
-		tiers[tier(g.Graph.Live())]++
+		if !g.List {
+			tiers[tier(g.Graph.Live())]++
+		}
 	}
 	for i, g := range s.Segs {
 		base := s.segBase[i]
 		live := g.Graph.Live()
-		if all || tiers[tier(live)] >= tierSegments || 2*live < g.Rows {
+		if all || (!g.List && tiers[tier(live)] >= tierSegments) || 2*live < g.Rows {
 			in.Merged = append(in.Merged, g.ID)
 			for row := range g.Rows {
 				if slot := base + row; s.IDs[slot] != "" {

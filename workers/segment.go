@@ -3,6 +3,7 @@ package workers
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"google.golang.org/protobuf/proto"
 
@@ -26,6 +27,9 @@ import (
 //	                graph keeps them normalised; other metrics read the
 //	                graph's copy, which is the same bytes)
 //	KindGraph       the HNSW graph with its vectors (index/hnsw encoding)
+//	KindCentroid    the mean of the graph's vectors, then the largest L2
+//	                distance of one from it (dimension + 1 floats;
+//	                absent from segments written before it)
 const shard0 = 0
 
 // Segment is a segment open in memory. Its graph's tombstones are
@@ -39,6 +43,16 @@ type Segment struct {
 	Graph *hnsw.Index
 	vecs  []float32 // as written, row-major; nil: the graph's vectors
 	dim   int
+	// Centroid is the mean of the segment's vectors as its graph holds
+	// them (normalised for cosine) and Radius the largest L2 distance of
+	// one from it: no row is nearer to a query than its distance to the
+	// centroid minus Radius. nil for a segment written without one (it is
+	// always searched).
+	Centroid []float32
+	Radius   float32
+	// List reports one IVF list of a partition the indexer trained
+	// (SearchOptions.NProbe counts lists).
+	List bool
 	// cols holds the rows' attributes, one column per name and type,
 	// aliasing the segment's bytes. A segment row's attributes never
 	// change: an update moves the row to the tail.
@@ -118,6 +132,8 @@ func BuildSegment(ctx context.Context, meta *storagev1.SegmentMeta, rows *Segmen
 		add(segment.KindVectors, segment.EncodeFloat32s(rows.vectors))
 	}
 	add(segment.KindGraph, graph.AppendEncoding(nil))
+	centroid, radius := graphCentroid(graph)
+	add(segment.KindCentroid, segment.EncodeFloat32s(append(centroid, radius)))
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +196,18 @@ func OpenSegment(id string, data []byte, want *storagev1.SegmentMeta) (*Segment,
 		return nil, nil, fmt.Errorf("segment %s: %d rows, but %d ids, %d graph nodes of dimension %d",
 			id, rows, len(ids), graph.Len(), graph.Dim())
 	}
-	g := &Segment{ID: id, Rows: rows, Bytes: len(data), Graph: graph, dim: int(meta.GetDimension()), cols: cols}
+	g := &Segment{ID: id, Rows: rows, Bytes: len(data), Graph: graph, dim: int(meta.GetDimension()), cols: cols, List: meta.GetIvfList()}
+	if s, ok := h.Section(segment.KindCentroid, shard0); ok {
+		b, err := h.SectionBytes(data, s)
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := segment.DecodeFloat32s(b)
+		if err != nil || len(c) != g.dim+1 {
+			return nil, nil, fmt.Errorf("segment %s: centroid of %d values for dimension %d (%v)", id, len(c), g.dim, err)
+		}
+		g.Centroid, g.Radius = c[:g.dim:g.dim], c[g.dim]
+	}
 	if meta.GetMetric() == weftv1.Metric_METRIC_COSINE {
 		vb, err := section(segment.KindVectors)
 		if err != nil {
@@ -194,6 +221,32 @@ func OpenSegment(id string, data []byte, want *storagev1.SegmentMeta) (*Segment,
 		}
 	}
 	return g, ids, nil
+}
+
+// graphCentroid returns the mean of g's vectors and the largest L2
+// distance of one from it (rounded up, so it bounds every row).
+func graphCentroid(g *hnsw.Index) ([]float32, float32) {
+	dim, n := g.Dim(), g.Len()
+	sum := make([]float64, dim)
+	for i := range n {
+		for j, x := range g.Vector(uint32(i)) {
+			sum[j] += float64(x)
+		}
+	}
+	c := make([]float32, dim)
+	for j := range c {
+		c[j] = float32(sum[j] / float64(max(n, 1)))
+	}
+	var far float64
+	for i := range n {
+		var d float64
+		for j, x := range g.Vector(uint32(i)) {
+			e := float64(x) - float64(c[j])
+			d += e * e
+		}
+		far = max(far, d)
+	}
+	return c, math.Nextafter32(float32(math.Sqrt(far)), float32(math.Inf(1)))
 }
 
 // readColumns returns a segment's attribute columns: its KindColumns

@@ -1,9 +1,11 @@
 package workers
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/weftdb/weft/index/distance"
@@ -340,13 +342,24 @@ type ShardReport struct {
 	Allowed    int    // rows the filter allows; Live without one
 	Scored     uint64 // rows scored exactly
 	Candidates int    // results offered to the merge
+	// CentroidDistance is the L2 distance from the query to the shard's
+	// centroid, Bound the least any of its rows can have (0 without a
+	// centroid).
+	CentroidDistance, Bound float32
+	// Skipped says why the shard was not searched: "nprobe" or "bound";
+	// "" when it was.
+	Skipped string
 }
 
 // SearchOptions say how a query searches.
 type SearchOptions struct {
-	Ef    int  // beam width in segment graphs
-	Exact bool // score segment rows exactly too (recall_target 1)
-	Tail  bool // scan the unindexed tail (STRONG); else segments only
+	Ef int // beam width in segment graphs
+	// NProbe caps the IVF lists searched, nearest centroids first; 0
+	// searches every list that can still hold a row nearer than the k-th
+	// candidate. Segments that are not lists are always searched.
+	NProbe int
+	Exact  bool // score segment rows exactly too (recall_target 1)
+	Tail   bool // scan the unindexed tail (STRONG); else segments only
 	// Done stops a long tail scan early when the request ends (nil: never);
 	// the caller then fails the query with the context's error.
 	Done <-chan struct{}
@@ -385,14 +398,33 @@ func (s *State) Matching(f *weftv1.Filter) AllowFunc {
 func (s *State) Search(q []float32, k int, allow AllowFunc, o SearchOptions) SearchResult {
 	var res SearchResult
 	top := topk.NewKeeper(k, s.IDs)
-	for i, g := range s.Segs {
+	lists := 0
+	for _, r := range s.route(q) {
+		i, g := r.seg, s.Segs[r.seg]
 		if g.Graph.Live() == 0 {
 			continue
+		}
+		report := ShardReport{Shard: g.ID, Rows: g.Rows, Live: g.Graph.Live(), Strategy: "graph", Allowed: g.Graph.Live(),
+			CentroidDistance: r.dist, Bound: r.bound}
+		switch {
+		case g.List && o.NProbe > 0 && lists >= o.NProbe:
+			report.Skipped = "nprobe"
+		case r.bound > 0 && s.boundDist(r.bound) > top.TightBound():
+			report.Skipped = "bound"
+		}
+		if report.Skipped != "" {
+			if o.Explain {
+				report.Strategy, report.Allowed = "", 0
+				res.Shards = append(res.Shards, report)
+			}
+			continue
+		}
+		if g.List {
+			lists++
 		}
 		res.Segments++
 		base := s.segBase[i]
 		var found []topk.Result
-		report := ShardReport{Shard: g.ID, Rows: g.Rows, Live: g.Graph.Live(), Strategy: "graph", Allowed: g.Graph.Live()}
 		switch {
 		case allow == nil && !o.Exact:
 			found = g.Graph.Search(q, k, o.Ef)
@@ -448,6 +480,45 @@ func (s *State) Search(q []float32, k int, allow AllowFunc, o SearchOptions) Sea
 	}
 	res.Hits = top.Sorted()
 	return res
+}
+
+// routed is a segment in the order a query searches them.
+type routed struct {
+	seg         int
+	dist, bound float32 // L2 to the centroid; the least a row can have
+}
+
+// route orders the segments for q by centroid distance (those without a
+// centroid first), so the nearest lists are searched first and the k-th
+// candidate's distance bounds the rest early, and gives each the least
+// distance a row of it can have: centroid distance minus radius.
+func (s *State) route(q []float32) []routed {
+	r := make([]routed, len(s.Segs))
+	for i, g := range s.Segs {
+		r[i].seg = i
+		if g.Centroid == nil || s.Metric == weftv1.Metric_METRIC_DOT {
+			continue
+		}
+		d := float32(math.Sqrt(float64(distance.L2Sq(q, g.Centroid))))
+		// Float rounding in the two distances: keep the bound below the
+		// true one.
+		r[i].dist, r[i].bound = d, max(0, (d-g.Radius)*(1-1e-5)-1e-6*g.Radius)
+	}
+	slices.SortStableFunc(r, func(a, b routed) int { return cmp.Compare(a.dist, b.dist) })
+	return r
+}
+
+// boundDist turns an L2 lower bound into the graphs' distance: squared L2
+// for l2, 1 − cos = L2²/2 between unit vectors for cosine; dot products
+// have no such bound.
+func (s *State) boundDist(b float32) float32 {
+	switch s.Metric {
+	case weftv1.Metric_METRIC_COSINE:
+		return b * b / 2
+	case weftv1.Metric_METRIC_DOT:
+		return float32(math.Inf(-1))
+	}
+	return b * b
 }
 
 // searchTail scores every live tail slot that allow passes, on several

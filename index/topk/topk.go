@@ -41,9 +41,21 @@ func NewKeeper(k int, names []string) *Keeper {
 	return &Keeper{k: k, names: names, buf: make([]Result, 0, 2*k), bound: float32(math.Inf(1))}
 }
 
-// Bound returns a distance no result of the final top k exceeds once k
-// results were offered (+Inf before); a scan may skip rows beyond it.
+// Bound returns a distance no result of the final top k exceeds (+Inf
+// until 2k results were offered); a scan may skip rows beyond it.
 func (t *Keeper) Bound() float32 { return t.bound }
+
+// TightBound is Bound made exact: the k-th nearest distance offered so far
+// once k were offered (+Inf before). It costs a selection over at most 2k
+// results; for checks between batches of offers, such as shards.
+func (t *Keeper) TightBound() float32 {
+	if t.k > 0 && len(t.buf) >= t.k {
+		t.selectK()
+		t.buf = t.buf[:t.k]
+		t.bound = t.buf[t.k-1].Dist
+	}
+	return t.bound
+}
 
 // nearer reports whether a ranks before b.
 func (t *Keeper) nearer(a, b Result) bool {

@@ -2,6 +2,7 @@ package topk
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -27,8 +28,24 @@ func TestKeeperMatchesSort(t *testing.T) {
 			} else {
 				keep = NewKeeper(k, nil)
 			}
-			for _, x := range all {
+			for i, x := range all {
 				keep.Offer(x)
+				if i%37 != 0 {
+					continue
+				}
+				// TightBound is the k-th nearest distance offered so far.
+				want := float32(math.Inf(1))
+				if i+1 >= k {
+					dists := make([]float32, i+1)
+					for j := range dists {
+						dists[j] = all[j].Dist
+					}
+					slices.Sort(dists)
+					want = dists[k-1]
+				}
+				if got := keep.TightBound(); got != want {
+					t.Fatalf("named %v k=%d: TightBound after %d offers = %v, want %v", named, k, i+1, got, want)
+				}
 			}
 			got := keep.Sorted()
 			slices.SortFunc(all, func(a, b Result) int {

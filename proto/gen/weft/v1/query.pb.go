@@ -359,7 +359,8 @@ type QueryExplain struct {
 	Ef       uint32 `protobuf:"varint,3,opt,name=ef,proto3" json:"ef,omitempty"`
 	EfSource string `protobuf:"bytes,4,opt,name=ef_source,json=efSource,proto3" json:"ef_source,omitempty"`
 	Exact    bool   `protobuf:"varint,5,opt,name=exact,proto3" json:"exact,omitempty"`
-	// What each shard did, segments in manifest order, then the WAL tail.
+	// What each shard did: segments nearest centroid first (those not
+	// searched say why), then the WAL tail.
 	Shards []*ShardExplain `protobuf:"bytes,6,rep,name=shards,proto3" json:"shards,omitempty"`
 	// The stages in order, with their time and rows.
 	Stages []*StageExplain `protobuf:"bytes,7,rep,name=stages,proto3" json:"stages,omitempty"`
@@ -553,7 +554,18 @@ type ShardExplain struct {
 	// Rows whose distance was computed exactly, outside a beam search.
 	ScoredExactly uint64 `protobuf:"varint,6,opt,name=scored_exactly,json=scoredExactly,proto3" json:"scored_exactly,omitempty"`
 	// Candidates the shard offered to the merge.
-	Candidates    uint32 `protobuf:"varint,7,opt,name=candidates,proto3" json:"candidates,omitempty"`
+	Candidates uint32 `protobuf:"varint,7,opt,name=candidates,proto3" json:"candidates,omitempty"`
+	// The L2 distance from the query (normalised for cosine) to the shard's
+	// centroid, and the least distance any of its rows can have (centroid
+	// distance minus the shard's radius); 0 for the WAL tail and segments
+	// without a centroid.
+	CentroidDistance float32 `protobuf:"fixed32,8,opt,name=centroid_distance,json=centroidDistance,proto3" json:"centroid_distance,omitempty"`
+	Bound            float32 `protobuf:"fixed32,9,opt,name=bound,proto3" json:"bound,omitempty"`
+	// Whether the shard was searched; when not, why: "nprobe" (farther than
+	// the nprobe nearest lists) or "bound" (none of its rows can be nearer
+	// than the k-th candidate found).
+	Probed        bool   `protobuf:"varint,10,opt,name=probed,proto3" json:"probed,omitempty"`
+	Skipped       string `protobuf:"bytes,11,opt,name=skipped,proto3" json:"skipped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -635,6 +647,34 @@ func (x *ShardExplain) GetCandidates() uint32 {
 		return x.Candidates
 	}
 	return 0
+}
+
+func (x *ShardExplain) GetCentroidDistance() float32 {
+	if x != nil {
+		return x.CentroidDistance
+	}
+	return 0
+}
+
+func (x *ShardExplain) GetBound() float32 {
+	if x != nil {
+		return x.Bound
+	}
+	return 0
+}
+
+func (x *ShardExplain) GetProbed() bool {
+	if x != nil {
+		return x.Probed
+	}
+	return false
+}
+
+func (x *ShardExplain) GetSkipped() string {
+	if x != nil {
+		return x.Skipped
+	}
+	return ""
 }
 
 // StageExplain is one stage of a query.
@@ -990,7 +1030,7 @@ const file_weft_v1_query_proto_rawDesc = "" +
 	"\tpartition\x18\x02 \x01(\tR\tpartition\x12\x1c\n" +
 	"\tdocuments\x18\x03 \x01(\x04R\tdocuments\x12\x16\n" +
 	"\x06weight\x18\x04 \x01(\x02R\x06weight\x12\x16\n" +
-	"\x06probed\x18\x05 \x01(\bR\x06probed\"\xd2\x01\n" +
+	"\x06probed\x18\x05 \x01(\bR\x06probed\"\xc7\x02\n" +
 	"\fShardExplain\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\tR\x05shard\x12\x12\n" +
 	"\x04rows\x18\x02 \x01(\x04R\x04rows\x12\x1b\n" +
@@ -1000,7 +1040,12 @@ const file_weft_v1_query_proto_rawDesc = "" +
 	"\x0escored_exactly\x18\x06 \x01(\x04R\rscoredExactly\x12\x1e\n" +
 	"\n" +
 	"candidates\x18\a \x01(\rR\n" +
-	"candidates\"\x8f\x01\n" +
+	"candidates\x12+\n" +
+	"\x11centroid_distance\x18\b \x01(\x02R\x10centroidDistance\x12\x14\n" +
+	"\x05bound\x18\t \x01(\x02R\x05bound\x12\x16\n" +
+	"\x06probed\x18\n" +
+	" \x01(\bR\x06probed\x12\x18\n" +
+	"\askipped\x18\v \x01(\tR\askipped\"\x8f\x01\n" +
 	"\fStageExplain\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x125\n" +
 	"\bduration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x17\n" +

@@ -915,7 +915,10 @@ func (x *PluginCall) GetParams() map[string]string {
 // namespace's default" (and, failing that, Weft's).
 type SearchParams struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Shards (IVF lists) probed per query.
+	// IVF lists probed per query, nearest centroids first; segments that
+	// are not lists (recent writes) and the WAL tail are always searched. 0:
+	// adaptive, every list that can still hold a row nearer than the k-th
+	// candidate found (by its centroid's distance minus its radius).
 	Nprobe uint32 `protobuf:"varint,1,opt,name=nprobe,proto3" json:"nprobe,omitempty"`
 	// HNSW candidate list size inside a shard.
 	Ef uint32 `protobuf:"varint,2,opt,name=ef,proto3" json:"ef,omitempty"`

@@ -143,7 +143,14 @@ type SegmentRef struct {
 	Bytes uint64 `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
 	// Rows deleted or replaced since the segment was written, as a portable
 	// roaring bitmap of row numbers; empty when none.
-	Deleted       []byte `protobuf:"bytes,4,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	Deleted []byte `protobuf:"bytes,4,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	// The mean of the segment's vectors (normalised for cosine) and the
+	// largest L2 distance of one from it, so a reader routes a query
+	// without opening the segment (empty for segments written before
+	// centroids); and whether it is an IVF list (SegmentMeta.ivf_list).
+	Centroid      []float32 `protobuf:"fixed32,5,rep,packed,name=centroid,proto3" json:"centroid,omitempty"`
+	Radius        float32   `protobuf:"fixed32,6,opt,name=radius,proto3" json:"radius,omitempty"`
+	IvfList       bool      `protobuf:"varint,7,opt,name=ivf_list,json=ivfList,proto3" json:"ivf_list,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -206,6 +213,27 @@ func (x *SegmentRef) GetDeleted() []byte {
 	return nil
 }
 
+func (x *SegmentRef) GetCentroid() []float32 {
+	if x != nil {
+		return x.Centroid
+	}
+	return nil
+}
+
+func (x *SegmentRef) GetRadius() float32 {
+	if x != nil {
+		return x.Radius
+	}
+	return 0
+}
+
+func (x *SegmentRef) GetIvfList() bool {
+	if x != nil {
+		return x.IvfList
+	}
+	return false
+}
+
 // SegmentMeta is a segment header's metadata.
 type SegmentMeta struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -219,8 +247,13 @@ type SegmentMeta struct {
 	// HNSW build parameters.
 	HnswM              uint32 `protobuf:"varint,7,opt,name=hnsw_m,json=hnswM,proto3" json:"hnsw_m,omitempty"`
 	HnswEfConstruction uint32 `protobuf:"varint,8,opt,name=hnsw_ef_construction,json=hnswEfConstruction,proto3" json:"hnsw_ef_construction,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The segment is one IVF list of a partition the indexer trained (its
+	// rows are those nearest its centroid); other segments hold the folds of
+	// recent writes. SearchParams.nprobe counts lists; the other segments
+	// are always searched.
+	IvfList       bool `protobuf:"varint,9,opt,name=ivf_list,json=ivfList,proto3" json:"ivf_list,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SegmentMeta) Reset() {
@@ -307,6 +340,13 @@ func (x *SegmentMeta) GetHnswEfConstruction() uint32 {
 		return x.HnswEfConstruction
 	}
 	return 0
+}
+
+func (x *SegmentMeta) GetIvfList() bool {
+	if x != nil {
+		return x.IvfList
+	}
+	return false
 }
 
 // SegmentAttributes is a segment's attribute section: one entry per row.
@@ -415,13 +455,16 @@ const file_weft_storage_v1_manifest_proto_rawDesc = "" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12!\n" +
 	"\flease_writer\x18\a \x01(\tR\vleaseWriter\x12\x19\n" +
-	"\blease_ms\x18\b \x01(\rR\aleaseMs\"`\n" +
+	"\blease_ms\x18\b \x01(\rR\aleaseMs\"\xaf\x01\n" +
 	"\n" +
 	"SegmentRef\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04rows\x18\x02 \x01(\x04R\x04rows\x12\x14\n" +
 	"\x05bytes\x18\x03 \x01(\x04R\x05bytes\x12\x18\n" +
-	"\adeleted\x18\x04 \x01(\fR\adeleted\"\x92\x02\n" +
+	"\adeleted\x18\x04 \x01(\fR\adeleted\x12\x1a\n" +
+	"\bcentroid\x18\x05 \x03(\x02R\bcentroid\x12\x16\n" +
+	"\x06radius\x18\x06 \x01(\x02R\x06radius\x12\x19\n" +
+	"\bivf_list\x18\a \x01(\bR\aivfList\"\xad\x02\n" +
 	"\vSegmentMeta\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1e\n" +
 	"\n" +
@@ -432,7 +475,8 @@ const file_weft_storage_v1_manifest_proto_rawDesc = "" +
 	"\x04rows\x18\x05 \x01(\x04R\x04rows\x12!\n" +
 	"\fwal_sequence\x18\x06 \x01(\x04R\vwalSequence\x12\x15\n" +
 	"\x06hnsw_m\x18\a \x01(\rR\x05hnswM\x120\n" +
-	"\x14hnsw_ef_construction\x18\b \x01(\rR\x12hnswEfConstruction\"D\n" +
+	"\x14hnsw_ef_construction\x18\b \x01(\rR\x12hnswEfConstruction\x12\x19\n" +
+	"\bivf_list\x18\t \x01(\bR\aivfList\"D\n" +
 	"\x11SegmentAttributes\x12/\n" +
 	"\x04rows\x18\x01 \x03(\v2\x1b.weft.storage.v1.SegmentRowR\x04rows\"\xb1\x01\n" +
 	"\n" +

@@ -204,8 +204,7 @@ type isWALOp_Op interface {
 }
 
 type WALOp_Upsert struct {
-	// Insert or replace documents (ids always set, vectors normalised for
-	// the cosine metric).
+	// Insert or replace documents (ids always set, vectors as written).
 	Upsert *UpsertOp `protobuf:"bytes,1,opt,name=upsert,proto3,oneof"`
 }
 

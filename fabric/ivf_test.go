@@ -1,0 +1,169 @@
+package fabric_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weftdb/weft/fabric"
+	"github.com/weftdb/weft/objstore"
+	storagev1 "github.com/weftdb/weft/proto/gen/weft/storage/v1"
+	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
+)
+
+// clustered returns n documents around each of centers, ids prefix-i.
+func clustered(r *rand.Rand, centers [][]float32, n int, prefix string) []*weftv1.Document {
+	var docs []*weftv1.Document
+	for c, center := range centers {
+		for i := range n {
+			v := make([]float32, len(center))
+			for j := range v {
+				v[j] = center[j] + float32(r.NormFloat64())
+			}
+			docs = append(docs, &weftv1.Document{Id: fmt.Sprintf("%s%d-%d", prefix, c, i), Vector: v})
+		}
+	}
+	return docs
+}
+
+// A fold of more rows than --index.shard-rows is split into IVF lists,
+// one segment each, with their centroids in the manifest. A query searches
+// the lists nearest it: with nprobe, that many; without, every list that
+// can still hold a row nearer than the k-th found, so an exact query
+// (recall_target 1) returns exactly the brute-force top k while skipping
+// the far lists. A restarted process routes the same way, and an idle
+// namespace is not partitioned again and again.
+func TestIVFLists(t *testing.T) {
+	const dim, perCluster = 8, 400
+	r := rand.New(rand.NewPCG(7, 8))
+	var centers [][]float32
+	for c := range 6 {
+		v := make([]float32, dim)
+		v[c%dim] = 60 * float32(1-2*(c/dim%2))
+		if c >= dim {
+			v[(c+1)%dim] = 60
+		}
+		centers = append(centers, v)
+	}
+	bucket := objstore.NewInMemory()
+	cfg := fabric.Config{Bucket: bucket, Index: eagerIndex, WriteLease: testLease}
+	cfg.Index.ShardRows = 500
+	c := serveFabric(t, cfg)
+	createNamespace(t, c, "ivf", dim, weftv1.Metric_METRIC_L2)
+	docs := clustered(r, centers, perCluster, "d")
+	all := map[string]*weftv1.Document{}
+	for i := 0; i < len(docs); i += 600 {
+		upsert(t, c, "ivf", docs[i:i+600])
+	}
+	for _, d := range docs {
+		all[d.Id] = d
+	}
+	st := waitIndexed(t, c, "ivf")
+	// 2,400 rows, at most 500 per list: ⌈1.2·2400/500⌉ = 6 lists.
+	if st.GetSegments() != 6 || st.GetIndexedDocuments() != 2400 {
+		t.Fatalf("stats after indexing: %v; want 6 segments holding 2,400 documents", st)
+	}
+	man := newestManifest(t, bucket, "ivf")
+	rows := uint64(0)
+	for _, ref := range man.GetSegments() {
+		if !ref.GetIvfList() || len(ref.GetCentroid()) != dim || ref.GetRadius() <= 0 || ref.GetRows() > 500 {
+			t.Fatalf("manifest segment %v: want an IVF list of ≤ 500 rows with a centroid of %d values and a radius", ref, dim)
+		}
+		rows += ref.GetRows()
+	}
+	if rows != 2400 {
+		t.Fatalf("the lists hold %d rows, want 2,400", rows)
+	}
+
+	check := func(c clients, label string) {
+		t.Helper()
+		for i, center := range centers {
+			q := make([]float32, dim)
+			for j := range q {
+				q[j] = center[j] + float32(r.NormFloat64())
+			}
+			want := reference(all, q, 10, weftv1.Metric_METRIC_L2, nil)
+			exact := query(t, c, &weftv1.QueryRequest{Namespace: "ivf", Vector: q, TopK: 10, Search: &weftv1.SearchParams{RecallTarget: 1}, Explain: true})
+			checkResults(t, exact.GetResults(), want)
+			probed, bound := 0, 0
+			for _, s := range exact.GetExplain().GetShards() {
+				if s.GetProbed() {
+					probed++
+				} else if s.GetSkipped() == "bound" {
+					bound++
+					if s.GetBound() <= 0 {
+						t.Fatalf("%s: shard %s skipped with bound %v", label, s.GetShard(), s.GetBound())
+					}
+				}
+			}
+			if probed != 1 || bound != 5 || exact.GetStats().GetShardsProbed() != 1 {
+				t.Fatalf("%s: query near cluster %d searched %d lists (%d skipped by bound, stats %d): want 1 and 5\n%v",
+					label, i, probed, bound, exact.GetStats().GetShardsProbed(), exact.GetExplain().GetShards())
+			}
+			// Between two clusters, nprobe 2 searches exactly the two nearest.
+			mid := make([]float32, dim)
+			for j := range mid {
+				mid[j] = (center[j] + centers[(i+1)%len(centers)][j]) / 2
+			}
+			got := query(t, c, &weftv1.QueryRequest{Namespace: "ivf", Vector: mid, TopK: 10, Search: &weftv1.SearchParams{Nprobe: 2}, Explain: true})
+			nprobe := 0
+			for _, s := range got.GetExplain().GetShards() {
+				if s.GetSkipped() == "nprobe" {
+					nprobe++
+				}
+			}
+			if got.GetStats().GetShardsProbed() != 2 || nprobe != 4 || len(got.GetResults()) != 10 {
+				t.Fatalf("%s: nprobe 2 searched %d lists, skipped %d for nprobe, %d results", label, got.GetStats().GetShardsProbed(), nprobe, len(got.GetResults()))
+			}
+		}
+	}
+	check(c, "serving")
+
+	_, err := c.query.Query(context.Background(), connect.NewRequest(&weftv1.QueryRequest{Namespace: "ivf", Vector: make([]float32, dim), TopK: 1,
+		Search: &weftv1.SearchParams{Nprobe: 2, RecallTarget: 0.9}}))
+	if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "nprobe") {
+		t.Fatalf("nprobe with recall_target: %v, want InvalidArgument naming nprobe", err)
+	}
+
+	// Idle: no more folds (a partition is not merged with itself).
+	v := man.GetVersion()
+	time.Sleep(20 * eagerIndex.Idle)
+	if got := newestManifest(t, bucket, "ivf").GetVersion(); got != v {
+		t.Fatalf("an idle namespace went from manifest %d to %d", v, got)
+	}
+	check(serveFabric(t, cfg), "restarted")
+}
+
+// newestManifest reads namespace ns's newest manifest from the bucket.
+func newestManifest(t *testing.T, bucket objstore.Bucket, ns string) *storagev1.Manifest {
+	t.Helper()
+	ctx := context.Background()
+	names, err := bucket.List(ctx, objstore.NamespacePrefix(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		rest := strings.TrimPrefix(n, objstore.NamespacePrefix(ns))
+		gen, _, ok := strings.Cut(rest, "/manifests/")
+		if !ok {
+			continue
+		}
+		_, payload, err := objstore.NewManifests(bucket, objstore.Generation{Namespace: ns, ID: gen}).Latest(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		man := &storagev1.Manifest{}
+		if err := proto.Unmarshal(payload, man); err != nil {
+			t.Fatal(err)
+		}
+		return man
+	}
+	t.Fatalf("no manifest of %s in the bucket", ns)
+	return nil
+}
