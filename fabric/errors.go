@@ -63,3 +63,9 @@ func generationClosed(err error) bool {
 	ue, ok := userError(err)
 	return ok && ue.ID == "namespace-replaced"
 }
+
+// namespaceMissing reports whether err is errNamespaceNotFound's.
+func namespaceMissing(err error) bool {
+	ue, ok := userError(err)
+	return ok && ue.ID == "namespace-not-found"
+}

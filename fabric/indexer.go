@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -21,7 +22,9 @@ import (
 // IndexConfig says when and how the indexer folds a namespace's WAL into
 // segments. Zero fields take the defaults.
 type IndexConfig struct {
-	// Disabled turns indexing off: queries scan every document exactly.
+	// Disabled turns indexing off in this process: queries search the
+	// segments other processes (weft indexer) publish, which it follows,
+	// and scan the rest exactly.
 	Disabled bool
 	// MinChanges starts a fold once this many documents were written,
 	// deleted or updated since the last one (default 50,000), or a quarter
@@ -62,7 +65,7 @@ type IndexConfig struct {
 // RegisterFlags registers the settings as flags named prefix + name.
 func (c *IndexConfig) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	d := IndexConfig{}.withDefaults()
-	fs.BoolVar(&c.Disabled, prefix+"disabled", false, "Do not index: every query scans every document exactly.")
+	fs.BoolVar(&c.Disabled, prefix+"disabled", false, "Do not index in this process: queries search what another process (weft indexer) indexed, and scan the rest exactly.")
 	fs.IntVar(&c.MinChanges, prefix+"min-changes", d.MinChanges, "Fold the WAL into a new segment once this many documents changed (or a quarter of the indexed ones, if more).")
 	fs.DurationVar(&c.Idle, prefix+"idle", d.Idle, "Fold whatever is unindexed once no write has come for this long.")
 	fs.IntVar(&c.MinRows, prefix+"min-rows", d.MinRows, "Leave namespaces with fewer documents unindexed on pauses in writes (exact scans are as fast).")
@@ -105,18 +108,87 @@ func (c IndexConfig) withDefaults() IndexConfig {
 	return c
 }
 
-// startIndexer starts the namespace's indexer goroutine.
+// startIndexer starts the namespace's indexer goroutine; with indexing
+// disabled, one that serves the manifests other processes (weft indexer)
+// publish as soon as they appear.
 func (s *Server) startIndexer(ns *namespace) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	ns.stopIndex, ns.indexerEnd = cancel, make(chan struct{})
-	if s.index.Disabled {
-		close(ns.indexerEnd)
-		return
-	}
 	go func() {
 		defer close(ns.indexerEnd)
+		if s.index.Disabled {
+			s.followManifests(ctx, ns)
+			return
+		}
 		s.runIndexer(ctx, ns)
 	}()
+}
+
+// followManifests reads the namespace's manifest head every Idle and
+// adopts a newer manifest, until ctx ends: a process that does not index
+// searches what an indexer folded without waiting for its next write to
+// read the head (one small read per namespace per Idle).
+func (s *Server) followManifests(ctx context.Context, ns *namespace) {
+	tick := time.NewTicker(s.index.Idle)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, s.bucketTimeout)
+		v, err := ns.manifests.Head(rctx)
+		if err == nil && v > ns.manifest.Load().GetVersion() {
+			err = s.adopt(rctx, ns)
+		}
+		cancel()
+		if err != nil && ctx.Err() == nil && !generationClosed(err) {
+			s.log.Warn("following the manifests of another process's indexer failed; retrying", "namespace", ns.name, "err", err)
+		}
+	}
+}
+
+// IndexBucket keeps every namespace in the bucket loaded and caught up
+// with its WAL, looking every poll, so that this process's indexers fold
+// what other processes write: `weft indexer`. New namespaces are found by
+// one folder listing per poll; each loaded one costs one existence check
+// of its next WAL entry. It returns when ctx ends.
+func (s *Server) IndexBucket(ctx context.Context, poll time.Duration) {
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	for {
+		if err := s.followBucket(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("listing the bucket's namespaces failed; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Server) followBucket(ctx context.Context) error {
+	lctx, cancel := context.WithTimeout(ctx, s.bucketTimeout)
+	folders, err := s.bucket.ListFolders(lctx, objstore.NamespacesPrefix())
+	cancel()
+	if err != nil {
+		return err
+	}
+	for _, f := range folders {
+		name := strings.TrimSuffix(strings.TrimPrefix(f, objstore.NamespacesPrefix()), "/")
+		if validNamespaceName(name) != nil {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*s.bucketTimeout)
+		_, err := s.refreshed(rctx, name)
+		cancel()
+		if err != nil && ctx.Err() == nil && !namespaceMissing(err) && !generationClosed(err) {
+			s.log.Warn("catching up with a namespace's WAL failed; retrying", "namespace", name, "err", err)
+		}
+	}
+	return nil
 }
 
 // stopIndexer stops the indexer and waits for it.

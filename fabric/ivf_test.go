@@ -58,9 +58,7 @@ func TestIVFLists(t *testing.T) {
 	createNamespace(t, c, "ivf", dim, weftv1.Metric_METRIC_L2)
 	docs := clustered(r, centers, perCluster, "d")
 	all := map[string]*weftv1.Document{}
-	for i := 0; i < len(docs); i += 600 {
-		upsert(t, c, "ivf", docs[i:i+600])
-	}
+	upsert(t, c, "ivf", docs) // one fold: a slow machine cannot fold a part first
 	for _, d := range docs {
 		all[d.Id] = d
 	}
@@ -166,4 +164,75 @@ func newestManifest(t *testing.T, bucket objstore.Bucket, ns string) *storagev1.
 	}
 	t.Fatalf("no manifest of %s in the bucket", ns)
 	return nil
+}
+
+// A process that does not index (weft serve --index.disabled) and one that
+// only indexes (weft indexer: IndexBucket) share a bucket: the indexer
+// finds the namespace and folds what the other writes; the other serves
+// the indexer's segments soon after, without writing again, and never
+// returns a deleted document.
+func TestIndexerProcess(t *testing.T) {
+	bucket := objstore.NewInMemory()
+	disabled := eagerIndex
+	disabled.Disabled = true
+	w := serveFabric(t, fabric.Config{Bucket: bucket, Index: disabled, WriteLease: testLease})
+	ix, err := fabric.New(fabric.Config{Bucket: bucket, Index: eagerIndex, WriteLease: testLease})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ix.IndexBucket(ctx, 20*time.Millisecond) }()
+	t.Cleanup(func() { cancel(); <-done; ix.Close() })
+
+	createNamespace(t, w, "split", 8, weftv1.Metric_METRIC_L2)
+	r := rand.New(rand.NewPCG(9, 10))
+	docs := randomDocs(r, 1200, 8, "d")
+	all := map[string]*weftv1.Document{}
+	for i := 0; i < len(docs); i += 400 {
+		upsert(t, w, "split", docs[i:i+400])
+	}
+	for _, d := range docs {
+		all[d.Id] = d
+	}
+	indexedBy := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			got, err := w.ns.GetNamespace(context.Background(), connect.NewRequest(&weftv1.GetNamespaceRequest{Name: "split"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := got.Msg.GetStats()
+			if st.GetIndexedDocuments() == uint64(want) && st.GetUnindexedDocuments() == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the writer does not serve the indexer's segments after 30 s: %v", st)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	indexedBy(1200)
+	q := docs[3].GetVector()
+	got := query(t, w, &weftv1.QueryRequest{Namespace: "split", Vector: q, TopK: 10})
+	if got.GetStats().GetDocumentsScanned() != 0 || got.GetResults()[0].GetId() != "d3" {
+		t.Fatalf("query after indexing elsewhere: scanned %d documents exactly, nearest %s", got.GetStats().GetDocumentsScanned(), got.GetResults()[0].GetId())
+	}
+	if rec := recallOf(got.GetResults(), reference(all, q, 10, weftv1.Metric_METRIC_L2, nil)); rec < 0.9 {
+		t.Fatalf("recall@10 %.2f", rec)
+	}
+	// Deletes fold elsewhere too; the deleted document never comes back.
+	if _, err := w.docs.Delete(context.Background(), connect.NewRequest(&weftv1.DeleteRequest{Namespace: "split", Ids: []string{"d3"}})); err != nil {
+		t.Fatal(err)
+	}
+	delete(all, "d3")
+	for range 20 {
+		got := query(t, w, &weftv1.QueryRequest{Namespace: "split", Vector: q, TopK: 10, Search: &weftv1.SearchParams{RecallTarget: 1}})
+		checkResults(t, got.GetResults(), reference(all, q, 10, weftv1.Metric_METRIC_L2, nil))
+		time.Sleep(10 * time.Millisecond)
+	}
+	indexedBy(1199)
+	checkResults(t, query(t, w, &weftv1.QueryRequest{Namespace: "split", Vector: q, TopK: 10, Search: &weftv1.SearchParams{RecallTarget: 1}}).GetResults(),
+		reference(all, q, 10, weftv1.Metric_METRIC_L2, nil))
 }

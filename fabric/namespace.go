@@ -48,8 +48,11 @@ type namespace struct {
 	deleted atomic.Bool // set under walMu by DeleteNamespace; no append follows
 	// recent holds, under walMu, the batches applied since manifest's
 	// wal_sequence, so a fold can replay onto its new state the writes
-	// that came while it built.
-	recent []appliedBatch
+	// that came while it built. A process that does not index keeps none
+	// (they would double its memory): when it adopts a manifest from an
+	// indexer, it reads the entries after it from the bucket again.
+	recent     []appliedBatch
+	keepRecent bool
 	// manifest is the served manifest, nil before the first; stored under
 	// walMu.
 	manifest atomic.Pointer[storagev1.Manifest]
@@ -118,7 +121,9 @@ func (ns *namespace) applyLocked(seq uint64, batch *storagev1.WALBatch) []worker
 	st.Lock()
 	results := st.Apply(seq, batch)
 	st.Unlock()
-	ns.recent = append(ns.recent, appliedBatch{seq: seq, batch: batch})
+	if ns.keepRecent {
+		ns.recent = append(ns.recent, appliedBatch{seq: seq, batch: batch})
+	}
 	ns.entries.Add(1)
 	if n := batchChanges(batch); n > 0 { // not a lease renewal
 		ns.unindexed.Add(int64(n))
@@ -182,7 +187,7 @@ func (s *Server) namespace(ctx context.Context, name string) (*namespace, error)
 	s.mu.Lock()
 	ns, ok := s.namespaces[name]
 	if !ok {
-		ns = &namespace{name: name, loaded: make(chan struct{}), kick: make(chan struct{}, 1)}
+		ns = &namespace{name: name, loaded: make(chan struct{}), kick: make(chan struct{}, 1), keepRecent: !s.index.Disabled}
 		s.namespaces[name] = ns
 		go s.load(ns)
 	}
@@ -785,14 +790,14 @@ func (s *Server) listNamespaces(ctx context.Context, pageSize uint32, token stri
 	if pageSize > 1000 {
 		return nil, "", invalid("page-size", "page_size %d is over the limit of 1000", pageSize)
 	}
-	names, err := s.bucket.List(ctx, "namespaces/")
+	folders, err := s.bucket.ListFolders(ctx, objstore.NamespacesPrefix())
 	if err != nil {
 		return nil, "", err
 	}
 	var out []*weftv1.Namespace
-	for _, key := range names {
-		name, ok := strings.CutSuffix(strings.TrimPrefix(key, "namespaces/"), "/namespace.json")
-		if !ok || strings.Contains(name, "/") || name <= token {
+	for _, f := range folders {
+		name := strings.TrimSuffix(strings.TrimPrefix(f, objstore.NamespacesPrefix()), "/")
+		if validNamespaceName(name) != nil || name <= token {
 			continue
 		}
 		if uint32(len(out)) == pageSize {

@@ -153,6 +153,27 @@ func (b *bucket) List(ctx context.Context, prefix string) ([]string, error) {
 	return names, nil
 }
 
+func (b *bucket) ListFolders(ctx context.Context, prefix string) ([]string, error) {
+	if err := validatePrefix(prefix); err != nil {
+		return nil, err
+	}
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		return nil, fmt.Errorf("%w: list folders of %q: a folder ends in /", ErrInvalidName, prefix)
+	}
+	var names []string
+	err := b.tb.Iter(ctx, prefix, func(name string) error {
+		if strings.HasSuffix(name, "/") && !hiddenName(strings.TrimSuffix(name, "/")) {
+			names = append(names, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list folders of %q: %w", prefix, err)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
 func (b *bucket) Upload(ctx context.Context, name string, data []byte) error {
 	if err := ValidateName(name); err != nil {
 		return err

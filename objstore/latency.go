@@ -59,6 +59,13 @@ func (l *latencyBucket) List(ctx context.Context, prefix string) ([]string, erro
 	return l.b.List(ctx, prefix)
 }
 
+func (l *latencyBucket) ListFolders(ctx context.Context, prefix string) ([]string, error) {
+	if err := l.wait(ctx); err != nil {
+		return nil, err
+	}
+	return l.b.ListFolders(ctx, prefix)
+}
+
 func (l *latencyBucket) Upload(ctx context.Context, name string, data []byte) error {
 	if err := l.wait(ctx); err != nil {
 		return err

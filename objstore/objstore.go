@@ -32,6 +32,10 @@ type Reader interface {
 	// List returns the full names of all objects whose name starts with
 	// prefix, recursively, sorted ascending.
 	List(ctx context.Context, prefix string) ([]string, error)
+	// ListFolders returns the folders directly under prefix (a folder path
+	// ending in '/' or ""), each as its full name with a trailing '/',
+	// sorted ascending: one listing call, however many objects they hold.
+	ListFolders(ctx context.Context, prefix string) ([]string, error)
 }
 
 // Bucket is a Reader that can also write.

@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// serveProc is a running `weft serve`.
+// serveProc is a running `weft serve` (or `weft indexer`).
 type serveProc struct {
 	cmd  *exec.Cmd
 	data string
@@ -50,7 +50,14 @@ type serveProc struct {
 // waits until it listens.
 func startServe(t *testing.T, data string, extra ...string) *serveProc {
 	t.Helper()
-	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data", data, "--log-format", "json"}, extra...)
+	return startProc(t, "serve", data, extra...)
+}
+
+// startProc runs `weft command` (serve or indexer) on a random loopback
+// port over data and waits until it listens.
+func startProc(t *testing.T, command, data string, extra ...string) *serveProc {
+	t.Helper()
+	args := append([]string{command, "--listen", "127.0.0.1:0", "--data", data, "--log-format", "json"}, extra...)
 	cmd := exec.Command(weftBin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -71,7 +78,7 @@ func startServe(t *testing.T, data string, extra ...string) *serveProc {
 				Msg  string `json:"msg"`
 				Addr string `json:"addr"`
 			}
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "weft serve listening" {
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "weft "+command+" listening" {
 				addrc <- "http://" + rec.Addr
 			}
 		}
@@ -82,10 +89,10 @@ func startServe(t *testing.T, data string, extra ...string) *serveProc {
 	select {
 	case p.addr = <-addrc:
 	case <-p.done:
-		t.Fatalf("weft serve exited before listening:\n%s", p.logs.String())
+		t.Fatalf("weft %s exited before listening:\n%s", command, p.logs.String())
 	case <-time.After(30 * time.Second):
 		p.kill()
-		t.Fatalf("weft serve did not listen within 30 s:\n%s", p.logs.String())
+		t.Fatalf("weft %s did not listen within 30 s:\n%s", command, p.logs.String())
 	}
 	return p
 }

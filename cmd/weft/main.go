@@ -14,6 +14,7 @@ const usage = `usage: weft <command> [flags]
 
 commands:
   serve       everything in one process: the API over a folder or a bucket
+  indexer     only the indexer, for servers run with --index.disabled on the same bucket
   bench ann   in-process ANN index benchmark on a dataset folder (JSON lines)
   bench query load and recall of a running weft serve through its API (JSON lines)
 `
@@ -31,6 +32,8 @@ func run(ctx context.Context, args []string) error {
 	switch {
 	case len(args) >= 1 && args[0] == "serve":
 		return runServe(ctx, args[1:], os.Stderr)
+	case len(args) >= 1 && args[0] == "indexer":
+		return runIndexer(ctx, args[1:], os.Stderr)
 	case len(args) >= 1 && args[0] == "import":
 		return runImport(ctx, args[1:], os.Stdout, os.Stderr)
 	case len(args) >= 1 && args[0] == "query":

@@ -88,23 +88,11 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
-	if c.pyroscopeURL != "" {
-		tags, err := parseTags(c.pyroscopeTags)
-		if err != nil {
-			return err
-		}
-		prof, err := pyroscope.Start(pyroscope.Config{
-			ApplicationName: c.pyroscopeApp,
-			ServerAddress:   c.pyroscopeURL,
-			Tags:            tags,
-			Logger:          pyroscopeLogger{log.With("component", "pyroscope")},
-		})
-		if err != nil {
-			return fmt.Errorf("start pyroscope: %w", err)
-		}
-		defer prof.Stop()
-		log.Info("continuous profiling on", "url", c.pyroscopeURL, "app", c.pyroscopeApp)
+	stopProfiling, err := startProfiling(c, log)
+	if err != nil {
+		return err
 	}
+	defer stopProfiling()
 
 	bucket, where, err := openBucket(ctx, c, log)
 	if err != nil {
@@ -131,35 +119,71 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer srv.Close()
 
-	mux := http.NewServeMux()
+	mux := opsMux(reg, srv.Ready, log)
 	srv.Handle(mux)
+	return serveHTTP(ctx, "weft serve", c.listen, mux, c.shutdownTimeout, log, "bucket", where)
+}
+
+// startProfiling starts sending continuous profiles when --pyroscope-url
+// is set; the returned func stops it.
+func startProfiling(c serveFlags, log *slog.Logger) (func(), error) {
+	if c.pyroscopeURL == "" {
+		return func() {}, nil
+	}
+	tags, err := parseTags(c.pyroscopeTags)
+	if err != nil {
+		return nil, err
+	}
+	prof, err := pyroscope.Start(pyroscope.Config{
+		ApplicationName: c.pyroscopeApp,
+		ServerAddress:   c.pyroscopeURL,
+		Tags:            tags,
+		Logger:          pyroscopeLogger{log.With("component", "pyroscope")},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start pyroscope: %w", err)
+	}
+	log.Info("continuous profiling on", "url", c.pyroscopeURL, "app", c.pyroscopeApp)
+	return func() { _ = prof.Stop() }, nil
+}
+
+// opsMux is a mux with /metrics, /healthz and /readyz (ready checks the
+// bucket answers).
+func opsMux(reg *prometheus.Registry, ready func(context.Context) error, log *slog.Logger) *http.ServeMux {
+	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
-		if err := srv.Ready(ctx); err != nil {
+		if err := ready(ctx); err != nil {
 			log.Warn("not ready", "err", err)
 			http.Error(w, "bucket unreachable", http.StatusServiceUnavailable)
 			return
 		}
 		io.WriteString(w, "ok\n")
 	})
+	return mux
+}
 
+// serveHTTP serves h on addr (HTTP/1.1 and h2c) until ctx ends, then
+// drains in-flight requests for up to shutdown. It logs "<name>
+// listening" with the address and attrs once it listens.
+func serveHTTP(ctx context.Context, name, addr string, h http.Handler, shutdown time.Duration, log *slog.Logger, attrs ...any) error {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
 	hs := &http.Server{
-		Handler:           mux,
+		Handler:           h,
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	ln, err := net.Listen("tcp", c.listen)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	log.Info("weft serve listening", "addr", ln.Addr().String(), "bucket", where)
+	log.Info(name+" listening", append([]any{"addr", ln.Addr().String()}, attrs...)...)
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -168,8 +192,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: draining in-flight requests", "timeout", c.shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	log.Info("shutting down: draining in-flight requests", "timeout", shutdown)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdown)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)

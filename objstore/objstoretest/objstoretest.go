@@ -202,6 +202,29 @@ func testList(t *testing.T, b objstore.Bucket) {
 	if !slices.Contains(sorted, "namespaces/a/namespace.json") || sorted[0] != "namespaces/a/namespace.json" {
 		t.Fatalf("test setup: %q", sorted)
 	}
+	// Folders: one level, never objects, never the bucket's own.
+	for _, c := range []struct {
+		prefix string
+		want   []string
+	}{
+		{"", []string{"namespaces/", "plugins/"}},
+		{"namespaces/", []string{"namespaces/a/", "namespaces/b/", "namespaces/bb/"}},
+		{"namespaces/b/", []string{"namespaces/b/manifests/", "namespaces/b/segments/", "namespaces/b/wal/"}},
+		{"namespaces/b/wal/", nil},
+		{"nothing/", nil},
+	} {
+		got, err := b.ListFolders(ctx, c.prefix)
+		if err != nil {
+			t.Errorf("ListFolders(%q): %v", c.prefix, err)
+			continue
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("ListFolders(%q) =\n%q\nwant\n%q", c.prefix, got, c.want)
+		}
+	}
+	if _, err := b.ListFolders(ctx, "namespaces/b"); !errors.Is(err, objstore.ErrInvalidName) {
+		t.Errorf("ListFolders of a prefix that is not a folder: %v, want ErrInvalidName", err)
+	}
 }
 
 func testDelete(t *testing.T, b objstore.Bucket) {

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/weftdb/weft/fabric"
+)
+
+// runIndexer is `weft indexer`: it folds the WALs of every namespace in
+// the bucket into segments and publishes their manifests, for processes
+// that serve without indexing (`weft serve --index.disabled`). Several
+// may run on one bucket: manifests are published with create-if-absent,
+// and a fold that loses the race adopts the winner's.
+func runIndexer(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("indexer", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c serveFlags
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:7601", "Address to serve /metrics, /healthz and /readyz on.")
+	fs.StringVar(&c.data, "data", "./weft-data", "Folder used as a filesystem bucket, when --objstore-config is not set.")
+	fs.StringVar(&c.objstoreConfig, "objstore-config", "", "thanos-objstore YAML file selecting the bucket (type: FILESYSTEM, S3 or IN-MEMORY); overrides --data.")
+	fs.StringVar(&c.logFormat, "log-format", "text", "Log format: text or json.")
+	fs.StringVar(&c.logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "How long a shutdown waits for in-flight requests.")
+	fs.StringVar(&c.pyroscopeURL, "pyroscope-url", "", "Pyroscope server to send continuous profiles to; empty disables profiling.")
+	fs.StringVar(&c.pyroscopeApp, "pyroscope-app", "weft-indexer", "Application name of the profiles.")
+	fs.StringVar(&c.pyroscopeTags, "pyroscope-tags", "", "Tags of the profiles, as k=v,k2=v2.")
+	c.index.RegisterFlags("index.", fs)
+	poll := fs.Duration("poll", time.Second, "How often to look for new namespaces and WAL entries.")
+	configPath := fs.String("config", os.Getenv("WEFT_CONFIG"), "YAML file of settings, keyed by flag name; flags and WEFT_* environment variables override it.")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("indexer takes no arguments, got %q", fs.Args())
+	}
+	if err := applyConfig(fs, *configPath); err != nil {
+		return err
+	}
+	if c.index.Disabled {
+		return errors.New("--index.disabled: an indexer that does not index does nothing; remove the flag")
+	}
+	if *poll <= 0 {
+		return fmt.Errorf("--poll %v: want a positive duration", *poll)
+	}
+	log, err := newLogger(stderr, c.logFormat, c.logLevel)
+	if err != nil {
+		return err
+	}
+	stopProfiling, err := startProfiling(c, log)
+	if err != nil {
+		return err
+	}
+	defer stopProfiling()
+	bucket, where, err := openBucket(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer bucket.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// An indexer never writes the WAL, so it takes no write lease.
+	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Index: c.index, WriteLease: -1})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ictx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan struct{})
+	go func() { defer close(done); srv.IndexBucket(ictx, *poll) }()
+	defer func() { stop(); <-done }()
+	return serveHTTP(ctx, "weft indexer", c.listen, opsMux(reg, srv.Ready, log), c.shutdownTimeout, log, "bucket", where)
+}
