@@ -22,6 +22,7 @@ import (
 	"github.com/weftdb/weft/objstore"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 	"github.com/weftdb/weft/proto/gen/weft/v1/weftv1connect"
+	"github.com/weftdb/weft/proto/gen/weft/worker/v1/workerv1connect"
 )
 
 // clients are Connect clients of one test server.
@@ -30,6 +31,7 @@ type clients struct {
 	docs    weftv1connect.DocumentServiceClient
 	query   weftv1connect.QueryServiceClient
 	plugins weftv1connect.PluginServiceClient
+	worker  workerv1connect.WorkerServiceClient
 }
 
 // startServer serves a fabric over bucket on a loopback port.
@@ -60,6 +62,7 @@ func serveFabric(t testing.TB, cfg fabric.Config) clients {
 		docs:    weftv1connect.NewDocumentServiceClient(hs.Client(), hs.URL),
 		query:   weftv1connect.NewQueryServiceClient(hs.Client(), hs.URL),
 		plugins: weftv1connect.NewPluginServiceClient(hs.Client(), hs.URL),
+		worker:  workerv1connect.NewWorkerServiceClient(hs.Client(), hs.URL),
 	}
 }
 

@@ -198,15 +198,7 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 		if opts.Exact {
 			explain.Ef = 0
 		}
-		for _, r := range found.Shards {
-			shard := r.Shard
-			if shard == "" {
-				shard = "wal-tail"
-			}
-			explain.Shards = append(explain.Shards, &weftv1.ShardExplain{Shard: shard, Rows: uint64(r.Rows), LiveRows: uint64(r.Live),
-				Strategy: r.Strategy, Allowed: uint64(r.Allowed), ScoredExactly: r.Scored, Candidates: uint32(r.Candidates),
-				CentroidDistance: r.CentroidDistance, Bound: r.Bound, Probed: r.Skipped == "", Skipped: r.Skipped})
-		}
+		explain.Shards = shardExplains(found.Shards)
 		if routes != nil {
 			for _, d := range *routes {
 				explain.Routes = append(explain.Routes, &weftv1.RouteExplain{Plugin: d.Plugin, Partition: d.Partition, Documents: uint64(d.Documents), Weight: d.Weight, Probed: d.Probed})
@@ -218,6 +210,24 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 		}
 	}
 	return connect.NewResponse(&weftv1.QueryResponse{Results: results, Stats: stats, Explain: explain}), nil
+}
+
+// walTailShard names the unindexed WAL tail where shards are named.
+const walTailShard = "wal-tail"
+
+// shardExplains turns a search's shard reports into explain's.
+func shardExplains(reports []workers.ShardReport) []*weftv1.ShardExplain {
+	out := make([]*weftv1.ShardExplain, 0, len(reports))
+	for _, r := range reports {
+		shard := r.Shard
+		if shard == "" {
+			shard = walTailShard
+		}
+		out = append(out, &weftv1.ShardExplain{Shard: shard, Rows: uint64(r.Rows), LiveRows: uint64(r.Live),
+			Strategy: r.Strategy, Allowed: uint64(r.Allowed), ScoredExactly: r.Scored, Candidates: uint32(r.Candidates),
+			CentroidDistance: r.CentroidDistance, Bound: r.Bound, Probed: r.Skipped == "", Skipped: r.Skipped})
+	}
+	return out
 }
 
 // defaultEf is the graph beam width of a query that sets neither ef nor

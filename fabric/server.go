@@ -16,6 +16,7 @@ import (
 
 	"github.com/weftdb/weft/objstore"
 	"github.com/weftdb/weft/proto/gen/weft/v1/weftv1connect"
+	"github.com/weftdb/weft/proto/gen/weft/worker/v1/workerv1connect"
 )
 
 // Config wires a Server.
@@ -153,7 +154,8 @@ func (s *Server) Close() {
 	}
 }
 
-// Handle mounts the four public services on mux. Every service accepts
+// Handle mounts the four public services on mux, and the internal
+// WorkerService. Every service accepts
 // Connect, gRPC and gRPC-web; requests over MaxRequestBytes get
 // ResourceExhausted.
 func (s *Server) Handle(mux *http.ServeMux, opts ...connect.HandlerOption) {
@@ -168,6 +170,7 @@ func (s *Server) Handle(mux *http.ServeMux, opts ...connect.HandlerOption) {
 	docOpts := append(slices.Clip(opts), connect.WithCodec(wireCodec{s.wire}))
 	mux.Handle(weftv1connect.NewDocumentServiceHandler(documentService{s}, docOpts...))
 	mux.Handle(weftv1connect.NewQueryServiceHandler(queryService{s}, opts...))
+	mux.Handle(workerv1connect.NewWorkerServiceHandler(workerService{s}, opts...))
 	if s.plugins != nil {
 		mux.Handle(weftv1connect.NewPluginServiceHandler(s.plugins.Service(), opts...))
 	} else {

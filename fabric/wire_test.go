@@ -25,10 +25,6 @@ func TestWireUpsert(t *testing.T) {
 		{Vector: []float32{4, 5, 6}},
 		{Id: "c", Vector: []float32{7, 8, 9}},
 	}}
-	data, err := proto.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Document "c" arrives with its id twice and an unknown field 99; the
 	// namespace field comes last.
 	extra := protowire.AppendTag(nil, 1, protowire.BytesType)
@@ -38,7 +34,7 @@ func TestWireUpsert(t *testing.T) {
 	last, _ := proto.Marshal(req.Documents[2])
 	last = append(last, extra...)
 	first, _ := proto.Marshal(&weftv1.UpsertRequest{Documents: req.Documents[:2]})
-	data = append(first, protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), last)...)
+	data := append(first, protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), last)...)
 	data = protowire.AppendString(protowire.AppendTag(data, 1, protowire.BytesType), "ns")
 
 	docs := newWireDocs()

@@ -152,6 +152,15 @@ func (s *State) grow() int {
 	return len(s.IDs) - 1
 }
 
+// ShardOf returns the id of the segment holding slot, "" for the tail.
+func (s *State) ShardOf(slot int) string {
+	if slot >= s.Base {
+		return ""
+	}
+	g, _ := s.segmentOf(slot)
+	return g.ID
+}
+
 // segmentOf returns the segment holding slot < s.base and slot's row in it.
 func (s *State) segmentOf(slot int) (*Segment, int) {
 	i := len(s.segBase) - 1
@@ -354,6 +363,9 @@ type ShardReport struct {
 // SearchOptions say how a query searches.
 type SearchOptions struct {
 	Ef int // beam width in segment graphs
+	// Only, when not nil, names the segments to search; the others are
+	// left out (Tail still says whether the tail is scanned).
+	Only map[string]bool
 	// NProbe caps the IVF lists searched, nearest centroids first; 0
 	// searches every list that can still hold a row nearer than the k-th
 	// candidate. Segments that are not lists are always searched.
@@ -401,7 +413,7 @@ func (s *State) Search(q []float32, k int, allow AllowFunc, o SearchOptions) Sea
 	lists := 0
 	for _, r := range s.route(q) {
 		i, g := r.seg, s.Segs[r.seg]
-		if g.Graph.Live() == 0 {
+		if g.Graph.Live() == 0 || o.Only != nil && !o.Only[g.ID] {
 			continue
 		}
 		report := ShardReport{Shard: g.ID, Rows: g.Rows, Live: g.Graph.Live(), Strategy: "graph", Allowed: g.Graph.Live(),

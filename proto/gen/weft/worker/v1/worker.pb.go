@@ -25,17 +25,28 @@ const (
 type SearchShardsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	// The manifest version the fabric routed with.
-	ManifestVersion uint64    `protobuf:"varint,2,opt,name=manifest_version,json=manifestVersion,proto3" json:"manifest_version,omitempty"`
-	ShardIds        []string  `protobuf:"bytes,3,rep,name=shard_ids,json=shardIds,proto3" json:"shard_ids,omitempty"`
-	Vector          []float32 `protobuf:"fixed32,4,rep,packed,name=vector,proto3" json:"vector,omitempty"`
-	// Candidates wanted per shard.
+	// The manifest version the fabric routed with; 0: the worker's newest.
+	// A worker serving another version searches what it holds and reports
+	// the named shards it does not hold as failed.
+	ManifestVersion uint64 `protobuf:"varint,2,opt,name=manifest_version,json=manifestVersion,proto3" json:"manifest_version,omitempty"`
+	// Segment ids, and "wal-tail" for the unindexed tail (STRONG only);
+	// empty: every segment and, for STRONG, the tail.
+	ShardIds []string  `protobuf:"bytes,3,rep,name=shard_ids,json=shardIds,proto3" json:"shard_ids,omitempty"`
+	Vector   []float32 `protobuf:"fixed32,4,rep,packed,name=vector,proto3" json:"vector,omitempty"`
+	// Candidates wanted (the k nearest over the shards searched).
 	TopK           uint32           `protobuf:"varint,5,opt,name=top_k,json=topK,proto3" json:"top_k,omitempty"`
 	Filter         *v1.Filter       `protobuf:"bytes,6,opt,name=filter,proto3" json:"filter,omitempty"`
 	Search         *v1.SearchParams `protobuf:"bytes,7,opt,name=search,proto3" json:"search,omitempty"`
 	IncludeVectors bool             `protobuf:"varint,8,opt,name=include_vectors,json=includeVectors,proto3" json:"include_vectors,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Plugins whose route and filter hooks narrow the documents searched
+	// (the fabric runs rerank hooks on the merged candidates), as the fabric
+	// resolved them: the namespace's defaults are not added again.
+	Plugins     []*v1.PluginCall `protobuf:"bytes,9,rep,name=plugins,proto3" json:"plugins,omitempty"`
+	Consistency v1.Consistency   `protobuf:"varint,10,opt,name=consistency,proto3,enum=weft.v1.Consistency" json:"consistency,omitempty"`
+	// Fill SearchShardsResponse.shards.
+	Explain       bool `protobuf:"varint,11,opt,name=explain,proto3" json:"explain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SearchShardsRequest) Reset() {
@@ -124,15 +135,43 @@ func (x *SearchShardsRequest) GetIncludeVectors() bool {
 	return false
 }
 
+func (x *SearchShardsRequest) GetPlugins() []*v1.PluginCall {
+	if x != nil {
+		return x.Plugins
+	}
+	return nil
+}
+
+func (x *SearchShardsRequest) GetConsistency() v1.Consistency {
+	if x != nil {
+		return x.Consistency
+	}
+	return v1.Consistency(0)
+}
+
+func (x *SearchShardsRequest) GetExplain() bool {
+	if x != nil {
+		return x.Explain
+	}
+	return false
+}
+
 type SearchShardsResponse struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	Candidates []*Candidate           `protobuf:"bytes,1,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Nearest first.
+	Candidates []*Candidate `protobuf:"bytes,1,rep,name=candidates,proto3" json:"candidates,omitempty"`
 	// Shards that could not be searched.
 	FailedShardIds   []string `protobuf:"bytes,2,rep,name=failed_shard_ids,json=failedShardIds,proto3" json:"failed_shard_ids,omitempty"`
 	DocumentsScanned uint64   `protobuf:"varint,3,opt,name=documents_scanned,json=documentsScanned,proto3" json:"documents_scanned,omitempty"`
 	BytesFetched     uint64   `protobuf:"varint,4,opt,name=bytes_fetched,json=bytesFetched,proto3" json:"bytes_fetched,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// What each shard did (with explain).
+	Shards []*v1.ShardExplain `protobuf:"bytes,5,rep,name=shards,proto3" json:"shards,omitempty"`
+	// The state searched: its last WAL entry and manifest.
+	WalSequence     uint64 `protobuf:"varint,6,opt,name=wal_sequence,json=walSequence,proto3" json:"wal_sequence,omitempty"`
+	ManifestVersion uint64 `protobuf:"varint,7,opt,name=manifest_version,json=manifestVersion,proto3" json:"manifest_version,omitempty"`
+	ShardsProbed    uint32 `protobuf:"varint,8,opt,name=shards_probed,json=shardsProbed,proto3" json:"shards_probed,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SearchShardsResponse) Reset() {
@@ -189,6 +228,34 @@ func (x *SearchShardsResponse) GetDocumentsScanned() uint64 {
 func (x *SearchShardsResponse) GetBytesFetched() uint64 {
 	if x != nil {
 		return x.BytesFetched
+	}
+	return 0
+}
+
+func (x *SearchShardsResponse) GetShards() []*v1.ShardExplain {
+	if x != nil {
+		return x.Shards
+	}
+	return nil
+}
+
+func (x *SearchShardsResponse) GetWalSequence() uint64 {
+	if x != nil {
+		return x.WalSequence
+	}
+	return 0
+}
+
+func (x *SearchShardsResponse) GetManifestVersion() uint64 {
+	if x != nil {
+		return x.ManifestVersion
+	}
+	return 0
+}
+
+func (x *SearchShardsResponse) GetShardsProbed() uint32 {
+	if x != nil {
+		return x.ShardsProbed
 	}
 	return 0
 }
@@ -362,7 +429,7 @@ var File_weft_worker_v1_worker_proto protoreflect.FileDescriptor
 
 const file_weft_worker_v1_worker_proto_rawDesc = "" +
 	"\n" +
-	"\x1bweft/worker/v1/worker.proto\x12\x0eweft.worker.v1\x1a\x13weft/v1/types.proto\"\xa9\x02\n" +
+	"\x1bweft/worker/v1/worker.proto\x12\x0eweft.worker.v1\x1a\x13weft/v1/query.proto\x1a\x13weft/v1/types.proto\"\xaa\x03\n" +
 	"\x13SearchShardsRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12)\n" +
 	"\x10manifest_version\x18\x02 \x01(\x04R\x0fmanifestVersion\x12\x1b\n" +
@@ -371,14 +438,22 @@ const file_weft_worker_v1_worker_proto_rawDesc = "" +
 	"\x05top_k\x18\x05 \x01(\rR\x04topK\x12'\n" +
 	"\x06filter\x18\x06 \x01(\v2\x0f.weft.v1.FilterR\x06filter\x12-\n" +
 	"\x06search\x18\a \x01(\v2\x15.weft.v1.SearchParamsR\x06search\x12'\n" +
-	"\x0finclude_vectors\x18\b \x01(\bR\x0eincludeVectors\"\xcd\x01\n" +
+	"\x0finclude_vectors\x18\b \x01(\bR\x0eincludeVectors\x12-\n" +
+	"\aplugins\x18\t \x03(\v2\x13.weft.v1.PluginCallR\aplugins\x126\n" +
+	"\vconsistency\x18\n" +
+	" \x01(\x0e2\x14.weft.v1.ConsistencyR\vconsistency\x12\x18\n" +
+	"\aexplain\x18\v \x01(\bR\aexplain\"\xef\x02\n" +
 	"\x14SearchShardsResponse\x129\n" +
 	"\n" +
 	"candidates\x18\x01 \x03(\v2\x19.weft.worker.v1.CandidateR\n" +
 	"candidates\x12(\n" +
 	"\x10failed_shard_ids\x18\x02 \x03(\tR\x0efailedShardIds\x12+\n" +
 	"\x11documents_scanned\x18\x03 \x01(\x04R\x10documentsScanned\x12#\n" +
-	"\rbytes_fetched\x18\x04 \x01(\x04R\fbytesFetched\"j\n" +
+	"\rbytes_fetched\x18\x04 \x01(\x04R\fbytesFetched\x12-\n" +
+	"\x06shards\x18\x05 \x03(\v2\x15.weft.v1.ShardExplainR\x06shards\x12!\n" +
+	"\fwal_sequence\x18\x06 \x01(\x04R\vwalSequence\x12)\n" +
+	"\x10manifest_version\x18\a \x01(\x04R\x0fmanifestVersion\x12#\n" +
+	"\rshards_probed\x18\b \x01(\rR\fshardsProbed\"j\n" +
 	"\tCandidate\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bdistance\x18\x02 \x01(\x02R\bdistance\x12\x19\n" +
@@ -414,20 +489,26 @@ var file_weft_worker_v1_worker_proto_goTypes = []any{
 	(*WarmResponse)(nil),         // 4: weft.worker.v1.WarmResponse
 	(*v1.Filter)(nil),            // 5: weft.v1.Filter
 	(*v1.SearchParams)(nil),      // 6: weft.v1.SearchParams
+	(*v1.PluginCall)(nil),        // 7: weft.v1.PluginCall
+	(v1.Consistency)(0),          // 8: weft.v1.Consistency
+	(*v1.ShardExplain)(nil),      // 9: weft.v1.ShardExplain
 }
 var file_weft_worker_v1_worker_proto_depIdxs = []int32{
 	5, // 0: weft.worker.v1.SearchShardsRequest.filter:type_name -> weft.v1.Filter
 	6, // 1: weft.worker.v1.SearchShardsRequest.search:type_name -> weft.v1.SearchParams
-	2, // 2: weft.worker.v1.SearchShardsResponse.candidates:type_name -> weft.worker.v1.Candidate
-	0, // 3: weft.worker.v1.WorkerService.SearchShards:input_type -> weft.worker.v1.SearchShardsRequest
-	3, // 4: weft.worker.v1.WorkerService.Warm:input_type -> weft.worker.v1.WarmRequest
-	1, // 5: weft.worker.v1.WorkerService.SearchShards:output_type -> weft.worker.v1.SearchShardsResponse
-	4, // 6: weft.worker.v1.WorkerService.Warm:output_type -> weft.worker.v1.WarmResponse
-	5, // [5:7] is the sub-list for method output_type
-	3, // [3:5] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	7, // 2: weft.worker.v1.SearchShardsRequest.plugins:type_name -> weft.v1.PluginCall
+	8, // 3: weft.worker.v1.SearchShardsRequest.consistency:type_name -> weft.v1.Consistency
+	2, // 4: weft.worker.v1.SearchShardsResponse.candidates:type_name -> weft.worker.v1.Candidate
+	9, // 5: weft.worker.v1.SearchShardsResponse.shards:type_name -> weft.v1.ShardExplain
+	0, // 6: weft.worker.v1.WorkerService.SearchShards:input_type -> weft.worker.v1.SearchShardsRequest
+	3, // 7: weft.worker.v1.WorkerService.Warm:input_type -> weft.worker.v1.WarmRequest
+	1, // 8: weft.worker.v1.WorkerService.SearchShards:output_type -> weft.worker.v1.SearchShardsResponse
+	4, // 9: weft.worker.v1.WorkerService.Warm:output_type -> weft.worker.v1.WarmResponse
+	8, // [8:10] is the sub-list for method output_type
+	6, // [6:8] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_weft_worker_v1_worker_proto_init() }

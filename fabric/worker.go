@@ -1,0 +1,130 @@
+package fabric
+
+import (
+	"context"
+	"slices"
+
+	"connectrpc.com/connect"
+
+	"github.com/weftdb/weft/index/distance"
+	"github.com/weftdb/weft/plugins"
+	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
+	workerv1 "github.com/weftdb/weft/proto/gen/weft/worker/v1"
+)
+
+// workerService implements workerv1connect.WorkerServiceHandler: the shard
+// search a fabric fans a query out to. It searches the named shards of the
+// namespace state this process holds, with the query's filter and its
+// plugins' route and filter hooks, and returns the nearest candidates; the
+// fabric merges the candidates of its workers and runs rerank hooks on
+// them. weft serve's own queries run the same search in-process.
+type workerService struct{ s *Server }
+
+func (h workerService) SearchShards(ctx context.Context, req *connect.Request[workerv1.SearchShardsRequest]) (*connect.Response[workerv1.SearchShardsResponse], error) {
+	m := req.Msg
+	// The query it is part of, for validation and the search plan.
+	q := &weftv1.QueryRequest{Namespace: m.GetNamespace(), Vector: m.GetVector(), TopK: m.GetTopK(), Filter: m.GetFilter(),
+		Search: m.GetSearch(), Consistency: m.GetConsistency(), Plugins: m.GetPlugins()}
+	strong := m.GetConsistency() != weftv1.Consistency_CONSISTENCY_EVENTUAL
+	var ns *namespace
+	var err error
+	if strong {
+		ns, err = h.s.refreshed(ctx, m.GetNamespace())
+	} else {
+		ns, err = h.s.namespace(ctx, m.GetNamespace())
+	}
+	if err != nil {
+		return nil, err
+	}
+	meta, _ := ns.config()
+	if err := validQuery(q, meta); err != nil {
+		return nil, err
+	}
+	chain, err := h.s.resolvePlugins(ctx, m.GetPlugins())
+	if err != nil {
+		return nil, err
+	}
+	vec := slices.Clone(m.GetVector())
+	if meta.GetMetric() == weftv1.Metric_METRIC_COSINE {
+		distance.Normalize(vec)
+	}
+	k := int(m.GetTopK())
+	opts, _ := searchPlan(q, meta, k)
+	opts.Done, opts.Explain = ctx.Done(), m.GetExplain()
+
+	st := ns.state()
+	st.RLock()
+	defer st.RUnlock()
+	resp := &workerv1.SearchShardsResponse{WalSequence: st.Applied, ManifestVersion: ns.manifest.Load().GetVersion()}
+	if names := m.GetShardIds(); len(names) > 0 {
+		held := map[string]bool{}
+		for _, g := range st.Segs {
+			held[g.ID] = true
+		}
+		opts.Only, opts.Tail = map[string]bool{}, false
+		for _, id := range names {
+			switch {
+			case id == walTailShard && strong:
+				opts.Tail = true
+			case held[id]:
+				opts.Only[id] = true
+			default:
+				resp.FailedShardIds = append(resp.FailedShardIds, id)
+			}
+		}
+	}
+	allow := st.Matching(m.GetFilter())
+	allow, _, err = chain.Route(ctx, st, meta, vec, k, allow, nil)
+	if err != nil {
+		return nil, err
+	}
+	if allow, err = chain.Filter(ctx, st, meta, allow); err != nil {
+		return nil, err
+	}
+	if m.GetFilter() != nil && !chain.Has(plugins.HookRoute) && !chain.Has(plugins.HookFilter) {
+		opts.Bulk = st.BulkFilter(m.GetFilter())
+	}
+	found := st.Search(vec, k, allow, opts)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	resp.DocumentsScanned, resp.ShardsProbed = found.Matched, uint32(found.Segments)
+	if opts.Tail && st.Base < len(st.IDs) {
+		resp.ShardsProbed++
+	}
+	for _, hit := range found.Hits {
+		c := &workerv1.Candidate{Id: st.IDs[hit.ID], Distance: st.Finish(hit.Dist), ShardId: st.ShardOf(int(hit.ID))}
+		if c.ShardId == "" {
+			c.ShardId = walTailShard
+		}
+		if m.GetIncludeVectors() {
+			c.Vector = st.Vector(hit.ID)
+		}
+		resp.Candidates = append(resp.Candidates, c)
+	}
+	if opts.Explain {
+		resp.Shards = shardExplains(found.Shards)
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// Warm loads the namespace (its newest manifest's segments and the WAL
+// after it) and reports the bytes of the named segments it holds (all
+// with none named).
+func (h workerService) Warm(ctx context.Context, req *connect.Request[workerv1.WarmRequest]) (*connect.Response[workerv1.WarmResponse], error) {
+	ns, err := h.s.refreshed(ctx, req.Msg.GetNamespace())
+	if err != nil {
+		return nil, err
+	}
+	names := req.Msg.GetShardIds()
+	st := ns.state()
+	st.RLock()
+	defer st.RUnlock()
+	var n uint64
+	for _, g := range st.Segs {
+		if len(names) == 0 || slices.Contains(names, g.ID) {
+			n += uint64(g.Bytes)
+		}
+	}
+	return connect.NewResponse(&workerv1.WarmResponse{BytesLoaded: n}), nil
+}
