@@ -140,61 +140,14 @@ func TestKill9DuringIndexing(t *testing.T) {
 		} else {
 			checkKnown(t, hc, p.addr, known, unsure)
 		}
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for w := range 3 {
-			wr := rand.New(rand.NewPCG(uint64(round), uint64(w)))
-			wg.Go(func() {
-				for i := 0; i < 3000; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					// Each writer owns its ids, so its writes are ordered.
-					n := 1 + wr.IntN(30)
-					ids := make([]string, n)
-					for j := range ids {
-						ids[j] = fmt.Sprintf("w%d-%d", w, wr.IntN(600))
-					}
-					slices.Sort(ids)
-					ids = slices.Compact(ids)
-					del := wr.IntN(4) == 0
-					v := float32(round*10000 + i)
-					var err error
-					if del {
-						_, err = docs.Delete(ctx, connect.NewRequest(&weftv1.DeleteRequest{Namespace: "k", Ids: ids}))
-					} else {
-						batch := make([]*weftv1.Document, len(ids))
-						for j, id := range ids {
-							batch[j] = &weftv1.Document{Id: id, Vector: []float32{v, float32(j), float32(w), 1}}
-						}
-						_, err = docs.Upsert(ctx, connect.NewRequest(&weftv1.UpsertRequest{Namespace: "k", Documents: batch}))
-					}
-					mu.Lock()
-					for _, id := range ids {
-						if err != nil {
-							unsure[id] = true
-							continue
-						}
-						delete(unsure, id)
-						known[id] = docState{v: v, deleted: del}
-					}
-					mu.Unlock()
-					if err != nil {
-						return // the server died mid-request
-					}
-				}
-			})
-		}
+		w := startWriters(ctx, docs, round, &mu, known, unsure)
 		time.Sleep(time.Duration(300+r.IntN(700)) * time.Millisecond)
 		st, err := weftv1connect.NewNamespaceServiceClient(hc, p.addr).GetNamespace(ctx, connect.NewRequest(&weftv1.GetNamespaceRequest{Name: "k"}))
 		if err == nil {
 			manifests = max(manifests, st.Msg.GetStats().GetManifestVersion())
 		}
 		p.kill()
-		close(stop)
-		wg.Wait()
+		w.stop()
 	}
 	p := startServe(t, data, indexFlags...)
 	checkKnown(t, &http.Client{Timeout: 10 * time.Second}, p.addr, known, unsure)
@@ -202,6 +155,71 @@ func TestKill9DuringIndexing(t *testing.T) {
 	if manifests < 3 {
 		t.Fatalf("only %d manifests were published: the loop did not exercise indexing", manifests)
 	}
+}
+
+// writers are three goroutines that upsert, replace and delete documents
+// of namespace "k" until stopped or a request fails, recording each id's
+// last acknowledged state in known and the ids of failed writes in unsure.
+type writers struct {
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+func (w *writers) stop() {
+	close(w.done)
+	w.wg.Wait()
+}
+
+func startWriters(ctx context.Context, docs weftv1connect.DocumentServiceClient, round int, mu *sync.Mutex, known map[string]docState, unsure map[string]bool) *writers {
+	ws := &writers{done: make(chan struct{})}
+	stop := ws.done
+	wg := &ws.wg
+	for w := range 3 {
+		wr := rand.New(rand.NewPCG(uint64(round), uint64(w)))
+		wg.Go(func() {
+			for i := 0; i < 3000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				// Each writer owns its ids, so its writes are ordered.
+				n := 1 + wr.IntN(30)
+				ids := make([]string, n)
+				for j := range ids {
+					ids[j] = fmt.Sprintf("w%d-%d", w, wr.IntN(600))
+				}
+				slices.Sort(ids)
+				ids = slices.Compact(ids)
+				del := wr.IntN(4) == 0
+				v := float32(round*10000 + i)
+				var err error
+				if del {
+					_, err = docs.Delete(ctx, connect.NewRequest(&weftv1.DeleteRequest{Namespace: "k", Ids: ids}))
+				} else {
+					batch := make([]*weftv1.Document, len(ids))
+					for j, id := range ids {
+						batch[j] = &weftv1.Document{Id: id, Vector: []float32{v, float32(j), float32(w), 1}}
+					}
+					_, err = docs.Upsert(ctx, connect.NewRequest(&weftv1.UpsertRequest{Namespace: "k", Documents: batch}))
+				}
+				mu.Lock()
+				for _, id := range ids {
+					if err != nil {
+						unsure[id] = true
+						continue
+					}
+					delete(unsure, id)
+					known[id] = docState{v: v, deleted: del}
+				}
+				mu.Unlock()
+				if err != nil {
+					return // the server died mid-request
+				}
+			}
+		})
+	}
+	return ws
 }
 
 // checkKnown checks every id whose last write was acknowledged: Get finds
@@ -276,4 +294,57 @@ func checkKnown(t *testing.T, hc *http.Client, addr string, known map[string]doc
 type docState struct {
 	v       float32 // vector[0] of the last acknowledged upsert
 	deleted bool
+}
+
+// The split deployment: `weft serve --index.disabled` takes the writes
+// while `weft indexer` folds and merges as fast as it can and is killed
+// with SIGKILL at random moments (the server too, every other round).
+// After every kill each acknowledged write holds and no deleted or
+// replaced version comes back; the server serves the indexer's manifests.
+func TestKill9IndexerProcess(t *testing.T) {
+	data := t.TempDir()
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(11, 12))
+	serveFlags := []string{"--write-lease", "200ms", "--index.disabled", "--index.idle", "50ms"}
+	indexerFlags := []string{"--poll", "20ms", "--index.idle", "20ms", "--index.min-changes", "300", "--index.grace", "300ms", "--index.m", "8", "--index.ef-construction", "40"}
+	var mu sync.Mutex
+	known := map[string]docState{}
+	unsure := map[string]bool{}
+	rounds := 6
+	if testing.Short() {
+		rounds = 4
+	}
+	hc := &http.Client{Timeout: 10 * time.Second}
+	srv := startServe(t, data, serveFlags...)
+	if _, err := weftv1connect.NewNamespaceServiceClient(hc, srv.addr).CreateNamespace(ctx, connect.NewRequest(&weftv1.CreateNamespaceRequest{
+		Namespace: &weftv1.Namespace{Name: "k", Dimension: 4, Metric: weftv1.Metric_METRIC_L2}})); err != nil {
+		t.Fatal(err)
+	}
+	manifest := func() uint64 {
+		st, err := weftv1connect.NewNamespaceServiceClient(hc, srv.addr).GetNamespace(ctx, connect.NewRequest(&weftv1.GetNamespaceRequest{Name: "k"}))
+		if err != nil {
+			return 0
+		}
+		return st.Msg.GetStats().GetManifestVersion()
+	}
+	var manifests uint64
+	for round := range rounds {
+		ix := startProc(t, "indexer", data, indexerFlags...)
+		w := startWriters(ctx, weftv1connect.NewDocumentServiceClient(hc, srv.addr), round, &mu, known, unsure)
+		time.Sleep(time.Duration(400+r.IntN(700)) * time.Millisecond)
+		manifests = max(manifests, manifest())
+		ix.kill()
+		if round%2 == 1 {
+			srv.kill()
+		}
+		w.stop()
+		if round%2 == 1 {
+			srv = startServe(t, data, serveFlags...)
+		}
+		checkKnown(t, hc, srv.addr, known, unsure)
+	}
+	t.Logf("%d ids checked after %d SIGKILLs of the indexer (%d of the server); the server served up to manifest %d", len(known), rounds, rounds/2, manifests)
+	if manifests < 3 {
+		t.Fatalf("the server served only %d manifests: the loop did not exercise the indexer", manifests)
+	}
 }
