@@ -104,8 +104,9 @@ func TestIndexedSearch(t *testing.T) {
 				if len(got.GetResults()) != 10 {
 					t.Fatalf("%d results, want 10", len(got.GetResults()))
 				}
-				if got.GetStats().GetDocumentsScanned() != 0 || got.GetStats().GetShardsProbed() == 0 {
-					t.Fatalf("an indexed query scanned %d documents exactly over %d shards: want 0 over ≥ 1", got.GetStats().GetDocumentsScanned(), got.GetStats().GetShardsProbed())
+				if got.GetStats().GetDocumentsScanned() != 0 || got.GetStats().GetShardsProbed() == 0 || got.GetStats().GetGraphDistances() < 10 {
+					t.Fatalf("an indexed query scanned %d documents exactly over %d shards, %d graph distances: want 0 over ≥ 1, ≥ 10",
+						got.GetStats().GetDocumentsScanned(), got.GetStats().GetShardsProbed(), got.GetStats().GetGraphDistances())
 				}
 				recall += recallOf(got.GetResults(), want)
 				exact := query(t, c, &weftv1.QueryRequest{Namespace: "ix", Vector: q, TopK: 10, Search: &weftv1.SearchParams{RecallTarget: 1}})

@@ -120,7 +120,7 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 		st.RUnlock()
 		return nil, err
 	}
-	stats.DocumentsScanned, stats.DocumentsMatched = found.Matched, found.Matched
+	stats.DocumentsScanned, stats.DocumentsMatched, stats.GraphDistances = found.Matched, found.Matched, found.Graph
 	if meta.GetShardKey() == "" && !chain.Has(plugins.HookRoute) {
 		stats.ShardsProbed = uint32(found.Segments)
 		if opts.Tail && st.Base < len(st.IDs) {
@@ -225,7 +225,7 @@ func shardExplains(reports []workers.ShardReport) []*weftv1.ShardExplain {
 		}
 		out = append(out, &weftv1.ShardExplain{Shard: shard, Rows: uint64(r.Rows), LiveRows: uint64(r.Live),
 			Strategy: r.Strategy, Allowed: uint64(r.Allowed), ScoredExactly: r.Scored, Candidates: uint32(r.Candidates),
-			CentroidDistance: r.CentroidDistance, Bound: r.Bound, Probed: r.Skipped == "", Skipped: r.Skipped})
+			CentroidDistance: r.CentroidDistance, Bound: r.Bound, Probed: r.Skipped == "", Skipped: r.Skipped, GraphDistances: r.Graph})
 	}
 	return out
 }

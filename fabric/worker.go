@@ -88,7 +88,7 @@ func (h workerService) SearchShards(ctx context.Context, req *connect.Request[wo
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	resp.DocumentsScanned, resp.ShardsProbed = found.Matched, uint32(found.Segments)
+	resp.DocumentsScanned, resp.ShardsProbed, resp.GraphDistances = found.Matched, uint32(found.Segments), found.Graph
 	if opts.Tail && st.Base < len(st.IDs) {
 		resp.ShardsProbed++
 	}

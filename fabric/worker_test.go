@@ -59,6 +59,14 @@ func TestWorkerSearchShards(t *testing.T) {
 			t.Fatalf("%d shards explained; want the IVF lists and the tail", len(whole.GetShards()))
 		}
 		checkCandidates(t, whole.GetCandidates(), want)
+		approx := search(&workerv1.SearchShardsRequest{Namespace: "w", Vector: q, TopK: 10, Explain: true})
+		graph := uint64(0)
+		for _, s := range approx.GetShards() {
+			graph += s.GetGraphDistances()
+		}
+		if approx.GetGraphDistances() == 0 || graph != approx.GetGraphDistances() {
+			t.Fatalf("graph distances %d, shards' sum %d: want equal and > 0", approx.GetGraphDistances(), graph)
+		}
 		got := query(t, c, &weftv1.QueryRequest{Namespace: "w", Vector: q, TopK: 10, Search: exact})
 		checkResults(t, got.GetResults(), want)
 

@@ -336,6 +336,7 @@ func (s *State) Vector(slot uint32) []float32 {
 type SearchResult struct {
 	Hits     []topk.Result // slots, nearest first
 	Matched  uint64        // documents that passed the filter and were scored exactly
+	Graph    uint64        // distances computed walking segment graphs
 	Segments int           // segments searched
 	Plans    []filter.Plan
 	// Shards says what each shard did; only with SearchOptions.Explain.
@@ -350,6 +351,7 @@ type ShardReport struct {
 	Strategy   string // graph, traverse, postfilter, exact, exact scan
 	Allowed    int    // rows the filter allows; Live without one
 	Scored     uint64 // rows scored exactly
+	Graph      uint64 // distances computed walking the graph
 	Candidates int    // results offered to the merge
 	// CentroidDistance is the L2 distance from the query to the shard's
 	// centroid, Bound the least any of its rows can have (0 without a
@@ -439,7 +441,9 @@ func (s *State) Search(q []float32, k int, allow AllowFunc, o SearchOptions) Sea
 		var found []topk.Result
 		switch {
 		case allow == nil && !o.Exact:
-			found = g.Graph.Search(q, k, o.Ef)
+			var n int
+			found, n = g.Graph.SearchCounted(q, k, o.Ef, nil)
+			report.Graph = uint64(n)
 		default:
 			bits := filter.NewBitset(g.Rows)
 			if o.Bulk != nil {
@@ -461,6 +465,7 @@ func (s *State) Search(q []float32, k int, allow AllowFunc, o SearchOptions) Sea
 			var plan filter.Plan
 			found, plan = filter.Search(g.Graph, q, k, o.Ef, bits)
 			res.Plans = append(res.Plans, plan)
+			report.Graph = uint64(plan.Distances)
 			report.Strategy = plan.Strategy.String()
 			if plan.Strategy == filter.Exact || plan.Fallback {
 				res.Matched += uint64(plan.Allowed)
@@ -473,6 +478,7 @@ func (s *State) Search(q []float32, k int, allow AllowFunc, o SearchOptions) Sea
 		for _, r := range found {
 			top.Offer(topk.Result{ID: uint32(base + int(r.ID)), Dist: r.Dist})
 		}
+		res.Graph += report.Graph
 		if o.Explain {
 			report.Candidates = len(found)
 			res.Shards = append(res.Shards, report)

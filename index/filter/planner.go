@@ -34,6 +34,7 @@ type Plan struct {
 	Allowed     int     // ids the filter keeps
 	Selectivity float64 // Allowed / index size
 	Fallback    bool    // a graph plan came back short and Exact finished the query
+	Distances   int     // distances the graph search computed (0 for Exact)
 }
 
 // Planner holds the cost model's knobs; the zero value uses the defaults.
@@ -89,14 +90,15 @@ func (p Planner) Choose(n, m, allowed, k, ef int) Plan {
 // the plan it followed.
 func (p Planner) Search(idx *hnsw.Index, q []float32, k, ef int, allow Allow) ([]topk.Result, Plan) {
 	if allow == nil {
-		return idx.Search(q, k, ef), Plan{Strategy: Traverse, Ef: max(ef, k), Allowed: idx.Len(), Selectivity: 1}
+		res, n := idx.SearchCounted(q, k, ef, nil)
+		return res, Plan{Strategy: Traverse, Ef: max(ef, k), Allowed: idx.Len(), Selectivity: 1, Distances: n}
 	}
 	allowed := int(min(allow.Cardinality(), uint64(idx.Len())))
 	pl := p.Choose(idx.Len(), idx.M(), allowed, k, ef)
 	var res []topk.Result
 	switch pl.Strategy {
 	case PostFilter:
-		res = idx.Search(q, pl.Ef, pl.Ef)
+		res, pl.Distances = idx.SearchCounted(q, pl.Ef, pl.Ef, nil)
 		kept := res[:0]
 		for _, r := range res {
 			if allow.Contains(r.ID) {
@@ -105,7 +107,7 @@ func (p Planner) Search(idx *hnsw.Index, q []float32, k, ef int, allow Allow) ([
 		}
 		res = kept[:min(k, len(kept))]
 	case Traverse:
-		res = idx.SearchFiltered(q, k, pl.Ef, allow)
+		res, pl.Distances = idx.SearchCounted(q, k, pl.Ef, allow)
 	}
 	if pl.Strategy != Exact && len(res) < min(k, allowed) {
 		pl.Fallback = true

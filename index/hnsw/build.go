@@ -125,7 +125,7 @@ func (b *builder) insert(s *searcher, id uint32) {
 
 	ep := topk.Result{ID: entry, Dist: x.dist(q, entry)}
 	for l := top; l > level; l-- {
-		ep = x.greedy(q, ep, l)
+		ep, _ = x.greedy(q, ep, l)
 	}
 	for l := min(level, top); l >= 0; l-- {
 		s.vis.reset(x.n)

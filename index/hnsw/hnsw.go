@@ -152,6 +152,8 @@ type searcher struct {
 	sel  []topk.Result
 	nbuf []uint32
 	dbuf []topk.Result
+	// scored counts the distances a search computed.
+	scored int
 }
 
 func bitsetWords(n int) int { return (n + 63) / 64 }

@@ -87,3 +87,33 @@ func normalized(qs []float32, dim int, m distance.Metric) []float32 {
 	}
 	return out
 }
+
+// SearchCounted returns Search's results and counts the distances it
+// computed: at least one per result, more with a wider beam, never more
+// than the nodes times the layers walked.
+func TestSearchCounted(t *testing.T) {
+	const dim, n = 16, 2000
+	data := indextest.Clustered(5, n, dim, 20)
+	idx, err := Build(context.Background(), data, dim, DefaultConfig(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := data[7*dim : 8*dim]
+	prev := 0
+	for _, ef := range []int{10, 50, 400} {
+		got, scored := idx.SearchCounted(q, 10, ef, nil)
+		want := idx.Search(q, 10, ef)
+		if len(got) != len(want) {
+			t.Fatalf("ef %d: %d results, Search gives %d", ef, len(got), len(want))
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("ef %d: result %d is %v, Search gives %v", ef, i, got[i], want[i])
+			}
+		}
+		if scored < ef || scored <= prev || scored > n*(idx.maxLevel+1) {
+			t.Fatalf("ef %d: %d distances (%d at the narrower beam)", ef, scored, prev)
+		}
+		prev = scored
+	}
+}

@@ -23,8 +23,9 @@ type Allow interface {
 }
 
 // greedy walks layer from ep towards q, one best neighbour at a time, and
-// returns the closest node it reaches.
-func (x *Index) greedy(q []float32, ep topk.Result, layer int) topk.Result {
+// returns the closest node it reaches and how many distances it computed.
+func (x *Index) greedy(q []float32, ep topk.Result, layer int) (topk.Result, int) {
+	scored := 0
 	for changed := true; changed; {
 		changed = false
 		lst := x.links(ep.ID, layer)
@@ -40,8 +41,9 @@ func (x *Index) greedy(q []float32, ep topk.Result, layer int) topk.Result {
 				changed = true
 			}
 		}
+		scored += cnt
 	}
-	return ep
+	return ep, scored
 }
 
 // searchLayer runs the beam search of width ef on layer from the entry points
@@ -94,6 +96,7 @@ func (x *Index) searchLayer(s *searcher, q []float32, ef, layer int, allow Allow
 			nbuf = append(nbuf, nb)
 		}
 		s.nbuf = nbuf
+		s.scored += len(nbuf)
 		// Prefetch the head of every neighbour's vector before the first is
 		// scored, so their misses overlap, and the rest of the next one's
 		// while the current one is scored; see prefetchHead.
@@ -138,11 +141,15 @@ func (x *Index) prepare(s *searcher, q []float32) []float32 {
 	return s.q
 }
 
-// descend finds layer 0's entry point for q by greedy search from the top.
-func (x *Index) descend(q []float32) topk.Result {
+// descend finds layer 0's entry point for q by greedy search from the top,
+// counting the distances it computes in s.
+func (x *Index) descend(s *searcher, q []float32) topk.Result {
 	ep := topk.Result{ID: x.entry, Dist: x.dist(q, x.entry)}
+	s.scored++
 	for l := x.maxLevel; l > 0; l-- {
-		ep = x.greedy(q, ep, l)
+		var n int
+		ep, n = x.greedy(q, ep, l)
+		s.scored += n
 	}
 	return ep
 }
@@ -160,14 +167,23 @@ func (x *Index) Search(q []float32, k, ef int) []topk.Result {
 // this suits filters that keep a sizeable share of the index. For very
 // selective filters, index/filter plans an exact scan instead.
 func (x *Index) SearchFiltered(q []float32, k, ef int, allow Allow) []topk.Result {
+	res, _ := x.SearchCounted(q, k, ef, allow)
+	return res
+}
+
+// SearchCounted is SearchFiltered that also returns how many distances
+// the search computed (the nodes it scored on every layer): the work of an
+// approximate search, for query stats.
+func (x *Index) SearchCounted(q []float32, k, ef int, allow Allow) ([]topk.Result, int) {
 	if x.n == 0 || k <= 0 {
-		return nil
+		return nil, 0
 	}
 	ef = max(ef, k)
 	s := x.newSearcher()
 	defer x.pool.Put(s)
+	s.scored = 0
 	qq := x.prepare(s, q)
-	ep := x.descend(qq)
+	ep := x.descend(s, qq)
 	s.vis.reset(x.n)
 	s.vis.mark[ep.ID] = s.vis.epoch
 	s.cand = append(s.cand[:0], ep)
@@ -179,7 +195,7 @@ func (x *Index) SearchFiltered(q []float32, k, ef int, allow Allow) []topk.Resul
 	for i := len(out) - 1; i >= 0; i-- {
 		out[i] = s.res.pop()
 	}
-	return out
+	return out, s.scored
 }
 
 // ExactSearch scans every allowed live node (allow nil allows all) and

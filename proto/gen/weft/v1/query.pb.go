@@ -564,10 +564,12 @@ type ShardExplain struct {
 	// Whether the shard was searched; when not, why: "nprobe" (farther than
 	// the nprobe nearest lists) or "bound" (none of its rows can be nearer
 	// than the k-th candidate found).
-	Probed        bool   `protobuf:"varint,10,opt,name=probed,proto3" json:"probed,omitempty"`
-	Skipped       string `protobuf:"bytes,11,opt,name=skipped,proto3" json:"skipped,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Probed  bool   `protobuf:"varint,10,opt,name=probed,proto3" json:"probed,omitempty"`
+	Skipped string `protobuf:"bytes,11,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	// Distances computed walking the shard's graph.
+	GraphDistances uint64 `protobuf:"varint,12,opt,name=graph_distances,json=graphDistances,proto3" json:"graph_distances,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ShardExplain) Reset() {
@@ -675,6 +677,13 @@ func (x *ShardExplain) GetSkipped() string {
 		return x.Skipped
 	}
 	return ""
+}
+
+func (x *ShardExplain) GetGraphDistances() uint64 {
+	if x != nil {
+		return x.GraphDistances
+	}
+	return 0
 }
 
 // StageExplain is one stage of a query.
@@ -848,9 +857,12 @@ type QueryStats struct {
 	// The last WAL entry the query saw.
 	WalSequence uint64 `protobuf:"varint,7,opt,name=wal_sequence,json=walSequence,proto3" json:"wal_sequence,omitempty"`
 	// Time spent per stage, in order.
-	Timings       []*StageTiming `protobuf:"bytes,8,rep,name=timings,proto3" json:"timings,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Timings []*StageTiming `protobuf:"bytes,8,rep,name=timings,proto3" json:"timings,omitempty"`
+	// Distances computed walking shard graphs: the approximate search's
+	// work, beside documents_scanned's exact scoring.
+	GraphDistances uint64 `protobuf:"varint,9,opt,name=graph_distances,json=graphDistances,proto3" json:"graph_distances,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *QueryStats) Reset() {
@@ -937,6 +949,13 @@ func (x *QueryStats) GetTimings() []*StageTiming {
 		return x.Timings
 	}
 	return nil
+}
+
+func (x *QueryStats) GetGraphDistances() uint64 {
+	if x != nil {
+		return x.GraphDistances
+	}
+	return 0
 }
 
 // StageTiming is the time one stage of a query took.
@@ -1030,7 +1049,7 @@ const file_weft_v1_query_proto_rawDesc = "" +
 	"\tpartition\x18\x02 \x01(\tR\tpartition\x12\x1c\n" +
 	"\tdocuments\x18\x03 \x01(\x04R\tdocuments\x12\x16\n" +
 	"\x06weight\x18\x04 \x01(\x02R\x06weight\x12\x16\n" +
-	"\x06probed\x18\x05 \x01(\bR\x06probed\"\xc7\x02\n" +
+	"\x06probed\x18\x05 \x01(\bR\x06probed\"\xf0\x02\n" +
 	"\fShardExplain\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\tR\x05shard\x12\x12\n" +
 	"\x04rows\x18\x02 \x01(\x04R\x04rows\x12\x1b\n" +
@@ -1045,7 +1064,8 @@ const file_weft_v1_query_proto_rawDesc = "" +
 	"\x05bound\x18\t \x01(\x02R\x05bound\x12\x16\n" +
 	"\x06probed\x18\n" +
 	" \x01(\bR\x06probed\x12\x18\n" +
-	"\askipped\x18\v \x01(\tR\askipped\"\x8f\x01\n" +
+	"\askipped\x18\v \x01(\tR\askipped\x12'\n" +
+	"\x0fgraph_distances\x18\f \x01(\x04R\x0egraphDistances\"\x8f\x01\n" +
 	"\fStageExplain\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x125\n" +
 	"\bduration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x17\n" +
@@ -1061,7 +1081,7 @@ const file_weft_v1_query_proto_rawDesc = "" +
 	"attributes\x1aV\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12-\n" +
-	"\x05value\x18\x02 \x01(\v2\x17.weft.v1.AttributeValueR\x05value:\x028\x01\"\xf0\x02\n" +
+	"\x05value\x18\x02 \x01(\v2\x17.weft.v1.AttributeValueR\x05value:\x028\x01\"\x99\x03\n" +
 	"\n" +
 	"QueryStats\x12+\n" +
 	"\x11documents_scanned\x18\x01 \x01(\x04R\x10documentsScanned\x12+\n" +
@@ -1071,7 +1091,8 @@ const file_weft_v1_query_proto_rawDesc = "" +
 	"\x11cache_temperature\x18\x05 \x01(\x0e2\x19.weft.v1.CacheTemperatureR\x10cacheTemperature\x12#\n" +
 	"\rbytes_fetched\x18\x06 \x01(\x04R\fbytesFetched\x12!\n" +
 	"\fwal_sequence\x18\a \x01(\x04R\vwalSequence\x12.\n" +
-	"\atimings\x18\b \x03(\v2\x14.weft.v1.StageTimingR\atimings\"Z\n" +
+	"\atimings\x18\b \x03(\v2\x14.weft.v1.StageTimingR\atimings\x12'\n" +
+	"\x0fgraph_distances\x18\t \x01(\x04R\x0egraphDistances\"Z\n" +
 	"\vStageTiming\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x125\n" +
 	"\bduration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bduration*\\\n" +

@@ -170,8 +170,10 @@ type SearchShardsResponse struct {
 	WalSequence     uint64 `protobuf:"varint,6,opt,name=wal_sequence,json=walSequence,proto3" json:"wal_sequence,omitempty"`
 	ManifestVersion uint64 `protobuf:"varint,7,opt,name=manifest_version,json=manifestVersion,proto3" json:"manifest_version,omitempty"`
 	ShardsProbed    uint32 `protobuf:"varint,8,opt,name=shards_probed,json=shardsProbed,proto3" json:"shards_probed,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Distances computed walking the shards' graphs.
+	GraphDistances uint64 `protobuf:"varint,9,opt,name=graph_distances,json=graphDistances,proto3" json:"graph_distances,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SearchShardsResponse) Reset() {
@@ -256,6 +258,13 @@ func (x *SearchShardsResponse) GetManifestVersion() uint64 {
 func (x *SearchShardsResponse) GetShardsProbed() uint32 {
 	if x != nil {
 		return x.ShardsProbed
+	}
+	return 0
+}
+
+func (x *SearchShardsResponse) GetGraphDistances() uint64 {
+	if x != nil {
+		return x.GraphDistances
 	}
 	return 0
 }
@@ -442,7 +451,7 @@ const file_weft_worker_v1_worker_proto_rawDesc = "" +
 	"\aplugins\x18\t \x03(\v2\x13.weft.v1.PluginCallR\aplugins\x126\n" +
 	"\vconsistency\x18\n" +
 	" \x01(\x0e2\x14.weft.v1.ConsistencyR\vconsistency\x12\x18\n" +
-	"\aexplain\x18\v \x01(\bR\aexplain\"\xef\x02\n" +
+	"\aexplain\x18\v \x01(\bR\aexplain\"\x98\x03\n" +
 	"\x14SearchShardsResponse\x129\n" +
 	"\n" +
 	"candidates\x18\x01 \x03(\v2\x19.weft.worker.v1.CandidateR\n" +
@@ -453,7 +462,8 @@ const file_weft_worker_v1_worker_proto_rawDesc = "" +
 	"\x06shards\x18\x05 \x03(\v2\x15.weft.v1.ShardExplainR\x06shards\x12!\n" +
 	"\fwal_sequence\x18\x06 \x01(\x04R\vwalSequence\x12)\n" +
 	"\x10manifest_version\x18\a \x01(\x04R\x0fmanifestVersion\x12#\n" +
-	"\rshards_probed\x18\b \x01(\rR\fshardsProbed\"j\n" +
+	"\rshards_probed\x18\b \x01(\rR\fshardsProbed\x12'\n" +
+	"\x0fgraph_distances\x18\t \x01(\x04R\x0egraphDistances\"j\n" +
 	"\tCandidate\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bdistance\x18\x02 \x01(\x02R\bdistance\x12\x19\n" +
