@@ -253,6 +253,7 @@ func jsonParams(a, b []param) string {
 
 type runResult struct {
 	qps, p50us, p99us, recall, cpuShare float64
+	shards                              float64 // mean shards probed per query (weft bench query)
 }
 
 func cpuSeconds() float64 {

@@ -72,6 +72,11 @@ func RunQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// IVF lists searched per query (0: every list that can hold a nearer row).
+	nprobe, err := o.num("nprobe", 0)
+	if err != nil {
+		return err
+	}
 	efs, err := o.list("ef", "0")
 	if err != nil {
 		return err
@@ -85,8 +90,8 @@ func RunQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := o.checkAllRead(); err != nil {
 		return err
 	}
-	if conc < 1 || loadConc < 1 || runs < 1 || nqOpt < 1 || filterPct < 0 || filterPct > 100 {
-		return errors.New("--concurrency, --load-concurrency, --runs and --queries must be positive, --filter-percent in 0..100")
+	if conc < 1 || loadConc < 1 || runs < 1 || nqOpt < 1 || filterPct < 0 || filterPct > 100 || nprobe < 0 {
+		return errors.New("--concurrency, --load-concurrency, --runs and --queries must be positive, --filter-percent in 0..100, --nprobe at least 0")
 	}
 	ds, err := loadDataset(dir)
 	if err != nil {
@@ -135,7 +140,7 @@ func RunQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		var measured []runResult
 		for range runs {
 			runtime.GC()
-			m, err := runAPIQueries(ctx, qc, name, ds, filters, truth, nq, k, conc, &weftv1.SearchParams{Ef: uint32(s.ef), RecallTarget: float32(s.target)})
+			m, err := runAPIQueries(ctx, qc, name, ds, filters, truth, nq, k, conc, &weftv1.SearchParams{Ef: uint32(s.ef), RecallTarget: float32(s.target), Nprobe: uint32(nprobe)})
 			if err != nil {
 				return err
 			}
@@ -144,7 +149,10 @@ func RunQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		slices.SortFunc(measured, func(a, b runResult) int { return cmpFloat(a.qps, b.qps) })
 		m := measured[len(measured)/2]
 		params := fmt.Sprintf(`{"ef":%d,"recall_target":%g,"filter_percent":%d}`, s.ef, s.target, filterPct)
-		fmt.Fprintf(stderr, "weft bench query: %s recall %.4f, %.0f QPS, p50 %.0f µs\n", params, m.recall, m.qps, m.p50us)
+		if nprobe > 0 {
+			params = fmt.Sprintf(`{"ef":%d,"nprobe":%d,"filter_percent":%d}`, s.ef, nprobe, filterPct)
+		}
+		fmt.Fprintf(stderr, "weft bench query: %s recall %.4f, %.0f QPS, p50 %.0f µs, %.2f shards probed\n", params, m.recall, m.qps, m.p50us, m.shards)
 		line := fmt.Sprintf(`{"engine":"weft-api","dataset":%q,"params":%s,"k":%d,"recall":%.4f,"qps":%.1f,"p50_us":%.1f,"p99_us":%.1f,"search_threads":%d}`,
 			ds.name, params, k, m.recall, m.qps, m.p50us, m.p99us, conc)
 		if _, err := fmt.Fprintln(stdout, line); err != nil {
@@ -288,7 +296,7 @@ func runAPIQueries(ctx context.Context, qc weftv1connect.QueryServiceClient, nam
 		ids[i] = -1
 	}
 	lat := make([]float64, nq)
-	var next atomic.Int64
+	var next, probed atomic.Int64
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	for range conc {
@@ -308,6 +316,7 @@ func runAPIQueries(ctx context.Context, qc weftv1connect.QueryServiceClient, nam
 					return fmt.Errorf("query %d: %w", qi, err)
 				}
 				lat[qi] = float64(time.Since(t).Nanoseconds()) / 1e3
+				probed.Add(int64(resp.Msg.GetStats().GetShardsProbed()))
 				for i, r := range resp.Msg.GetResults() {
 					if i < k {
 						if id, err := strconv.ParseInt(r.GetId(), 10, 64); err == nil {
@@ -321,5 +330,7 @@ func runAPIQueries(ctx context.Context, qc weftv1connect.QueryServiceClient, nam
 	if err := g.Wait(); err != nil {
 		return runResult{}, err
 	}
-	return ds.summarize(ids, lat, k, truth, time.Since(start).Seconds()), nil
+	res := ds.summarize(ids, lat, k, truth, time.Since(start).Seconds())
+	res.shards = float64(probed.Load()) / float64(nq)
+	return res, nil
 }
