@@ -800,6 +800,9 @@ func (s *Server) listNamespaces(ctx context.Context, pageSize uint32, token stri
 		if validNamespaceName(name) != nil || name <= token {
 			continue
 		}
+		if p := principal(ctx); p != nil && !p.May(weftv1.Role_ROLE_READ, name) {
+			continue // a key lists the namespaces it may read
+		}
 		if uint32(len(out)) == pageSize {
 			return out, out[len(out)-1].GetName(), nil
 		}

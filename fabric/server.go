@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weftdb/weft/auth"
 	"github.com/weftdb/weft/objstore"
 	"github.com/weftdb/weft/proto/gen/weft/v1/weftv1connect"
 	"github.com/weftdb/weft/proto/gen/weft/worker/v1/workerv1connect"
@@ -46,6 +47,10 @@ type Config struct {
 	// RecallSampleCPU is the share of one core those re-runs may take;
 	// zero means 0.05.
 	RecallSampleCPU float64
+	// Auth checks every request's API key; nil serves everyone (loopback
+	// and trusted networks only) and answers AuthService with
+	// FailedPrecondition.
+	Auth *auth.Store
 	// RecallAlarm is the sampled recall under which a namespace's alarm
 	// fires (weft_recall_alarm, a log line), for namespaces whose
 	// default_search sets no recall_target (which is their target); 0: no
@@ -72,6 +77,7 @@ type Server struct {
 	writeLease    time.Duration // 0: none
 	recall        *recallSampler
 	wire          *wireDocs // upserted documents' bytes, from wireCodec
+	auth          *auth.Store
 
 	// ctx ends when the server closes: it stops indexers and pending
 	// garbage collection.
@@ -117,6 +123,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		recall:        recall,
 		wire:          newWireDocs(),
+		auth:          cfg.Auth,
 		id:            uuid.NewString(),
 		writeLease:    max(lease, 0),
 		bucket:        cfg.Bucket,
@@ -159,8 +166,12 @@ func (s *Server) Close() {
 // Connect, gRPC and gRPC-web; requests over MaxRequestBytes get
 // ResourceExhausted.
 func (s *Server) Handle(mux *http.ServeMux, opts ...connect.HandlerOption) {
+	interceptors := []connect.Interceptor{s.errorInterceptor()}
+	if s.auth != nil {
+		interceptors = append(interceptors, s.authInterceptor())
+	}
 	opts = append([]connect.HandlerOption{
-		connect.WithInterceptors(s.errorInterceptor()),
+		connect.WithInterceptors(interceptors...),
 		connect.WithReadMaxBytes(MaxRequestBytes),
 		// Compressing small responses costs more than it saves on any
 		// network a query crosses (gzip of a top-10 answer: ~20 µs).
@@ -171,6 +182,11 @@ func (s *Server) Handle(mux *http.ServeMux, opts ...connect.HandlerOption) {
 	mux.Handle(weftv1connect.NewDocumentServiceHandler(documentService{s}, docOpts...))
 	mux.Handle(weftv1connect.NewQueryServiceHandler(queryService{s}, opts...))
 	mux.Handle(workerv1connect.NewWorkerServiceHandler(workerService{s}, opts...))
+	if s.auth != nil {
+		mux.Handle(weftv1connect.NewAuthServiceHandler(authService{s}, opts...))
+	} else {
+		mux.Handle(weftv1connect.NewAuthServiceHandler(authOff{}, opts...))
+	}
 	if s.plugins != nil {
 		mux.Handle(weftv1connect.NewPluginServiceHandler(s.plugins.Service(), opts...))
 	} else {

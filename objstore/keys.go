@@ -13,6 +13,7 @@ import (
 //	namespaces/<ns>/<gen>/manifests/<version>   immutable manifests, newest wins
 //	namespaces/<ns>/<gen>/head                  the newest manifest version known (a hint)
 //	namespaces/<ns>/<gen>/segments/<id>         immutable segments
+//	auth/keys/<id>                              API keys (hashed secrets)
 //
 // Sequence numbers and versions are zero-padded to 20 digits so that names
 // sort in numeric order.
@@ -20,6 +21,12 @@ const (
 	namespacesPrefix = "namespaces/"
 	seqDigits        = 20
 )
+
+// AuthKeysPrefix is the folder of API keys.
+func AuthKeysPrefix() string { return "auth/keys/" }
+
+// AuthKeyKey is API key id's object.
+func AuthKeyKey(id string) string { return AuthKeysPrefix() + id }
 
 // NamespacesPrefix is the folder holding every namespace.
 func NamespacesPrefix() string { return namespacesPrefix }

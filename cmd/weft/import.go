@@ -40,7 +40,8 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.protocol, "protocol", "connect", "RPC protocol: connect, grpc or grpcweb")
 }
 
-// client returns an SDK client for the flags.
+// client returns an SDK client for the flags, sending $WEFT_API_KEY when
+// it is set.
 func (c *clientFlags) client() (*weft.Client, error) {
 	var opts []weft.Option
 	switch c.protocol {
@@ -51,6 +52,9 @@ func (c *clientFlags) client() (*weft.Client, error) {
 		opts = append(opts, weft.WithGRPCWeb())
 	default:
 		return nil, fmt.Errorf("--protocol %q: want connect, grpc or grpcweb", c.protocol)
+	}
+	if key := os.Getenv("WEFT_API_KEY"); key != "" {
+		opts = append(opts, weft.WithAPIKey(key))
 	}
 	addr := c.addr
 	if !strings.Contains(addr, "://") {

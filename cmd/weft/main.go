@@ -15,6 +15,7 @@ const usage = `usage: weft <command> [flags]
 commands:
   serve       everything in one process: the API over a folder or a bucket
   indexer     only the indexer, for servers run with --index.disabled on the same bucket
+  keys        create, list and revoke API keys (an admin key in $WEFT_API_KEY)
   bench ann   in-process ANN index benchmark on a dataset folder (JSON lines)
   bench query load and recall of a running weft serve through its API (JSON lines)
 `
@@ -34,6 +35,8 @@ func run(ctx context.Context, args []string) error {
 		return runServe(ctx, args[1:], os.Stderr)
 	case len(args) >= 1 && args[0] == "indexer":
 		return runIndexer(ctx, args[1:], os.Stderr)
+	case len(args) >= 1 && args[0] == "keys":
+		return runKeys(ctx, args[1:], os.Stdout, os.Stderr)
 	case len(args) >= 1 && args[0] == "import":
 		return runImport(ctx, args[1:], os.Stdout, os.Stderr)
 	case len(args) >= 1 && args[0] == "query":

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/weftdb/weft/auth"
 	"github.com/weftdb/weft/fabric"
 	"github.com/weftdb/weft/objstore"
 	"github.com/weftdb/weft/plugins"
@@ -41,6 +42,9 @@ type serveFlags struct {
 	recallSample    float64
 	recallSampleCPU float64
 	recallAlarm     float64
+	authRequired    bool
+	bootstrapFile   string
+	insecure        bool
 }
 
 func (c *serveFlags) register(fs *flag.FlagSet) {
@@ -59,6 +63,9 @@ func (c *serveFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.recallSample, "recall-sample", 0, "Share of approximate queries re-run exactly in the background to measure recall (weft_recall_sampled, GetNamespace's sampled_recall); 0 samples none.")
 	fs.Float64Var(&c.recallSampleCPU, "recall-sample-cpu", 0.05, "Share of one core the recall sampler's exact re-runs may take.")
 	fs.Float64Var(&c.recallAlarm, "recall-alarm", 0.9, "Sampled recall under which a namespace's alarm fires (weft_recall_alarm and a log line); a namespace's default recall_target overrides it; 0: none.")
+	fs.BoolVar(&c.authRequired, "auth", false, "Require an API key on every call (keys live in the bucket; on by itself when a bootstrap key is given).")
+	fs.StringVar(&c.bootstrapFile, "auth.bootstrap-key-file", "", "File holding a bootstrap API key (≥ 16 characters), an admin of every namespace that is never stored: use it to create keys (weft keys create). $WEFT_AUTH_BOOTSTRAP_KEY does the same.")
+	fs.BoolVar(&c.insecure, "insecure", false, "Listen beyond loopback without API keys: anyone who reaches the port may read, write and delete everything.")
 	fs.DurationVar(&c.writeLease, "write-lease", fabric.DefaultWriteLease, "How long the process that last wrote a namespace answers STRONG queries without reading the bucket; another process that writes meanwhile waits up to this long, once. 0 disables leases.")
 }
 
@@ -112,8 +119,12 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	keys, err := authStore(c, bucket, log)
+	if err != nil {
+		return err
+	}
 	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Plugins: store, Index: c.index, WriteLease: writeLease(c.writeLease),
-		RecallSample: c.recallSample, RecallSampleCPU: c.recallSampleCPU, RecallAlarm: c.recallAlarm})
+		RecallSample: c.recallSample, RecallSampleCPU: c.recallSampleCPU, RecallAlarm: c.recallAlarm, Auth: keys})
 	if err != nil {
 		return err
 	}
@@ -122,6 +133,48 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	mux := opsMux(reg, srv.Ready, log)
 	srv.Handle(mux)
 	return serveHTTP(ctx, "weft serve", c.listen, mux, c.shutdownTimeout, log, "bucket", where)
+}
+
+// authStore returns the API key store the flags ask for, nil for none, and
+// refuses to serve beyond loopback without keys unless --insecure.
+func authStore(c serveFlags, bucket objstore.Bucket, log *slog.Logger) (*auth.Store, error) {
+	bootstrap := os.Getenv("WEFT_AUTH_BOOTSTRAP_KEY")
+	if c.bootstrapFile != "" {
+		b, err := os.ReadFile(c.bootstrapFile)
+		if err != nil {
+			return nil, fmt.Errorf("--auth.bootstrap-key-file: %w", err)
+		}
+		bootstrap = strings.TrimSpace(string(b))
+	}
+	if bootstrap == "" && !c.authRequired {
+		if !loopback(c.listen) && !c.insecure {
+			return nil, fmt.Errorf("--listen %s reaches beyond this machine without API keys: give a bootstrap key (--auth.bootstrap-key-file or $WEFT_AUTH_BOOTSTRAP_KEY) and use keys, or pass --insecure to serve everyone", c.listen)
+		}
+		if c.insecure {
+			log.Warn("serving without API keys beyond loopback (--insecure): anyone who reaches the port may read, write and delete everything", "listen", c.listen)
+		}
+		return nil, nil
+	}
+	store, err := auth.NewStore(bucket, auth.Options{Bootstrap: bootstrap})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("API keys required", "bootstrap_key", bootstrap != "")
+	return store, nil
+}
+
+// loopback reports whether a listen address only takes connections from
+// this machine.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // startProfiling starts sending continuous profiles when --pyroscope-url

@@ -54,6 +54,10 @@ func WithHeader(key, value string) Option {
 	}
 }
 
+// WithAPIKey sends key (a secret from AuthService.CreateKey or weft keys
+// create) as "Authorization: Bearer <key>" with every request.
+func WithAPIKey(key string) Option { return WithHeader("Authorization", "Bearer "+key) }
+
 // WithTimeout bounds every call whose context has no deadline of its own.
 // The deadline travels to the server, which stops work when it passes; the
 // call then fails with connect.CodeDeadlineExceeded.
@@ -78,6 +82,7 @@ type Raw struct {
 	Documents  weftv1connect.DocumentServiceClient
 	Queries    weftv1connect.QueryServiceClient
 	Plugins    weftv1connect.PluginServiceClient
+	Auth       weftv1connect.AuthServiceClient
 }
 
 // New returns a client of the Weft server at baseURL, e.g.
@@ -115,6 +120,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		Documents:  weftv1connect.NewDocumentServiceClient(cfg.httpClient, baseURL, copts...),
 		Queries:    weftv1connect.NewQueryServiceClient(cfg.httpClient, baseURL, copts...),
 		Plugins:    weftv1connect.NewPluginServiceClient(cfg.httpClient, baseURL, copts...),
+		Auth:       weftv1connect.NewAuthServiceClient(cfg.httpClient, baseURL, copts...),
 	}
 	return c, nil
 }

@@ -439,11 +439,65 @@ func (x *SegmentRow) GetAttributes() map[string]*v1.AttributeValue {
 	return nil
 }
 
+// StoredKey is an API key as the bucket keeps it (auth/keys/<id>).
+type StoredKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   *v1.ApiKey             `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// SHA-256 of the secret.
+	SecretSha256  []byte `protobuf:"bytes,2,opt,name=secret_sha256,json=secretSha256,proto3" json:"secret_sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoredKey) Reset() {
+	*x = StoredKey{}
+	mi := &file_weft_storage_v1_manifest_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoredKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoredKey) ProtoMessage() {}
+
+func (x *StoredKey) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_storage_v1_manifest_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoredKey.ProtoReflect.Descriptor instead.
+func (*StoredKey) Descriptor() ([]byte, []int) {
+	return file_weft_storage_v1_manifest_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *StoredKey) GetKey() *v1.ApiKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *StoredKey) GetSecretSha256() []byte {
+	if x != nil {
+		return x.SecretSha256
+	}
+	return nil
+}
+
 var File_weft_storage_v1_manifest_proto protoreflect.FileDescriptor
 
 const file_weft_storage_v1_manifest_proto_rawDesc = "" +
 	"\n" +
-	"\x1eweft/storage/v1/manifest.proto\x12\x0fweft.storage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13weft/v1/types.proto\"\xb9\x02\n" +
+	"\x1eweft/storage/v1/manifest.proto\x12\x0fweft.storage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12weft/v1/auth.proto\x1a\x13weft/v1/types.proto\"\xb9\x02\n" +
 	"\bManifest\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x1e\n" +
@@ -486,7 +540,10 @@ const file_weft_storage_v1_manifest_proto_rawDesc = "" +
 	"attributes\x1aV\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12-\n" +
-	"\x05value\x18\x02 \x01(\v2\x17.weft.v1.AttributeValueR\x05value:\x028\x01B<Z:github.com/weftdb/weft/proto/gen/weft/storage/v1;storagev1b\x06proto3"
+	"\x05value\x18\x02 \x01(\v2\x17.weft.v1.AttributeValueR\x05value:\x028\x01\"S\n" +
+	"\tStoredKey\x12!\n" +
+	"\x03key\x18\x01 \x01(\v2\x0f.weft.v1.ApiKeyR\x03key\x12#\n" +
+	"\rsecret_sha256\x18\x02 \x01(\fR\fsecretSha256B<Z:github.com/weftdb/weft/proto/gen/weft/storage/v1;storagev1b\x06proto3"
 
 var (
 	file_weft_storage_v1_manifest_proto_rawDescOnce sync.Once
@@ -500,30 +557,33 @@ func file_weft_storage_v1_manifest_proto_rawDescGZIP() []byte {
 	return file_weft_storage_v1_manifest_proto_rawDescData
 }
 
-var file_weft_storage_v1_manifest_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_weft_storage_v1_manifest_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_weft_storage_v1_manifest_proto_goTypes = []any{
 	(*Manifest)(nil),              // 0: weft.storage.v1.Manifest
 	(*SegmentRef)(nil),            // 1: weft.storage.v1.SegmentRef
 	(*SegmentMeta)(nil),           // 2: weft.storage.v1.SegmentMeta
 	(*SegmentAttributes)(nil),     // 3: weft.storage.v1.SegmentAttributes
 	(*SegmentRow)(nil),            // 4: weft.storage.v1.SegmentRow
-	nil,                           // 5: weft.storage.v1.SegmentRow.AttributesEntry
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(v1.Metric)(0),                // 7: weft.v1.Metric
-	(*v1.AttributeValue)(nil),     // 8: weft.v1.AttributeValue
+	(*StoredKey)(nil),             // 5: weft.storage.v1.StoredKey
+	nil,                           // 6: weft.storage.v1.SegmentRow.AttributesEntry
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(v1.Metric)(0),                // 8: weft.v1.Metric
+	(*v1.ApiKey)(nil),             // 9: weft.v1.ApiKey
+	(*v1.AttributeValue)(nil),     // 10: weft.v1.AttributeValue
 }
 var file_weft_storage_v1_manifest_proto_depIdxs = []int32{
-	1, // 0: weft.storage.v1.Manifest.segments:type_name -> weft.storage.v1.SegmentRef
-	6, // 1: weft.storage.v1.Manifest.create_time:type_name -> google.protobuf.Timestamp
-	7, // 2: weft.storage.v1.SegmentMeta.metric:type_name -> weft.v1.Metric
-	4, // 3: weft.storage.v1.SegmentAttributes.rows:type_name -> weft.storage.v1.SegmentRow
-	5, // 4: weft.storage.v1.SegmentRow.attributes:type_name -> weft.storage.v1.SegmentRow.AttributesEntry
-	8, // 5: weft.storage.v1.SegmentRow.AttributesEntry.value:type_name -> weft.v1.AttributeValue
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	1,  // 0: weft.storage.v1.Manifest.segments:type_name -> weft.storage.v1.SegmentRef
+	7,  // 1: weft.storage.v1.Manifest.create_time:type_name -> google.protobuf.Timestamp
+	8,  // 2: weft.storage.v1.SegmentMeta.metric:type_name -> weft.v1.Metric
+	4,  // 3: weft.storage.v1.SegmentAttributes.rows:type_name -> weft.storage.v1.SegmentRow
+	6,  // 4: weft.storage.v1.SegmentRow.attributes:type_name -> weft.storage.v1.SegmentRow.AttributesEntry
+	9,  // 5: weft.storage.v1.StoredKey.key:type_name -> weft.v1.ApiKey
+	10, // 6: weft.storage.v1.SegmentRow.AttributesEntry.value:type_name -> weft.v1.AttributeValue
+	7,  // [7:7] is the sub-list for method output_type
+	7,  // [7:7] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_weft_storage_v1_manifest_proto_init() }
@@ -537,7 +597,7 @@ func file_weft_storage_v1_manifest_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_storage_v1_manifest_proto_rawDesc), len(file_weft_storage_v1_manifest_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
