@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,6 +46,9 @@ type serveFlags struct {
 	authRequired    bool
 	bootstrapFile   string
 	insecure        bool
+	tlsCert         string
+	tlsKey          string
+	tlsClientCA     string
 }
 
 func (c *serveFlags) register(fs *flag.FlagSet) {
@@ -63,6 +67,9 @@ func (c *serveFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.recallSample, "recall-sample", 0, "Share of approximate queries re-run exactly in the background to measure recall (weft_recall_sampled, GetNamespace's sampled_recall); 0 samples none.")
 	fs.Float64Var(&c.recallSampleCPU, "recall-sample-cpu", 0.05, "Share of one core the recall sampler's exact re-runs may take.")
 	fs.Float64Var(&c.recallAlarm, "recall-alarm", 0.9, "Sampled recall under which a namespace's alarm fires (weft_recall_alarm and a log line); a namespace's default recall_target overrides it; 0: none.")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) to serve TLS with, on the same port (HTTP/1.1 and HTTP/2); read again when it changes.")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert.")
+	fs.StringVar(&c.tlsClientCA, "tls-client-ca", "", "PEM CA certificates: clients must present a certificate one of them signed (mutual TLS).")
 	fs.BoolVar(&c.authRequired, "auth", false, "Require an API key on every call (keys live in the bucket; on by itself when a bootstrap key is given).")
 	fs.StringVar(&c.bootstrapFile, "auth.bootstrap-key-file", "", "File holding a bootstrap API key (≥ 16 characters), an admin of every namespace that is never stored: use it to create keys (weft keys create). $WEFT_AUTH_BOOTSTRAP_KEY does the same.")
 	fs.BoolVar(&c.insecure, "insecure", false, "Listen beyond loopback without API keys: anyone who reaches the port may read, write and delete everything.")
@@ -130,9 +137,16 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer srv.Close()
 
+	tlsCfg, err := tlsConfig(c.tlsCert, c.tlsKey, c.tlsClientCA, log)
+	if err != nil {
+		return err
+	}
+	if tlsCfg == nil && !loopback(c.listen) {
+		log.Warn("serving without TLS beyond loopback: requests, API keys included, cross the network in the clear (--tls-cert, --tls-key)", "listen", c.listen)
+	}
 	mux := opsMux(reg, srv.Ready, log)
 	srv.Handle(mux)
-	return serveHTTP(ctx, "weft serve", c.listen, mux, c.shutdownTimeout, log, "bucket", where)
+	return serveHTTP(ctx, "weft serve", c.listen, mux, tlsCfg, c.shutdownTimeout, log, "bucket", where)
 }
 
 // authStore returns the API key store the flags ask for, nil for none, and
@@ -219,16 +233,22 @@ func opsMux(reg *prometheus.Registry, ready func(context.Context) error, log *sl
 	return mux
 }
 
-// serveHTTP serves h on addr (HTTP/1.1 and h2c) until ctx ends, then
-// drains in-flight requests for up to shutdown. It logs "<name>
-// listening" with the address and attrs once it listens.
-func serveHTTP(ctx context.Context, name, addr string, h http.Handler, shutdown time.Duration, log *slog.Logger, attrs ...any) error {
+// serveHTTP serves h on addr until ctx ends, then drains in-flight
+// requests for up to shutdown: HTTP/1.1 and h2c, or with tlsCfg HTTP/1.1
+// and HTTP/2 over TLS. It logs "<name> listening" with the address and
+// attrs once it listens.
+func serveHTTP(ctx context.Context, name, addr string, h http.Handler, tlsCfg *tls.Config, shutdown time.Duration, log *slog.Logger, attrs ...any) error {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
+	if tlsCfg != nil {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
 	hs := &http.Server{
 		Handler:           h,
 		Protocols:         &protocols,
+		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -236,10 +256,16 @@ func serveHTTP(ctx context.Context, name, addr string, h http.Handler, shutdown 
 	if err != nil {
 		return err
 	}
-	log.Info(name+" listening", append([]any{"addr", ln.Addr().String()}, attrs...)...)
+	log.Info(name+" listening", append([]any{"addr", ln.Addr().String(), "tls", tlsCfg != nil}, attrs...)...)
 
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if tlsCfg != nil {
+			errc <- hs.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err

@@ -2,6 +2,7 @@ package weft
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -22,6 +23,7 @@ const (
 )
 
 type config struct {
+	tls        *tls.Config
 	protocol   protocol
 	httpClient connect.HTTPClient
 	header     http.Header
@@ -53,6 +55,11 @@ func WithHeader(key, value string) Option {
 		c.header.Add(key, value)
 	}
 }
+
+// WithTLS sets the TLS settings of https:// connections, e.g. RootCAs for a
+// server whose certificate a private CA signed, or a client certificate
+// for mutual TLS. Ignored with WithHTTPClient.
+func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tls = cfg } }
 
 // WithAPIKey sends key (a secret from AuthService.CreateKey or weft keys
 // create) as "Authorization: Bearer <key>" with every request.
@@ -102,6 +109,9 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	c := &Client{}
 	if cfg.httpClient == nil {
 		c.transport = newTransport(cfg.protocol == protocolGRPC, u.Scheme == "https")
+		if cfg.tls != nil {
+			c.transport.TLSClientConfig = cfg.tls.Clone()
+		}
 		cfg.httpClient = &http.Client{Transport: c.transport}
 	}
 	var copts []connect.ClientOption
