@@ -55,6 +55,8 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 		return nil, err
 	}
 	timer.done("refresh")
+	// Plugin instances that served this namespace never serve another.
+	ctx = plugins.WithTenant(ctx, ns.name)
 	meta, _ := ns.config()
 	if err := validQuery(m, meta); err != nil {
 		return nil, err

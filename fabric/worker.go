@@ -36,6 +36,7 @@ func (h workerService) SearchShards(ctx context.Context, req *connect.Request[wo
 	if err != nil {
 		return nil, err
 	}
+	ctx = plugins.WithTenant(ctx, ns.name)
 	meta, _ := ns.config()
 	if err := validQuery(q, meta); err != nil {
 		return nil, err

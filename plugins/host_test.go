@@ -174,8 +174,8 @@ func TestFilter(t *testing.T) {
 	if !errors.Is(err, ErrGuest) || !strings.Contains(err.Error(), `plugin "good" filter: plugin error: status 1: asked to fail by params`) {
 		t.Errorf("guest error: %v", err)
 	}
-	if n := value(h.metrics.instantiations.WithLabelValues("good")); n != 2 {
-		t.Errorf("instantiations %v, want 2", n)
+	if n := value(h.metrics.instantiations.WithLabelValues("good")); n != 3 {
+		t.Errorf("instantiations %v, want 3 (a pool of 2 and a spare)", n)
 	}
 }
 
@@ -308,9 +308,12 @@ func TestMemoryLimit(t *testing.T) {
 	if _, err := p.Rerank(context.Background(), nil, abcBatch()); err != nil {
 		t.Fatal(err)
 	}
-	inst, _ := p.idle.tryGet()
+	inst, err := p.acquire(context.Background(), context.Background()) // the one that ran: the most recent
+	if err != nil {
+		t.Fatal(err)
+	}
 	size := inst.mem.Size()
-	p.idle.put(inst)
+	p.release(inst, false)
 	if limit := uint32(256 << 16); size > limit {
 		t.Errorf("instance memory grew to %d bytes, over the %d limit", size, limit)
 	}
@@ -341,16 +344,19 @@ func TestBusy(t *testing.T) {
 	cfg.PoolSize = 1
 	h := newTestHost(t, cfg)
 	p := mustLoad(t, h, "good", hostile(t, "good"), Options{Deadline: 20 * time.Millisecond})
-	inst, _ := p.idle.tryGet() // another call holds the only instance
+	inst, err := p.acquire(context.Background(), context.Background()) // another call holds the only call slot
+	if err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
-	_, err := p.Rerank(context.Background(), nil, abcBatch())
+	_, err = p.Rerank(context.Background(), nil, abcBatch())
 	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "no free instance within 20ms (pool of 1)") {
 		t.Errorf("got %v, want busy", err)
 	}
 	if d := time.Since(start); d < 20*time.Millisecond || d > 60*time.Millisecond {
 		t.Errorf("busy after %s", d)
 	}
-	p.idle.put(inst)
+	p.release(inst, false)
 	if _, err := p.Rerank(context.Background(), nil, abcBatch()); err != nil {
 		t.Errorf("after release: %v", err)
 	}
@@ -493,7 +499,7 @@ func TestDoneContextKeepsInstances(t *testing.T) {
 	if _, err := p.Rerank(ctx, nil, abcBatch()); !errors.Is(err, ErrCanceled) {
 		t.Errorf("got %v", err)
 	}
-	if n := value(h.metrics.instantiations.WithLabelValues("good")); n != 2 {
-		t.Errorf("%v instantiations, want the 2 of the pool", n)
+	if n := value(h.metrics.instantiations.WithLabelValues("good")); n != 3 {
+		t.Errorf("%v instantiations, want the 3 of the pool (2 and a spare)", n)
 	}
 }

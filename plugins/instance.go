@@ -16,6 +16,10 @@ import (
 
 // instance is one instantiated module. It is used by one call at a time.
 type instance struct {
+	// tenant is the one tenant the instance serves once bound (see
+	// instancePool).
+	tenant         string
+	bound          bool
 	mod            api.Module
 	mem            api.Memory
 	version, alloc api.Function

@@ -27,8 +27,7 @@ type Plugin struct {
 	inst prometheus.Gauge
 	made prometheus.Counter
 
-	idle    *instancePool
-	refill  chan struct{}
+	pool    *instancePool
 	done    chan struct{}
 	closed  atomic.Bool
 	calls   sync.RWMutex   // read-held by calls in flight; close takes it to wait for them
@@ -46,19 +45,19 @@ func newPlugin(ctx context.Context, h *Host, name string, c *compiled, opts Opti
 		hm:     h.metrics.forPlugin(name),
 		inst:   h.metrics.instances.WithLabelValues(name),
 		made:   h.metrics.instantiations.WithLabelValues(name),
-		idle:   newInstancePool(n),
-		refill: make(chan struct{}, n),
+		pool:   newInstancePool(n),
 		done:   make(chan struct{}),
 	}
 	// Instantiate the whole pool now: never on a query's path.
-	for range n {
+	for p.pool.reserve() {
 		inst, err := p.instantiate(ctx)
 		if err != nil {
+			p.pool.discard()
 			close(p.done)
 			p.drain(ctx)
 			return nil, err
 		}
-		p.idle.put(inst)
+		p.pool.put(inst)
 	}
 	p.workers.Add(1)
 	go p.refiller()
@@ -94,60 +93,87 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 	return inst, nil
 }
 
-// refiller replaces discarded instances in the background, so a trap costs
-// the next queries nothing but a smaller pool for a few milliseconds.
+// refiller makes fresh instances in the background, in place of discarded
+// ones and of idle ones dropped for another tenant, so a trap or a new
+// tenant costs the next queries nothing but a short wait.
 func (p *Plugin) refiller() {
 	defer p.workers.Done()
 	for {
 		select {
 		case <-p.done:
 			return
-		case <-p.refill:
+		case <-p.pool.refill:
 		}
-		for {
+		for p.pool.reserve() {
 			inst, err := p.instantiate(context.Background())
-			if err == nil {
-				p.idle.put(inst)
-				break
+			if err != nil {
+				p.pool.discard()
+				p.host.logger.Error("plugin instance replacement failed", "plugin", p.name, "err", err)
+				select {
+				case <-p.done:
+					return
+				case <-time.After(time.Second):
+				}
+				continue
 			}
-			p.host.logger.Error("plugin instance replacement failed", "plugin", p.name, "err", err)
-			select {
-			case <-p.done:
-				return
-			case <-time.After(time.Second):
-			}
+			p.pool.put(inst)
 		}
 	}
 }
 
+// acquire takes a call slot and an instance of ctx's tenant.
 func (p *Plugin) acquire(cctx, parent context.Context) (*instance, error) {
-	if inst, ok := p.idle.tryGet(); ok {
-		return inst, nil
+	fail := func() error {
+		select {
+		case <-p.done:
+			return &Error{Plugin: p.name, Kind: ErrClosed, Detail: "plugin unloaded"}
+		default:
+		}
+		if parent.Err() != nil {
+			return &Error{Plugin: p.name, Kind: ErrCanceled, Detail: parent.Err().Error()}
+		}
+		return &Error{Plugin: p.name, Kind: ErrBusy, Detail: fmt.Sprintf("no free instance within %s (pool of %d)", p.opts.Deadline, p.pool.calls())}
 	}
 	select {
-	case <-p.idle.tokens:
-		return p.idle.take(), nil
+	case <-p.pool.slots:
 	case <-p.done:
-		return nil, &Error{Plugin: p.name, Kind: ErrClosed, Detail: "plugin unloaded"}
+		return nil, fail()
 	case <-cctx.Done():
-		if parent.Err() != nil {
-			return nil, &Error{Plugin: p.name, Kind: ErrCanceled, Detail: parent.Err().Error()}
+		return nil, fail()
+	}
+	tenant := tenantOf(parent)
+	for {
+		inst, dropped, wait := p.pool.take(tenant)
+		if dropped != nil {
+			dropped.close(context.Background())
+			p.inst.Dec()
 		}
-		return nil, &Error{Plugin: p.name, Kind: ErrBusy, Detail: fmt.Sprintf("no free instance within %s (pool of %d)", p.opts.Deadline, p.idle.size())}
+		if inst != nil {
+			return inst, nil
+		}
+		select {
+		case <-wait:
+		case <-p.done:
+			p.pool.slots <- struct{}{}
+			return nil, fail()
+		case <-cctx.Done():
+			p.pool.slots <- struct{}{}
+			return nil, fail()
+		}
 	}
 }
 
+// release returns an instance and its call slot; a broken one is closed
+// and replaced in the background.
 func (p *Plugin) release(inst *instance, broken bool) {
 	if broken || inst.mod.IsClosed() {
 		inst.close(context.Background())
 		p.inst.Dec()
-		select {
-		case p.refill <- struct{}{}:
-		default:
-		}
-		return
+		p.pool.discard()
+	} else {
+		p.pool.put(inst)
 	}
-	p.idle.put(inst)
+	p.pool.slots <- struct{}{}
 }
 
 // close stops new calls, waits for those in flight (each ends by its
@@ -166,11 +192,7 @@ func (p *Plugin) close(ctx context.Context) {
 }
 
 func (p *Plugin) drain(ctx context.Context) {
-	for {
-		inst, ok := p.idle.tryGet()
-		if !ok {
-			return
-		}
+	for _, inst := range p.pool.takeAll() {
 		inst.close(ctx)
 		p.inst.Dec()
 	}
