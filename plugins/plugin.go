@@ -38,15 +38,15 @@ type Plugin struct {
 func newPlugin(ctx context.Context, h *Host, name string, c *compiled, opts Options) (*Plugin, error) {
 	n := h.cfg.PoolSize
 	p := &Plugin{
-		name:   name,
-		host:   h,
-		info:   c.info,
-		opts:   opts,
-		hm:     h.metrics.forPlugin(name),
-		inst:   h.metrics.instances.WithLabelValues(name),
-		made:   h.metrics.instantiations.WithLabelValues(name),
-		pool:   newInstancePool(n),
-		done:   make(chan struct{}),
+		name: name,
+		host: h,
+		info: c.info,
+		opts: opts,
+		hm:   h.metrics.forPlugin(name),
+		inst: h.metrics.instances.WithLabelValues(name),
+		made: h.metrics.instantiations.WithLabelValues(name),
+		pool: newInstancePool(n),
+		done: make(chan struct{}),
 	}
 	// Instantiate the whole pool now: never on a query's path.
 	for p.pool.reserve() {
