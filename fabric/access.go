@@ -103,6 +103,12 @@ func (s *Server) authInterceptor() connect.UnaryInterceptorFunc {
 			case a.namespace != nil && !p.May(a.role, ns):
 				return nil, s.deny(proc, p, fmt.Sprintf("%s on namespace %q needs %s", shortProc(proc), ns, auth.RoleName(a.role)))
 			}
+			release, lerr := s.keyLimits.admit(p.ID, time.Now())
+			if lerr != nil {
+				s.log.Warn("denied", "procedure", proc, "key", p.ID, "key_name", p.Name, "reason", lerr.Msg)
+				return nil, lerr
+			}
+			defer release()
 			if a.role == weftv1.Role_ROLE_ADMIN {
 				s.log.Info("admin call", "procedure", proc, "key", p.ID, "key_name", p.Name, "namespace", ns)
 			}

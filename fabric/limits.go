@@ -16,11 +16,15 @@ const (
 	maxInValues           = 1024
 	maxFilterDepth        = 32
 	maxFilterNodes        = 1024
+	maxFilterValues       = 8192 // in-values of a whole filter
 	maxSchemaAttributes   = 1024
 	maxPluginCalls        = 16
 	maxEf                 = 10000
 
-	// MaxRequestBytes bounds one request message; Connect answers
-	// ResourceExhausted above it.
-	MaxRequestBytes = 64 << 20
+	// MaxRequestBytes bounds one request message (an upsert of 10,000
+	// documents, a plugin module); Connect answers ResourceExhausted above
+	// it. Services whose requests are small take less.
+	MaxRequestBytes      = 64 << 20
+	maxQueryRequestBytes = 4 << 20 // a vector, a filter, plugin calls
+	maxAdminRequestBytes = 1 << 20 // namespaces, keys
 )

@@ -51,6 +51,10 @@ type Config struct {
 	// and trusted networks only) and answers AuthService with
 	// FailedPrecondition.
 	Auth *auth.Store
+	// KeyRate and KeyInFlight bound each API key's requests per second and
+	// in flight on this process (ResourceExhausted past them); 0: no bound.
+	KeyRate     float64
+	KeyInFlight int
 	// RecallAlarm is the sampled recall under which a namespace's alarm
 	// fires (weft_recall_alarm, a log line), for namespaces whose
 	// default_search sets no recall_target (which is their target); 0: no
@@ -78,6 +82,7 @@ type Server struct {
 	recall        *recallSampler
 	wire          *wireDocs // upserted documents' bytes, from wireCodec
 	auth          *auth.Store
+	keyLimits     *keyLimits
 
 	// ctx ends when the server closes: it stops indexers and pending
 	// garbage collection.
@@ -124,6 +129,7 @@ func New(cfg Config) (*Server, error) {
 		recall:        recall,
 		wire:          newWireDocs(),
 		auth:          cfg.Auth,
+		keyLimits:     newKeyLimits(cfg.KeyRate, cfg.KeyInFlight),
 		id:            uuid.NewString(),
 		writeLease:    max(lease, 0),
 		bucket:        cfg.Bucket,
@@ -161,36 +167,38 @@ func (s *Server) Close() {
 	}
 }
 
-// Handle mounts the four public services on mux, and the internal
-// WorkerService. Every service accepts
-// Connect, gRPC and gRPC-web; requests over MaxRequestBytes get
-// ResourceExhausted.
+// Handle mounts the public services on mux, and the internal
+// WorkerService. Every service accepts Connect, gRPC and gRPC-web; a
+// request over its service's size (MaxRequestBytes for documents and
+// plugins, 4 MiB for queries, 1 MiB for namespaces and keys) gets
+// ResourceExhausted before it is read.
 func (s *Server) Handle(mux *http.ServeMux, opts ...connect.HandlerOption) {
 	interceptors := []connect.Interceptor{s.errorInterceptor()}
 	if s.auth != nil {
 		interceptors = append(interceptors, s.authInterceptor())
 	}
-	opts = append([]connect.HandlerOption{
+	base := append([]connect.HandlerOption{
 		connect.WithInterceptors(interceptors...),
-		connect.WithReadMaxBytes(MaxRequestBytes),
 		// Compressing small responses costs more than it saves on any
 		// network a query crosses (gzip of a top-10 answer: ~20 µs).
 		connect.WithCompressMinBytes(compressMinBytes),
 	}, opts...)
-	mux.Handle(weftv1connect.NewNamespaceServiceHandler(namespaceService{s}, opts...))
-	docOpts := append(slices.Clip(opts), connect.WithCodec(wireCodec{s.wire}))
-	mux.Handle(weftv1connect.NewDocumentServiceHandler(documentService{s}, docOpts...))
-	mux.Handle(weftv1connect.NewQueryServiceHandler(queryService{s}, opts...))
-	mux.Handle(workerv1connect.NewWorkerServiceHandler(workerService{s}, opts...))
+	limit := func(n int, more ...connect.HandlerOption) []connect.HandlerOption {
+		return append(append(slices.Clip(base), connect.WithReadMaxBytes(n)), more...)
+	}
+	mux.Handle(weftv1connect.NewNamespaceServiceHandler(namespaceService{s}, limit(maxAdminRequestBytes)...))
+	mux.Handle(weftv1connect.NewDocumentServiceHandler(documentService{s}, limit(MaxRequestBytes, connect.WithCodec(wireCodec{s.wire}))...))
+	mux.Handle(weftv1connect.NewQueryServiceHandler(queryService{s}, limit(maxQueryRequestBytes)...))
+	mux.Handle(workerv1connect.NewWorkerServiceHandler(workerService{s}, limit(maxQueryRequestBytes)...))
 	if s.auth != nil {
-		mux.Handle(weftv1connect.NewAuthServiceHandler(authService{s}, opts...))
+		mux.Handle(weftv1connect.NewAuthServiceHandler(authService{s}, limit(maxAdminRequestBytes)...))
 	} else {
-		mux.Handle(weftv1connect.NewAuthServiceHandler(authOff{}, opts...))
+		mux.Handle(weftv1connect.NewAuthServiceHandler(authOff{}, limit(maxAdminRequestBytes)...))
 	}
 	if s.plugins != nil {
-		mux.Handle(weftv1connect.NewPluginServiceHandler(s.plugins.Service(), opts...))
+		mux.Handle(weftv1connect.NewPluginServiceHandler(s.plugins.Service(), limit(MaxRequestBytes)...))
 	} else {
-		mux.Handle(weftv1connect.NewPluginServiceHandler(weftv1connect.UnimplementedPluginServiceHandler{}, opts...))
+		mux.Handle(weftv1connect.NewPluginServiceHandler(weftv1connect.UnimplementedPluginServiceHandler{}, limit(MaxRequestBytes)...))
 	}
 }
 

@@ -184,15 +184,19 @@ func validAttribute(f, name string, v *weftv1.AttributeValue, schema map[string]
 	return nil
 }
 
-// validFilter checks a filter tree's shape, bounded in depth and size.
+// validFilter checks a filter tree's shape, bounded in depth, size and
+// cost: every node and every value of an in is work per document checked.
 func validFilter(field string, f *weftv1.Filter) *Error {
-	nodes := 0
-	return walkFilter(field, f, 0, &nodes)
+	var w filterWork
+	return walkFilter(field, f, 0, &w)
 }
 
-func walkFilter(field string, f *weftv1.Filter, depth int, nodes *int) *Error {
-	*nodes++
-	if *nodes > maxFilterNodes {
+// filterWork counts a filter's nodes and in-values as walkFilter goes.
+type filterWork struct{ nodes, values int }
+
+func walkFilter(field string, f *weftv1.Filter, depth int, w *filterWork) *Error {
+	w.nodes++
+	if w.nodes > maxFilterNodes {
 		return invalid("filter-too-large", "%s: filter has more than %d nodes", field, maxFilterNodes)
 	}
 	if depth > maxFilterDepth {
@@ -213,6 +217,9 @@ func walkFilter(field string, f *weftv1.Filter, depth int, nodes *int) *Error {
 		if n := len(op.In.GetValues()); n == 0 || n > maxInValues {
 			return invalid("filter-in", "%s: in needs 1..%d values, got %d", f, maxInValues, n)
 		}
+		if w.values += len(op.In.GetValues()); w.values > maxFilterValues {
+			return invalid("filter-too-costly", "%s: the filter's in operators hold more than %d values in all: every one is checked per document; use fewer values, or a shard key or plugin to narrow first", f, maxFilterValues)
+		}
 		for i, v := range op.In.GetValues() {
 			if err := validScalar(fmt.Sprintf("%s.values[%d]", f, i), v); err != nil {
 				return err
@@ -223,21 +230,21 @@ func walkFilter(field string, f *weftv1.Filter, depth int, nodes *int) *Error {
 	case *weftv1.Filter_Exists:
 		return validAttributeName(field+".exists", op.Exists.GetAttribute())
 	case *weftv1.Filter_And:
-		return walkList(field+".and", op.And, depth, nodes)
+		return walkList(field+".and", op.And, depth, w)
 	case *weftv1.Filter_Or:
-		return walkList(field+".or", op.Or, depth, nodes)
+		return walkList(field+".or", op.Or, depth, w)
 	case *weftv1.Filter_Not:
-		return walkFilter(field+".not", op.Not, depth+1, nodes)
+		return walkFilter(field+".not", op.Not, depth+1, w)
 	}
 	return nil
 }
 
-func walkList(field string, l *weftv1.FilterList, depth int, nodes *int) *Error {
+func walkList(field string, l *weftv1.FilterList, depth int, w *filterWork) *Error {
 	if len(l.GetFilters()) == 0 {
 		return invalid("filter-empty", "%s: needs at least one filter", field)
 	}
 	for i, sub := range l.GetFilters() {
-		if err := walkFilter(fmt.Sprintf("%s.filters[%d]", field, i), sub, depth+1, nodes); err != nil {
+		if err := walkFilter(fmt.Sprintf("%s.filters[%d]", field, i), sub, depth+1, w); err != nil {
 			return err
 		}
 	}

@@ -34,6 +34,7 @@ func runIndexer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.pyroscopeApp, "pyroscope-app", "weft-indexer", "Application name of the profiles.")
 	fs.StringVar(&c.pyroscopeTags, "pyroscope-tags", "", "Tags of the profiles, as k=v,k2=v2.")
 	c.index.RegisterFlags("index.", fs)
+	c.timeouts.register(fs)
 	poll := fs.Duration("poll", time.Second, "How often to look for new namespaces and WAL entries.")
 	configPath := fs.String("config", os.Getenv("WEFT_CONFIG"), "YAML file of settings, keyed by flag name; flags and WEFT_* environment variables override it.")
 	if err := fs.Parse(args); err != nil {
@@ -82,5 +83,5 @@ func runIndexer(ctx context.Context, args []string, stderr io.Writer) error {
 	done := make(chan struct{})
 	go func() { defer close(done); srv.IndexBucket(ictx, *poll) }()
 	defer func() { stop(); <-done }()
-	return serveHTTP(ctx, "weft indexer", c.listen, opsMux(reg, srv.Ready, log), nil, c.shutdownTimeout, log, "bucket", where)
+	return serveHTTP(ctx, "weft indexer", c.listen, opsMux(reg, srv.Ready, log), nil, c.timeouts, c.shutdownTimeout, log, "bucket", where)
 }

@@ -49,6 +49,21 @@ type serveFlags struct {
 	tlsCert         string
 	tlsKey          string
 	tlsClientCA     string
+	keyRate         float64
+	keyInFlight     int
+	timeouts        httpTimeouts
+}
+
+// httpTimeouts bound how long a client may take, so slow or stalled
+// clients cannot hold connections without end.
+type httpTimeouts struct {
+	readHeader, read, idle time.Duration
+}
+
+func (t *httpTimeouts) register(fs *flag.FlagSet) {
+	fs.DurationVar(&t.readHeader, "http.read-header-timeout", 10*time.Second, "Close a connection whose request headers take longer than this (slow clients).")
+	fs.DurationVar(&t.read, "http.read-timeout", 5*time.Minute, "Close a connection whose request (headers and body) takes longer than this.")
+	fs.DurationVar(&t.idle, "http.idle-timeout", 2*time.Minute, "Close a kept-alive connection idle for this long.")
 }
 
 func (c *serveFlags) register(fs *flag.FlagSet) {
@@ -72,6 +87,9 @@ func (c *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.tlsClientCA, "tls-client-ca", "", "PEM CA certificates: clients must present a certificate one of them signed (mutual TLS).")
 	fs.BoolVar(&c.authRequired, "auth", false, "Require an API key on every call (keys live in the bucket; on by itself when a bootstrap key is given).")
 	fs.StringVar(&c.bootstrapFile, "auth.bootstrap-key-file", "", "File holding a bootstrap API key (≥ 16 characters), an admin of every namespace that is never stored: use it to create keys (weft keys create). $WEFT_AUTH_BOOTSTRAP_KEY does the same.")
+	fs.Float64Var(&c.keyRate, "auth.key-rate", 0, "Requests per second one API key may make on this process (ResourceExhausted past it); 0: no limit.")
+	fs.IntVar(&c.keyInFlight, "auth.key-in-flight", 256, "Requests one API key may have in flight on this process; 0: no limit.")
+	c.timeouts.register(fs)
 	fs.BoolVar(&c.insecure, "insecure", false, "Listen beyond loopback without API keys: anyone who reaches the port may read, write and delete everything.")
 	fs.DurationVar(&c.writeLease, "write-lease", fabric.DefaultWriteLease, "How long the process that last wrote a namespace answers STRONG queries without reading the bucket; another process that writes meanwhile waits up to this long, once. 0 disables leases.")
 }
@@ -131,7 +149,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Plugins: store, Index: c.index, WriteLease: writeLease(c.writeLease),
-		RecallSample: c.recallSample, RecallSampleCPU: c.recallSampleCPU, RecallAlarm: c.recallAlarm, Auth: keys})
+		RecallSample: c.recallSample, RecallSampleCPU: c.recallSampleCPU, RecallAlarm: c.recallAlarm, Auth: keys,
+		KeyRate: c.keyRate, KeyInFlight: c.keyInFlight})
 	if err != nil {
 		return err
 	}
@@ -146,7 +165,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	mux := opsMux(reg, srv.Ready, log)
 	srv.Handle(mux)
-	return serveHTTP(ctx, "weft serve", c.listen, mux, tlsCfg, c.shutdownTimeout, log, "bucket", where)
+	return serveHTTP(ctx, "weft serve", c.listen, mux, tlsCfg, c.timeouts, c.shutdownTimeout, log, "bucket", where)
 }
 
 // authStore returns the API key store the flags ask for, nil for none, and
@@ -237,7 +256,7 @@ func opsMux(reg *prometheus.Registry, ready func(context.Context) error, log *sl
 // requests for up to shutdown: HTTP/1.1 and h2c, or with tlsCfg HTTP/1.1
 // and HTTP/2 over TLS. It logs "<name> listening" with the address and
 // attrs once it listens.
-func serveHTTP(ctx context.Context, name, addr string, h http.Handler, tlsCfg *tls.Config, shutdown time.Duration, log *slog.Logger, attrs ...any) error {
+func serveHTTP(ctx context.Context, name, addr string, h http.Handler, tlsCfg *tls.Config, timeouts httpTimeouts, shutdown time.Duration, log *slog.Logger, attrs ...any) error {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	if tlsCfg != nil {
@@ -249,7 +268,9 @@ func serveHTTP(ctx context.Context, name, addr string, h http.Handler, tlsCfg *t
 		Handler:           h,
 		Protocols:         &protocols,
 		TLSConfig:         tlsCfg,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: timeouts.readHeader,
+		ReadTimeout:       timeouts.read,
+		IdleTimeout:       timeouts.idle,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", addr)
