@@ -106,6 +106,9 @@ type StoreConfig struct {
 	CacheTTL time.Duration `yaml:"registry_cache_ttl" category:"advanced"`
 	// MaxDeadline is the largest deadline_ms a plugin may register.
 	MaxDeadline time.Duration `yaml:"max_deadline"`
+	// MaxPlugins caps the registered names: every one costs compiled code
+	// and a pool of instances in each process that uses it.
+	MaxPlugins int `yaml:"max_plugins"`
 }
 
 // RegisterFlags registers the flags under prefix (e.g. "plugins.") and sets
@@ -113,6 +116,7 @@ type StoreConfig struct {
 func (c *StoreConfig) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.DurationVar(&c.CacheTTL, prefix+"registry-cache-ttl", 2*time.Second, "How long a process trusts its list of registered plugins before reading the bucket again; other processes' registrations show up within it.")
 	fs.DurationVar(&c.MaxDeadline, prefix+"max-deadline", 10*time.Second, "Largest per-call deadline a plugin may register (deadline_ms).")
+	fs.IntVar(&c.MaxPlugins, prefix+"max-plugins", 256, "Most plugin names registered at once; registering another fails until one is deleted.")
 }
 
 // DefaultStoreConfig returns the defaults RegisterFlags sets.
@@ -130,6 +134,9 @@ func (c *StoreConfig) Validate() error {
 	}
 	if c.MaxDeadline < time.Millisecond {
 		errs = append(errs, fmt.Errorf("plugins max-deadline must be at least 1ms, got %s", c.MaxDeadline))
+	}
+	if c.MaxPlugins < 1 {
+		errs = append(errs, fmt.Errorf("plugins max-plugins must be at least 1, got %d", c.MaxPlugins))
 	}
 	return errors.Join(errs...)
 }
@@ -284,6 +291,9 @@ func (s *Store) Register(ctx context.Context, req *weftv1.RegisterPluginRequest)
 	all, err := s.scan(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if idx := winners(all); idx[name] == nil && len(idx) >= s.cfg.MaxPlugins {
+		return nil, &registryError{kind: ErrTooLarge, msg: fmt.Sprintf("%d plugins are registered, the limit (--plugins.max-plugins): delete one first, or replace one by registering under its name", len(idx))}
 	}
 	if old := findDigest(all, meta.Sha256); old != nil {
 		if old.GetName() != name {

@@ -578,3 +578,21 @@ func TestStoreHammer(t *testing.T) {
 		}
 	}
 }
+
+// --plugins.max-plugins: a name past the limit is refused saying what to
+// do; replacing a registered name still works.
+func TestStoreMaxPlugins(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t, newMemBucket(), time.Hour)
+	s.cfg.MaxPlugins = 1
+	if _, err := s.Register(ctx, &weftv1.RegisterPluginRequest{Name: "one", Wasm: example(t, "recency", "c")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Register(ctx, &weftv1.RegisterPluginRequest{Name: "two", Wasm: example(t, "attrfilter", "c")})
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "--plugins.max-plugins") {
+		t.Fatalf("a second name past the limit: %v", err)
+	}
+	if _, err := s.Register(ctx, &weftv1.RegisterPluginRequest{Name: "one", Wasm: example(t, "attrfilter", "c")}); err != nil {
+		t.Fatalf("replacing the registered name: %v", err)
+	}
+}

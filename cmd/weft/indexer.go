@@ -83,5 +83,5 @@ func runIndexer(ctx context.Context, args []string, stderr io.Writer) error {
 	done := make(chan struct{})
 	go func() { defer close(done); srv.IndexBucket(ictx, *poll) }()
 	defer func() { stop(); <-done }()
-	return serveHTTP(ctx, "weft indexer", c.listen, opsMux(reg, srv.Ready, log), nil, c.timeouts, c.shutdownTimeout, log, "bucket", where)
+	return serveHTTP(ctx, "weft indexer", c.listen, opsMux(reg, srv.Ready, nil, log), nil, c.timeouts, c.shutdownTimeout, log, "bucket", where)
 }

@@ -23,7 +23,7 @@ func TestServeAPIKeys(t *testing.T) {
 	if err := os.WriteFile(bootFile, []byte(boot+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startServe(t, filepath.Join(dir, "data"), "--auth.bootstrap-key-file", bootFile)
+	p := startServe(t, filepath.Join(dir, "data"), "--auth.bootstrap-key-file", bootFile, "--auth.metrics")
 	if code, body := postJSON(t, p.addr, "/weft.v1.NamespaceService/ListNamespaces", `{}`); code != http.StatusUnauthorized || !strings.Contains(body, "Authorization: Bearer") {
 		t.Fatalf("no key: %d %s", code, body)
 	}
@@ -43,6 +43,21 @@ func TestServeAPIKeys(t *testing.T) {
 	}
 	if code, body := postJSONKey(t, p.addr, "/weft.v1.QueryService/Query", `{"namespace":"docs","vector":[1,2],"topK":1}`, secret); code != http.StatusOK {
 		t.Fatalf("query with the read key: %d %s", code, body)
+	}
+	for key, want := range map[string]int{"": http.StatusUnauthorized, secret: http.StatusForbidden, boot: http.StatusOK} {
+		req, _ := http.NewRequest("GET", p.addr+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("/metrics with key %q: %d, want %d", key, resp.StatusCode, want)
+		}
+	}
+	if resp, err := http.Get(p.addr + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz needs no key: %v %v", resp, err)
 	}
 	if code, body := postJSONKey(t, p.addr, "/weft.v1.DocumentService/Upsert", `{"namespace":"docs","documents":[{"id":"a","vector":[1,2]}]}`, secret); code != http.StatusForbidden || !strings.Contains(body, "needs write") {
 		t.Fatalf("upsert with the read key: %d %s", code, body)

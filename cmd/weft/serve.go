@@ -23,6 +23,7 @@ import (
 	"github.com/weftdb/weft/fabric"
 	"github.com/weftdb/weft/objstore"
 	"github.com/weftdb/weft/plugins"
+	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 )
 
 // serveFlags are weft serve's settings.
@@ -51,6 +52,7 @@ type serveFlags struct {
 	tlsClientCA     string
 	keyRate         float64
 	keyInFlight     int
+	authMetrics     bool
 	timeouts        httpTimeouts
 }
 
@@ -90,6 +92,7 @@ func (c *serveFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.keyRate, "auth.key-rate", 0, "Requests per second one API key may make on this process (ResourceExhausted past it); 0: no limit.")
 	fs.IntVar(&c.keyInFlight, "auth.key-in-flight", 256, "Requests one API key may have in flight on this process; 0: no limit.")
 	c.timeouts.register(fs)
+	fs.BoolVar(&c.authMetrics, "auth.metrics", false, "Require an API key with read on every namespace (*) for /metrics.")
 	fs.BoolVar(&c.insecure, "insecure", false, "Listen beyond loopback without API keys: anyone who reaches the port may read, write and delete everything.")
 	fs.DurationVar(&c.writeLease, "write-lease", fabric.DefaultWriteLease, "How long the process that last wrote a namespace answers STRONG queries without reading the bucket; another process that writes meanwhile waits up to this long, once. 0 disables leases.")
 }
@@ -163,7 +166,14 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if tlsCfg == nil && !loopback(c.listen) {
 		log.Warn("serving without TLS beyond loopback: requests, API keys included, cross the network in the clear (--tls-cert, --tls-key)", "listen", c.listen)
 	}
-	mux := opsMux(reg, srv.Ready, log)
+	if c.authMetrics && keys == nil {
+		return errors.New("--auth.metrics needs API keys (--auth or a bootstrap key)")
+	}
+	var metricsKeys *auth.Store
+	if c.authMetrics {
+		metricsKeys = keys
+	}
+	mux := opsMux(reg, srv.Ready, metricsKeys, log)
 	srv.Handle(mux)
 	return serveHTTP(ctx, "weft serve", c.listen, mux, tlsCfg, c.timeouts, c.shutdownTimeout, log, "bucket", where)
 }
@@ -234,10 +244,26 @@ func startProfiling(c serveFlags, log *slog.Logger) (func(), error) {
 }
 
 // opsMux is a mux with /metrics, /healthz and /readyz (ready checks the
-// bucket answers).
-func opsMux(reg *prometheus.Registry, ready func(context.Context) error, log *slog.Logger) *http.ServeMux {
+// bucket answers). With keys, /metrics needs a key that may read every
+// namespace.
+func opsMux(reg *prometheus.Registry, ready func(context.Context) error, keys *auth.Store, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if keys != nil {
+			secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			p, err := keys.Authenticate(r.Context(), strings.TrimSpace(secret))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusUnauthorized)
+				return
+			}
+			if !p.MayAll(weftv1.Role_ROLE_READ) {
+				http.Error(w, "/metrics needs an API key with read on every namespace (*); this key has "+p.Grants(), http.StatusForbidden)
+				return
+			}
+		}
+		metrics.ServeHTTP(w, r)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
