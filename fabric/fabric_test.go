@@ -558,3 +558,21 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("bad input wrote to the bucket: before %v, after %v", before, after)
 	}
 }
+
+// Config.MaxDocuments: an upsert that would add documents past the limit
+// is refused saying so; replacing documents at the limit still works.
+func TestMaxDocuments(t *testing.T) {
+	c := serveFabric(t, fabric.Config{Bucket: objstore.NewInMemory(), MaxDocuments: 3, WriteLease: testLease})
+	createNamespace(t, c, "full", 2, weftv1.Metric_METRIC_L2)
+	doc := func(id string, x float32) *weftv1.Document { return &weftv1.Document{Id: id, Vector: []float32{x, 1}} }
+	upsert(t, c, "full", []*weftv1.Document{doc("a", 1), doc("b", 2), doc("c", 3)})
+	_, err := c.docs.Upsert(context.Background(), connect.NewRequest(&weftv1.UpsertRequest{Namespace: "full", Documents: []*weftv1.Document{doc("a", 4), doc("d", 5)}}))
+	if connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "holds 3 documents and this upsert adds 1: the limit is 3") {
+		t.Fatalf("an upsert past the limit: %v", err)
+	}
+	upsert(t, c, "full", []*weftv1.Document{doc("a", 6), doc("c", 7)}) // replacements add nothing
+	if _, err := c.docs.Delete(context.Background(), connect.NewRequest(&weftv1.DeleteRequest{Namespace: "full", Ids: []string{"b"}})); err != nil {
+		t.Fatal(err)
+	}
+	upsert(t, c, "full", []*weftv1.Document{doc("d", 8)})
+}

@@ -89,6 +89,9 @@ func (h documentService) Upsert(ctx context.Context, req *connect.Request[weftv1
 		}
 		ids[i] = d.GetId()
 	}
+	if err := h.s.checkRoom(ns, ids); err != nil {
+		return nil, err
+	}
 	wire, err := encodeUpsert(docs, h.s.wire.take(req.Msg), fresh)
 	if err != nil {
 		return nil, err

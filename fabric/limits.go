@@ -28,3 +28,20 @@ const (
 	maxQueryRequestBytes = 4 << 20 // a vector, a filter, plugin calls
 	maxAdminRequestBytes = 1 << 20 // namespaces, keys
 )
+
+// checkRoom refuses an upsert that would take namespace ns past
+// Config.MaxDocuments. Concurrent upserts may each pass and overshoot by
+// their own documents: the limit bounds growth, not an exact count.
+func (s *Server) checkRoom(ns *namespace, ids []string) error {
+	if s.maxDocuments <= 0 {
+		return nil
+	}
+	st := ns.state()
+	st.RLock()
+	count, added := st.Count(), st.Added(ids)
+	st.RUnlock()
+	if added > 0 && count+added > s.maxDocuments {
+		return tooLarge("namespace-full", "namespace %q holds %d documents and this upsert adds %d: the limit is %d per namespace (--limits.max-documents); delete documents or use another namespace", ns.name, count, added, s.maxDocuments)
+	}
+	return nil
+}

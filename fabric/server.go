@@ -55,6 +55,9 @@ type Config struct {
 	// in flight on this process (ResourceExhausted past them); 0: no bound.
 	KeyRate     float64
 	KeyInFlight int
+	// MaxDocuments bounds each namespace's documents: an upsert that would
+	// add past it gets ResourceExhausted; 0: no bound.
+	MaxDocuments int
 	// RecallAlarm is the sampled recall under which a namespace's alarm
 	// fires (weft_recall_alarm, a log line), for namespaces whose
 	// default_search sets no recall_target (which is their target); 0: no
@@ -83,6 +86,7 @@ type Server struct {
 	wire          *wireDocs // upserted documents' bytes, from wireCodec
 	auth          *auth.Store
 	keyLimits     *keyLimits
+	maxDocuments  int
 
 	// ctx ends when the server closes: it stops indexers and pending
 	// garbage collection.
@@ -130,6 +134,7 @@ func New(cfg Config) (*Server, error) {
 		wire:          newWireDocs(),
 		auth:          cfg.Auth,
 		keyLimits:     newKeyLimits(cfg.KeyRate, cfg.KeyInFlight),
+		maxDocuments:  cfg.MaxDocuments,
 		id:            uuid.NewString(),
 		writeLease:    max(lease, 0),
 		bucket:        cfg.Bucket,

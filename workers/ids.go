@@ -74,3 +74,16 @@ func (s *State) Count() int {
 	}
 	return len(s.idx.m)
 }
+
+// Added is how many of ids no live document has: the documents an upsert
+// of them would add. The caller holds the lock.
+func (s *State) Added(ids []string) int {
+	m := s.slotsForRead()
+	n := 0
+	for _, id := range ids {
+		if _, ok := m[id]; !ok {
+			n++
+		}
+	}
+	return n
+}
