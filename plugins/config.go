@@ -24,6 +24,10 @@ type Config struct {
 	// guest starts its runtime), which happens when a plugin is validated or
 	// loaded and when a discarded instance is replaced, never in a query.
 	InitDeadline time.Duration `yaml:"init_deadline" category:"advanced"`
+	// CompileDeadline bounds compiling a module to machine code; a module
+	// that takes longer is refused (the compile finishes in the background
+	// and is dropped).
+	CompileDeadline time.Duration `yaml:"compile_deadline" category:"advanced"`
 	// MaxModuleBytes caps the size of a module.
 	MaxModuleBytes int `yaml:"max_module_bytes"`
 	// MaxFilterBatch splits larger filter inputs (e.g. pre-ANN allow-lists
@@ -47,6 +51,7 @@ func (c *Config) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	c.MemoryLimitPages = 1024
 	fs.DurationVar(&c.CallDeadline, prefix+"call-deadline", 100*time.Millisecond, "Default wall-clock limit of one plugin call; a plugin's own deadline overrides it.")
 	fs.DurationVar(&c.InitDeadline, prefix+"init-deadline", 10*time.Second, "Wall-clock limit of instantiating and initialising one plugin instance.")
+	fs.DurationVar(&c.CompileDeadline, prefix+"compile-deadline", time.Minute, "Wall-clock limit of compiling one plugin module; slower modules are refused.")
 	fs.IntVar(&c.MaxModuleBytes, prefix+"max-module-bytes", 16<<20, "Largest plugin module accepted, in bytes.")
 	fs.IntVar(&c.MaxFilterBatch, prefix+"max-filter-batch", 65536, "Largest number of candidates sent to a filter hook in one call; larger inputs are split.")
 }
@@ -69,6 +74,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CallDeadline <= 0 {
 		errs = append(errs, fmt.Errorf("plugins call-deadline must be positive, got %s", c.CallDeadline))
+	}
+	if c.CompileDeadline <= 0 {
+		errs = append(errs, fmt.Errorf("plugins compile-deadline must be positive, got %s", c.CompileDeadline))
 	}
 	if c.InitDeadline <= 0 {
 		errs = append(errs, fmt.Errorf("plugins init-deadline must be positive, got %s", c.InitDeadline))

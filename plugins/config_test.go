@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"os"
 	"strings"
@@ -24,7 +25,7 @@ func TestConfigFlags(t *testing.T) {
 	}
 	bad := Config{}
 	err := bad.Validate()
-	for _, want := range []string{"pool-size", "memory-limit-pages", "call-deadline", "init-deadline", "max-module-bytes", "max-filter-batch"} {
+	for _, want := range []string{"pool-size", "memory-limit-pages", "call-deadline", "init-deadline", "compile-deadline", "max-module-bytes", "max-filter-batch"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate of a zero config does not mention %s: %v", want, err)
 		}
@@ -56,5 +57,21 @@ func TestCompileCacheDir(t *testing.T) {
 	entries, err := os.ReadDir(cfg.CompileCacheDir)
 	if err != nil || len(entries) == 0 {
 		t.Errorf("compile cache dir is empty: %v", err)
+	}
+}
+
+// --plugins.compile-deadline: a module whose compile takes longer is
+// refused saying so; the host stays usable.
+func TestCompileDeadline(t *testing.T) {
+	cfg := testConfig()
+	cfg.CompileDeadline = time.Nanosecond
+	h := newTestHost(t, cfg)
+	_, err := h.Validate(context.Background(), example(t, "recency", "go"))
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "--plugins.compile-deadline") {
+		t.Fatalf("a compile past the deadline: %v", err)
+	}
+	h.cfg.CompileDeadline = time.Minute
+	if _, err := h.Validate(context.Background(), hostile(t, "good")); err != nil {
+		t.Fatalf("within the deadline: %v", err)
 	}
 }

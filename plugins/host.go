@@ -35,6 +35,7 @@ type Host struct {
 	compiled map[string]*compiled // by hex sha256
 	plugins  map[string]*Plugin   // by name
 	retired  sync.WaitGroup       // replaced plugins still draining
+	compiles sync.WaitGroup       // compiles running, abandoned ones too
 }
 
 type compiled struct {
@@ -156,9 +157,13 @@ func (h *Host) acquireCompiled(ctx context.Context, wasm []byte) (*compiled, err
 	if err != nil {
 		return nil, &Error{Kind: ErrInvalidModule, Detail: err.Error(), Err: err}
 	}
-	mod, err := h.rt.CompileModule(ctx, metered)
+	mod, err := h.compile(ctx, metered)
 	h.metrics.compiles.Inc()
 	h.metrics.compileSeconds.Observe(time.Since(start).Seconds())
+	var he *Error
+	if errors.As(err, &he) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, &Error{Kind: ErrInvalidModule, Detail: err.Error(), Err: err}
 	}
@@ -177,6 +182,50 @@ func (h *Host) acquireCompiled(ctx context.Context, wasm []byte) (*compiled, err
 	c := &compiled{mod: mod, info: info, refs: 1}
 	h.compiled[digest] = c
 	return c, nil
+}
+
+// compile compiles a module within the compile deadline. wazero does not
+// stop a compile midway: one past the deadline finishes in the background
+// and its result is closed.
+func (h *Host) compile(ctx context.Context, wasm []byte) (wazero.CompiledModule, error) {
+	type result struct {
+		mod wazero.CompiledModule
+		err error
+	}
+	// Close waits for every compile, abandoned ones too, before it closes
+	// the runtime they use.
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, &Error{Kind: ErrClosed, Detail: "host closed"}
+	}
+	h.compiles.Add(1)
+	h.mu.Unlock()
+	done, abandon := make(chan result), make(chan struct{})
+	go func() {
+		defer h.compiles.Done()
+		mod, err := h.rt.CompileModule(context.WithoutCancel(ctx), wasm)
+		select {
+		case done <- result{mod, err}:
+		case <-abandon:
+			if err == nil {
+				_ = mod.Close(context.Background())
+			}
+		}
+	}()
+	t := time.NewTimer(h.cfg.CompileDeadline)
+	defer t.Stop()
+	select {
+	case r := <-done:
+		return r.mod, r.err
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	close(abandon)
+	if ctx.Err() != nil {
+		return nil, &Error{Kind: ErrCanceled, Detail: ctx.Err().Error(), Err: ctx.Err()}
+	}
+	return nil, &Error{Kind: ErrTooLarge, Detail: fmt.Sprintf("compiling the module took longer than %s (--plugins.compile-deadline): make it smaller", h.cfg.CompileDeadline)}
 }
 
 func (h *Host) releaseCompiled(ctx context.Context, digest string) {
@@ -432,6 +481,7 @@ func (h *Host) Close(ctx context.Context) error {
 		p.close(ctx)
 	}
 	h.retired.Wait()
+	h.compiles.Wait()
 	return errors.Join(h.rt.Close(ctx), h.cache.Close(ctx))
 }
 
