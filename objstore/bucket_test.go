@@ -216,3 +216,25 @@ func TestLatencyHonoursContext(t *testing.T) {
 		t.Fatalf("get ignored its context for %v", d)
 	}
 }
+
+// WithPhysics: a round trip per call, and a transfer time by size: 1 MiB
+// at 10 MiB/s takes a tenth of a second on top of the round trip.
+func TestPhysics(t *testing.T) {
+	ctx := t.Context()
+	b := objstore.WithPhysics(objstore.NewInMemory(), objstore.Physics{Latency: 20 * time.Millisecond, Bandwidth: 10 << 20})
+	data := make([]byte, 1<<20)
+	timed := func(what string, f func() error, least time.Duration) {
+		t.Helper()
+		start := time.Now()
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d < least || d > least+2*time.Second {
+			t.Fatalf("%s took %v, want about %v", what, d, least)
+		}
+	}
+	timed("upload of 1 MiB", func() error { return b.Upload(ctx, "x", data) }, 120*time.Millisecond)
+	timed("get of 1 MiB", func() error { _, err := b.Get(ctx, "x"); return err }, 120*time.Millisecond)
+	timed("ranged get of 1 KiB", func() error { _, err := b.GetRange(ctx, "x", 0, 1024); return err }, 20*time.Millisecond)
+	timed("exists", func() error { _, err := b.Exists(ctx, "x"); return err }, 20*time.Millisecond)
+}

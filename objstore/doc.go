@@ -25,8 +25,9 @@
 //     workers get a [Reader].
 //   - [Open] builds a bucket from thanos-objstore YAML (FILESYSTEM, S3,
 //     IN-MEMORY); [NewFilesystem] and [NewInMemory] build one directly.
-//   - [WithLatency] adds a fixed delay per call, for tests and benchmarks of
-//     cold paths.
+//   - [WithPhysics] adds a round trip per call and a transfer rate by size
+//     (--objstore-latency, --objstore-bandwidth), for local runs, tests and
+//     benchmarks of cold paths; [WithLatency] the round trip alone.
 //   - [Generation]: every object name of a namespace generation, built in
 //     one place.
 //   - [WAL], [EncodeWALEntry], [DecodeWALEntry]: one checksummed object per

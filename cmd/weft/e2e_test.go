@@ -171,3 +171,23 @@ func TestServeHealthAndMetrics(t *testing.T) {
 	}
 	p.stop(t)
 }
+
+// --objstore-latency makes every bucket request a round trip: /readyz,
+// which asks the bucket, takes at least that long; a negative value is
+// refused.
+func TestServeObjstoreLatency(t *testing.T) {
+	p := startServe(t, t.TempDir(), "--objstore-latency", "150ms", "--objstore-bandwidth", "100000000")
+	start := time.Now()
+	resp, err := http.Get(p.addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if d := time.Since(start); resp.StatusCode != http.StatusOK || d < 150*time.Millisecond {
+		t.Fatalf("/readyz: %s after %v, want OK after ≥ 150ms", resp.Status, d)
+	}
+	out, err := exec.Command(weftBin, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--objstore-latency", "-1s").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "must not be negative") {
+		t.Fatalf("a negative latency: %v\n%s", err, out)
+	}
+}

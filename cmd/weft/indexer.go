@@ -27,6 +27,7 @@ func runIndexer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:7601", "Address to serve /metrics, /healthz and /readyz on.")
 	fs.StringVar(&c.data, "data", "./weft-data", "Folder used as a filesystem bucket, when --objstore-config is not set.")
 	fs.StringVar(&c.objstoreConfig, "objstore-config", "", "thanos-objstore YAML file selecting the bucket (type: FILESYSTEM, S3 or IN-MEMORY); overrides --data.")
+	c.registerPhysics(fs)
 	fs.StringVar(&c.logFormat, "log-format", "text", "Log format: text or json.")
 	fs.StringVar(&c.logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "How long a shutdown waits for in-flight requests.")

@@ -54,6 +54,7 @@ type serveFlags struct {
 	keyInFlight     int
 	authMetrics     bool
 	maxDocuments    int
+	physics         objstore.Physics
 	timeouts        httpTimeouts
 }
 
@@ -73,6 +74,7 @@ func (c *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:7600", "Address to serve Connect, gRPC and gRPC-web (HTTP/1.1 and h2c), /metrics, /healthz and /readyz on.")
 	fs.StringVar(&c.data, "data", "./weft-data", "Folder used as a filesystem bucket, when --objstore-config is not set.")
 	fs.StringVar(&c.objstoreConfig, "objstore-config", "", "thanos-objstore YAML file selecting the bucket (type: FILESYSTEM, S3 or IN-MEMORY); overrides --data.")
+	c.registerPhysics(fs)
 	fs.StringVar(&c.logFormat, "log-format", "text", "Log format: text or json.")
 	fs.StringVar(&c.logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "How long a graceful shutdown waits for in-flight requests.")
@@ -333,8 +335,28 @@ func serveHTTP(ctx context.Context, name, addr string, h http.Handler, tlsCfg *t
 	return nil
 }
 
-// openBucket opens --objstore-config's bucket, or else --data's folder.
+// registerPhysics registers the flags that make a local bucket behave like
+// a remote one.
+func (c *serveFlags) registerPhysics(fs *flag.FlagSet) {
+	fs.DurationVar(&c.physics.Latency, "objstore-latency", 0, "Add this round trip to every bucket request (e.g. 50ms), so local runs show object-storage physics.")
+	fs.Int64Var(&c.physics.Bandwidth, "objstore-bandwidth", 0, "Move at most this many bytes per second per bucket request (e.g. 100000000); 0: unlimited.")
+}
+
+// openBucket opens --objstore-config's bucket, or else --data's folder,
+// with --objstore-latency and --objstore-bandwidth added.
 func openBucket(ctx context.Context, c serveFlags, log *slog.Logger) (objstore.Bucket, string, error) {
+	if c.physics.Latency < 0 || c.physics.Bandwidth < 0 {
+		return nil, "", errors.New("--objstore-latency and --objstore-bandwidth must not be negative")
+	}
+	b, where, err := openBareBucket(ctx, c, log)
+	if err != nil || (c.physics.Latency == 0 && c.physics.Bandwidth == 0) {
+		return b, where, err
+	}
+	log.Info("bucket physics added", "latency", c.physics.Latency, "bandwidth_bytes_per_second", c.physics.Bandwidth)
+	return objstore.WithPhysics(b, c.physics), where, nil
+}
+
+func openBareBucket(ctx context.Context, c serveFlags, log *slog.Logger) (objstore.Bucket, string, error) {
 	if c.objstoreConfig != "" {
 		conf, err := os.ReadFile(c.objstoreConfig)
 		if err != nil {
