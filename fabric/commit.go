@@ -41,6 +41,9 @@ func (s *Server) write(ctx context.Context, ns *namespace, op *storagev1.WALOp, 
 	if n := ns.unindexed.Load(); !s.index.Disabled && n >= int64(s.index.MaxUnindexed) {
 		return 0, workers.OpResult{}, tooLarge("index-behind", "namespace %q has %d document changes waiting for the indexer (the limit is %d): retry this write in a few seconds, or write more slowly", ns.name, n, s.index.MaxUnindexed)
 	}
+	if err := s.checkWritable(ctx); err != nil {
+		return 0, workers.OpResult{}, err
+	}
 	if wire == nil {
 		var err error
 		if wire, err = encodeOp(op); err != nil {

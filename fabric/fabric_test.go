@@ -576,3 +576,31 @@ func TestMaxDocuments(t *testing.T) {
 	}
 	upsert(t, c, "full", []*weftv1.Document{doc("d", 8)})
 }
+
+// overwritingBucket is a store that ignores create-if-absent, as an
+// S3-compatible server without If-None-Match does.
+type overwritingBucket struct{ objstore.Bucket }
+
+func (b overwritingBucket) Create(ctx context.Context, name string, data []byte) error {
+	return b.Upload(ctx, name, data)
+}
+
+// A process refuses to write to a store whose second create of one object
+// succeeds, saying why, and leaves nothing behind; reads still work.
+func TestRefusesStoreWithoutConditionalWrites(t *testing.T) {
+	inner := objstore.NewInMemory()
+	c := serveFabric(t, fabric.Config{Bucket: overwritingBucket{inner}})
+	for range 2 {
+		_, err := c.ns.CreateNamespace(context.Background(), connect.NewRequest(&weftv1.CreateNamespaceRequest{
+			Namespace: &weftv1.Namespace{Name: "n", Dimension: 2, Metric: weftv1.Metric_METRIC_L2}}))
+		if connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "If-None-Match") {
+			t.Fatalf("create on a store without conditional writes: %v", err)
+		}
+	}
+	if names, err := inner.List(context.Background(), ""); err != nil || len(names) != 0 {
+		t.Fatalf("objects left behind: %v, %v", names, err)
+	}
+	if _, err := c.ns.ListNamespaces(context.Background(), connect.NewRequest(&weftv1.ListNamespacesRequest{})); err != nil {
+		t.Fatalf("a read: %v", err)
+	}
+}

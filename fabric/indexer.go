@@ -299,6 +299,9 @@ const compactAfterIdle = 5
 // it is served. When another process published a manifest first, the
 // fold is dropped and that manifest is served instead.
 func (s *Server) fold(ctx context.Context, ns *namespace, all bool) error {
+	if err := s.checkWritable(ctx); err != nil {
+		return err
+	}
 	ns.indexing.Store(true)
 	defer ns.indexing.Store(false)
 	start := time.Now()

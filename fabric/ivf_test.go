@@ -236,3 +236,46 @@ func TestIndexerProcess(t *testing.T) {
 	checkResults(t, query(t, w, &weftv1.QueryRequest{Namespace: "split", Vector: q, TopK: 10, Search: &weftv1.SearchParams{RecallTarget: 1}}).GetResults(),
 		reference(all, q, 10, weftv1.Metric_METRIC_L2, nil))
 }
+
+// A server that does not index sees its own acknowledged writes in every
+// STRONG query while it adopts the manifests an indexer publishes under
+// it: it must never serve a manifest's state before the writes after it.
+func TestWriterReadsItsWritesWhileAdopting(t *testing.T) {
+	bucket := objstore.NewInMemory()
+	disabled := eagerIndex
+	disabled.Disabled, disabled.Idle = true, 2*time.Millisecond
+	w := serveFabric(t, fabric.Config{Bucket: bucket, Index: disabled, WriteLease: time.Minute})
+	fast := eagerIndex
+	fast.Idle = 2 * time.Millisecond
+	ix, err := fabric.New(fabric.Config{Bucket: bucket, Index: fast, WriteLease: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ix.IndexBucket(ctx, 2*time.Millisecond) }()
+	t.Cleanup(func() { cancel(); <-done; ix.Close() })
+
+	createNamespace(t, w, "own", 2, weftv1.Metric_METRIC_L2)
+	r := rand.New(rand.NewPCG(13, 14))
+	upsert(t, w, "own", randomDocs(r, 200, 2, "bg"))
+	deadline := time.Now().Add(5 * time.Second)
+	adopted := uint64(0)
+	for i := 0; i < 400 && time.Now().Before(deadline); i++ {
+		v := []float32{1000 + float32(i), 7}
+		upsert(t, w, "own", []*weftv1.Document{{Id: "x", Vector: v}})
+		got := query(t, w, &weftv1.QueryRequest{Namespace: "own", Vector: v, TopK: 1, IncludeVectors: true, Search: &weftv1.SearchParams{RecallTarget: 1}})
+		if res := got.GetResults(); len(res) != 1 || res[0].GetId() != "x" || res[0].GetVector()[0] != v[0] {
+			t.Fatalf("write %d: a STRONG query after it returned %v", i, res)
+		}
+		if i%20 == 0 {
+			st, err := w.ns.GetNamespace(context.Background(), connect.NewRequest(&weftv1.GetNamespaceRequest{Name: "own"}))
+			if err == nil {
+				adopted = st.Msg.GetStats().GetManifestVersion()
+			}
+		}
+	}
+	if adopted < 2 {
+		t.Fatalf("the writer adopted only manifest %d: the test did not exercise adoption", adopted)
+	}
+}

@@ -428,32 +428,13 @@ func (s *Server) catchUpLocked(ctx context.Context, ns *namespace) (int, error) 
 			return 0, fmt.Errorf("list WAL of %s: %w", ns.name, err)
 		}
 	}
-	const window = 16 // entries in flight
 	total := len(seqs)
 	for len(seqs) > 0 {
-		chunk := seqs[:min(window, len(seqs))]
+		chunk := seqs[:min(readWindow, len(seqs))]
 		seqs = seqs[len(chunk):]
-		batches := make([]*storagev1.WALBatch, len(chunk))
 		st := ns.state()
-		g, gctx := errgroup.WithContext(ctx)
-		for i, seq := range chunk {
-			g.Go(func() error {
-				payload, err := ns.wal.Read(gctx, seq)
-				if err != nil {
-					return fmt.Errorf("read WAL entry %d of %s: %w", seq, ns.name, err)
-				}
-				b := &storagev1.WALBatch{}
-				if err := proto.Unmarshal(payload, b); err != nil {
-					return fmt.Errorf("decode WAL entry %d of %s: %w", seq, ns.name, err)
-				}
-				if err := st.CheckBatch(b); err != nil {
-					return fmt.Errorf("WAL entry %d of %s: %w", seq, ns.name, err)
-				}
-				batches[i] = b
-				return nil
-			})
-		}
-		if err := g.Wait(); err != nil {
+		batches, err := s.readBatches(ctx, ns, st, chunk)
+		if err != nil {
 			return 0, err
 		}
 		for i, seq := range chunk {
@@ -469,6 +450,59 @@ func (s *Server) catchUpLocked(ctx context.Context, ns *namespace) (int, error) 
 		}
 	}
 	return total, nil
+}
+
+// readWindow is how many WAL entries a catch-up reads at once.
+const readWindow = 16
+
+// readBatches reads and decodes WAL entries seqs in parallel, each checked
+// against st.
+func (s *Server) readBatches(ctx context.Context, ns *namespace, st *workers.State, seqs []uint64) ([]*storagev1.WALBatch, error) {
+	batches := make([]*storagev1.WALBatch, len(seqs))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, seq := range seqs {
+		g.Go(func() error {
+			payload, err := ns.wal.Read(gctx, seq)
+			if err != nil {
+				return fmt.Errorf("read WAL entry %d of %s: %w", seq, ns.name, err)
+			}
+			b := &storagev1.WALBatch{}
+			if err := proto.Unmarshal(payload, b); err != nil {
+				return fmt.Errorf("decode WAL entry %d of %s: %w", seq, ns.name, err)
+			}
+			if err := st.CheckBatch(b); err != nil {
+				return fmt.Errorf("WAL entry %d of %s: %w", seq, ns.name, err)
+			}
+			batches[i] = b
+			return nil
+		})
+	}
+	return batches, g.Wait()
+}
+
+// replayLocked applies to next, loaded from a manifest, the WAL entries
+// after its sequence through through, read again from the bucket: a
+// process that keeps no copy of the batches it applied (keepRecent false)
+// must not serve a state behind what it acknowledged, not even between
+// adopting a manifest and catching up. The caller holds walMu.
+func (s *Server) replayLocked(ctx context.Context, ns *namespace, next *workers.State, through uint64) error {
+	for next.Applied < through {
+		n := min(uint64(readWindow), through-next.Applied)
+		chunk := make([]uint64, n)
+		for i := range chunk {
+			chunk[i] = next.Applied + 1 + uint64(i)
+		}
+		batches, err := s.readBatches(ctx, ns, next, chunk)
+		if err != nil {
+			return err
+		}
+		next.Lock()
+		for i, seq := range chunk {
+			next.Apply(seq, batches[i])
+		}
+		next.Unlock()
+	}
+	return nil
 }
 
 // closedLocked stops serving a namespace whose generation another process
@@ -517,6 +551,11 @@ func (s *Server) adoptLocked(ctx context.Context, ns *namespace) error {
 		return fmt.Errorf("WAL of %s has no entry %d and no newer manifest than %d covers it", ns.name, ns.state().Applied+1, ns.manifest.Load().GetVersion())
 	}
 	covers := man.GetWalSequence() > ns.state().Applied
+	if !ns.keepRecent {
+		if err := s.replayLocked(ctx, ns, next, ns.state().Applied); err != nil {
+			return err
+		}
+	}
 	ns.swapLocked(next, man)
 	if covers { // entries this process never read: honour their lease
 		s.noteBatchLocked(ns, man.GetLeaseWriter(), man.GetLeaseMs(), time.Now())
@@ -610,6 +649,9 @@ func (s *Server) checkHeadLocked(ctx context.Context, ns *namespace) error {
 // are removed first; they could not mix with the new generation anyway.
 func (s *Server) createNamespace(ctx context.Context, n *weftv1.Namespace) (*weftv1.Namespace, error) {
 	if err := validNewNamespace(n); err != nil {
+		return nil, err
+	}
+	if err := s.checkWritable(ctx); err != nil {
 		return nil, err
 	}
 	n = proto.CloneOf(n)

@@ -86,6 +86,7 @@ type Server struct {
 	wire          *wireDocs // upserted documents' bytes, from wireCodec
 	auth          *auth.Store
 	keyLimits     *keyLimits
+	cond          condCheck // the bucket honours create-if-absent
 	maxDocuments  int
 
 	// ctx ends when the server closes: it stops indexers and pending

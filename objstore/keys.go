@@ -14,6 +14,7 @@ import (
 //	namespaces/<ns>/<gen>/head                  the newest manifest version known (a hint)
 //	namespaces/<ns>/<gen>/segments/<id>         immutable segments
 //	auth/keys/<id>                              API keys (hashed secrets)
+//	probes/<uuid>                               a conditional-write check, deleted at once
 //
 // Sequence numbers and versions are zero-padded to 20 digits so that names
 // sort in numeric order.
@@ -21,6 +22,10 @@ const (
 	namespacesPrefix = "namespaces/"
 	seqDigits        = 20
 )
+
+// ProbeKey is a short-lived object a process creates twice to check the
+// store refuses the second create.
+func ProbeKey(id string) string { return "probes/" + id }
 
 // AuthKeysPrefix is the folder of API keys.
 func AuthKeysPrefix() string { return "auth/keys/" }
