@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -277,5 +280,54 @@ func TestWriterReadsItsWritesWhileAdopting(t *testing.T) {
 	}
 	if adopted < 2 {
 		t.Fatalf("the writer adopted only manifest %d: the test did not exercise adoption", adopted)
+	}
+}
+
+// An idle, fully indexed namespace is dropped from memory (its goroutines
+// end) and loads again, with everything it held, on the next request.
+func TestIdleNamespaceUnloads(t *testing.T) {
+	bucket := objstore.NewInMemory()
+	reg := prometheus.NewRegistry()
+	c := serveFabric(t, fabric.Config{Bucket: bucket, Index: eagerIndex, WriteLease: testLease, UnloadIdle: 300 * time.Millisecond, Registerer: reg})
+	ctx := context.Background()
+	if _, err := c.ns.ListNamespaces(ctx, connect.NewRequest(&weftv1.ListNamespacesRequest{})); err != nil {
+		t.Fatal(err) // a connection and the server's own goroutines first
+	}
+	base := runtime.NumGoroutine()
+	createNamespace(t, c, "idle", 4, weftv1.Metric_METRIC_L2)
+	r := rand.New(rand.NewPCG(21, 22))
+	docs := randomDocs(r, 300, 4, "d")
+	upsert(t, c, "idle", docs)
+	waitIndexed(t, c, "idle")
+	loaded := runtime.NumGoroutine()
+	unloads := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "weft_namespaces_unloaded_total" {
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return 0
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for unloads() < 1 || runtime.NumGoroutine() > base {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s: %v unloads, %d goroutines (%d before the namespace, %d loaded)", unloads(), runtime.NumGoroutine(), base, loaded)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if loaded <= base {
+		t.Fatalf("a loaded namespace added no goroutine (%d, %d): the test cannot see it go", base, loaded)
+	}
+	got := query(t, c, &weftv1.QueryRequest{Namespace: "idle", Vector: docs[7].GetVector(), TopK: 1, Search: &weftv1.SearchParams{RecallTarget: 1}})
+	if got.GetResults()[0].GetId() != "d7" {
+		t.Fatalf("after reloading: nearest to d7 is %v", got.GetResults())
+	}
+	st, err := c.ns.GetNamespace(ctx, connect.NewRequest(&weftv1.GetNamespaceRequest{Name: "idle"}))
+	if err != nil || st.Msg.GetStats().GetDocumentCount() != 300 || st.Msg.GetStats().GetUnindexedDocuments() != 0 {
+		t.Fatalf("after reloading: %v, %v", st.Msg.GetStats(), err)
 	}
 }

@@ -82,6 +82,7 @@ type namespace struct {
 	entries    atomic.Int64 // batches in recent
 	unindexed  atomic.Int64 // document changes in recent
 	lastWrite  atomic.Int64 // when the last batch was applied, Unix ns
+	lastUsed   atomic.Int64 // when a request last asked for it, Unix ns
 	indexing   atomic.Bool
 	kick       chan struct{}
 	stopIndex  context.CancelFunc
@@ -191,6 +192,7 @@ func (s *Server) namespace(ctx context.Context, name string) (*namespace, error)
 		s.namespaces[name] = ns
 		go s.load(ns)
 	}
+	ns.lastUsed.Store(time.Now().UnixNano())
 	s.mu.Unlock()
 	select {
 	case <-ns.loaded:

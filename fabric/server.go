@@ -55,6 +55,10 @@ type Config struct {
 	// in flight on this process (ResourceExhausted past them); 0: no bound.
 	KeyRate     float64
 	KeyInFlight int
+	// UnloadIdle drops a namespace from memory once no request used it for
+	// this long and everything written is indexed; the next request loads
+	// it again. 0: never.
+	UnloadIdle time.Duration
 	// MaxDocuments bounds each namespace's documents: an upsert that would
 	// add past it gets ResourceExhausted; 0: no bound.
 	MaxDocuments int
@@ -88,6 +92,7 @@ type Server struct {
 	keyLimits     *keyLimits
 	cond          condCheck // the bucket honours create-if-absent
 	maxDocuments  int
+	unloadIdle    time.Duration
 
 	// ctx ends when the server closes: it stops indexers and pending
 	// garbage collection.
@@ -136,6 +141,7 @@ func New(cfg Config) (*Server, error) {
 		auth:          cfg.Auth,
 		keyLimits:     newKeyLimits(cfg.KeyRate, cfg.KeyInFlight),
 		maxDocuments:  cfg.MaxDocuments,
+		unloadIdle:    cfg.UnloadIdle,
 		id:            uuid.NewString(),
 		writeLease:    max(lease, 0),
 		bucket:        cfg.Bucket,
@@ -149,6 +155,9 @@ func New(cfg Config) (*Server, error) {
 		namespaces:    make(map[string]*namespace),
 	}
 	go s.runRecallSampler()
+	if s.unloadIdle > 0 {
+		go s.unloader()
+	}
 	return s, nil
 }
 
@@ -266,6 +275,7 @@ type metrics struct {
 	indexDuration prometheus.Histogram
 	indexedRows   prometheus.Counter
 	indexFailures prometheus.Counter
+	unloads       prometheus.Counter
 	recallSampled *prometheus.HistogramVec
 	recallSkipped prometheus.Counter
 	recallAlarm   *prometheus.GaugeVec
@@ -302,6 +312,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		indexFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "weft_index_failures_total", Help: "Folds that failed and will be retried.",
 		}),
+		unloads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weft_namespaces_unloaded_total", Help: "Namespaces dropped from memory after idling (--namespace-unload-idle); the next request loads them again.",
+		}),
 		recallSampled: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "weft_recall_sampled",
 			Help:    "recall@k of sampled approximate queries against an exact re-run over the same documents, by namespace and query shape.",
@@ -319,7 +332,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.latency, m.userErrors, m.walAppends, m.groupSize, m.indexDuration, m.indexedRows, m.indexFailures, m.recallSampled, m.recallSkipped, m.recallAlarm, m.recallBusy} {
+		for _, c := range []prometheus.Collector{m.requests, m.latency, m.userErrors, m.walAppends, m.groupSize, m.indexDuration, m.indexedRows, m.indexFailures, m.unloads, m.recallSampled, m.recallSkipped, m.recallAlarm, m.recallBusy} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -12,7 +12,7 @@ COUNT=${COUNT:-50}
 targets=(
 	"./plugins TestStoreConcurrentResolveLoadsOnce|TestStoreResolveGivesUpWithItsContext|TestStoreHammer|TestStoreSharedBucket|TestHammerReload|TestConcurrentCalls"
 	"./objstore (TestInMemory|TestFilesystem|TestS3)$/(CreateConcurrent|AtomicUpload)$|TestWALAppendRetries"
-	"./fabric TestGroupCommit|TestTwoServersShareABucket|TestTwoIndexersShareABucket|TestIdleProcessAfterCollectedWAL|TestWriteLeaseFencesOtherWriters|TestSampledRecallAndExplain|TestRecallAlarm|TestIndexedDeletesAndReplacements|TestDeleteAndRecreateWhileAnotherServes|TestIVFLists|TestIndexerProcess|TestWorkerSearchShards|TestAPIKeys|TestWriterReadsItsWritesWhileAdopting"
+	"./fabric TestGroupCommit|TestTwoServersShareABucket|TestTwoIndexersShareABucket|TestIdleProcessAfterCollectedWAL|TestWriteLeaseFencesOtherWriters|TestSampledRecallAndExplain|TestRecallAlarm|TestIndexedDeletesAndReplacements|TestDeleteAndRecreateWhileAnotherServes|TestIVFLists|TestIndexerProcess|TestWorkerSearchShards|TestAPIKeys|TestWriterReadsItsWritesWhileAdopting|TestIdleNamespaceUnloads"
 	"./cmd/weft TestKill9KeepsAcknowledgedWrites|TestKill9DuringIndexing|TestIndexerCommand|TestKill9IndexerProcess|TestServeAbuse"
 )
 # Three lanes: the plugin and fabric tests, objstore's uploads, and the

@@ -55,6 +55,7 @@ type serveFlags struct {
 	authMetrics     bool
 	maxDocuments    int
 	physics         objstore.Physics
+	unloadIdle      time.Duration
 	timeouts        httpTimeouts
 }
 
@@ -95,6 +96,7 @@ func (c *serveFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&c.keyRate, "auth.key-rate", 0, "Requests per second one API key may make on this process (ResourceExhausted past it); 0: no limit.")
 	fs.IntVar(&c.keyInFlight, "auth.key-in-flight", 256, "Requests one API key may have in flight on this process; 0: no limit.")
 	c.timeouts.register(fs)
+	fs.DurationVar(&c.unloadIdle, "namespace-unload-idle", 10*time.Minute, "Drop a namespace from memory once no request used it for this long and everything written is indexed (the next request loads it again); 0: never.")
 	fs.IntVar(&c.maxDocuments, "limits.max-documents", 0, "Most documents in one namespace; upserts that would add past it are refused (ResourceExhausted); 0: no limit.")
 	fs.BoolVar(&c.authMetrics, "auth.metrics", false, "Require an API key with read on every namespace (*) for /metrics.")
 	fs.BoolVar(&c.insecure, "insecure", false, "Listen beyond loopback without API keys: anyone who reaches the port may read, write and delete everything.")
@@ -157,7 +159,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Plugins: store, Index: c.index, WriteLease: writeLease(c.writeLease),
 		RecallSample: c.recallSample, RecallSampleCPU: c.recallSampleCPU, RecallAlarm: c.recallAlarm, Auth: keys,
-		KeyRate: c.keyRate, KeyInFlight: c.keyInFlight, MaxDocuments: c.maxDocuments})
+		KeyRate: c.keyRate, KeyInFlight: c.keyInFlight, MaxDocuments: c.maxDocuments, UnloadIdle: c.unloadIdle})
 	if err != nil {
 		return err
 	}
