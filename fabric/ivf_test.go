@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -284,50 +286,75 @@ func TestWriterReadsItsWritesWhileAdopting(t *testing.T) {
 }
 
 // An idle, fully indexed namespace is dropped from memory (its goroutines
-// end) and loads again, with everything it held, on the next request.
+// end, its mapped segments are unmapped) and loads again, with everything
+// it held, on the next request.
 func TestIdleNamespaceUnloads(t *testing.T) {
-	bucket := objstore.NewInMemory()
-	reg := prometheus.NewRegistry()
-	c := serveFabric(t, fabric.Config{Bucket: bucket, Index: eagerIndex, WriteLease: testLease, UnloadIdle: 300 * time.Millisecond, Registerer: reg})
-	ctx := context.Background()
-	if _, err := c.ns.ListNamespaces(ctx, connect.NewRequest(&weftv1.ListNamespacesRequest{})); err != nil {
-		t.Fatal(err) // a connection and the server's own goroutines first
+	dir := t.TempDir()
+	bucket, err := objstore.NewFilesystem(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	base := runtime.NumGoroutine()
-	createNamespace(t, c, "idle", 4, weftv1.Metric_METRIC_L2)
-	r := rand.New(rand.NewPCG(21, 22))
-	docs := randomDocs(r, 300, 4, "d")
-	upsert(t, c, "idle", docs)
-	waitIndexed(t, c, "idle")
-	loaded := runtime.NumGoroutine()
-	unloads := func() float64 {
-		mfs, err := reg.Gather()
+	// mapped counts this process's mappings of the bucket's segments.
+	mapped := func() int {
+		maps, err := os.ReadFile("/proc/self/maps")
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, mf := range mfs {
-			if mf.GetName() == "weft_namespaces_unloaded_total" {
-				return mf.GetMetric()[0].GetCounter().GetValue()
+		return strings.Count(string(maps), filepath.Join(dir, "namespaces"))
+	}
+	// a writes and indexes (its segment is built in memory); b loads the
+	// namespace as a restarted process does, mapping the segment.
+	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()
+	a := serveFabric(t, fabric.Config{Bucket: bucket, Index: eagerIndex, WriteLease: testLease, UnloadIdle: 300 * time.Millisecond, Registerer: regA})
+	b := serveFabric(t, fabric.Config{Bucket: bucket, Index: eagerIndex, WriteLease: testLease, UnloadIdle: 300 * time.Millisecond, Registerer: regB})
+	ctx := context.Background()
+	for _, c := range []clients{a, b} {
+		if _, err := c.ns.ListNamespaces(ctx, connect.NewRequest(&weftv1.ListNamespacesRequest{})); err != nil {
+			t.Fatal(err) // a connection and the servers' own goroutines first
+		}
+	}
+	base := runtime.NumGoroutine()
+	createNamespace(t, a, "idle", 4, weftv1.Metric_METRIC_L2)
+	r := rand.New(rand.NewPCG(21, 22))
+	docs := randomDocs(r, 300, 4, "d")
+	upsert(t, a, "idle", docs)
+	waitIndexed(t, a, "idle")
+	_ = query(t, b, &weftv1.QueryRequest{Namespace: "idle", Vector: docs[1].GetVector(), TopK: 1})
+	loaded, maps := runtime.NumGoroutine(), mapped()
+	if loaded <= base || maps == 0 {
+		t.Fatalf("loaded: %d goroutines (%d before), %d mappings: the test cannot see them go", loaded, base, maps)
+	}
+	unloads := func() float64 {
+		n := 0.0
+		for _, reg := range []*prometheus.Registry{regA, regB} {
+			mfs, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, mf := range mfs {
+				if mf.GetName() == "weft_namespaces_unloaded_total" {
+					n += mf.GetMetric()[0].GetCounter().GetValue()
+				}
 			}
 		}
-		return 0
+		return n
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for unloads() < 1 || runtime.NumGoroutine() > base {
+	for unloads() < 2 || runtime.NumGoroutine() > base || mapped() > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("after 10 s: %v unloads, %d goroutines (%d before the namespace, %d loaded)", unloads(), runtime.NumGoroutine(), base, loaded)
+			t.Fatalf("after 10 s: %v unloads, %d goroutines (%d before the namespace, %d loaded), %d segment mappings (%d loaded)",
+				unloads(), runtime.NumGoroutine(), base, loaded, mapped(), maps)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if loaded <= base {
-		t.Fatalf("a loaded namespace added no goroutine (%d, %d): the test cannot see it go", base, loaded)
-	}
-	got := query(t, c, &weftv1.QueryRequest{Namespace: "idle", Vector: docs[7].GetVector(), TopK: 1, Search: &weftv1.SearchParams{RecallTarget: 1}})
-	if got.GetResults()[0].GetId() != "d7" {
-		t.Fatalf("after reloading: nearest to d7 is %v", got.GetResults())
-	}
-	st, err := c.ns.GetNamespace(ctx, connect.NewRequest(&weftv1.GetNamespaceRequest{Name: "idle"}))
-	if err != nil || st.Msg.GetStats().GetDocumentCount() != 300 || st.Msg.GetStats().GetUnindexedDocuments() != 0 {
-		t.Fatalf("after reloading: %v, %v", st.Msg.GetStats(), err)
+	for _, c := range []clients{a, b} {
+		got := query(t, c, &weftv1.QueryRequest{Namespace: "idle", Vector: docs[7].GetVector(), TopK: 1, Search: &weftv1.SearchParams{RecallTarget: 1}})
+		if got.GetResults()[0].GetId() != "d7" {
+			t.Fatalf("after reloading: nearest to d7 is %v", got.GetResults())
+		}
+		st, err := c.ns.GetNamespace(ctx, connect.NewRequest(&weftv1.GetNamespaceRequest{Name: "idle"}))
+		if err != nil || st.Msg.GetStats().GetDocumentCount() != 300 || st.Msg.GetStats().GetUnindexedDocuments() != 0 {
+			t.Fatalf("after reloading: %v, %v", st.Msg.GetStats(), err)
+		}
 	}
 }

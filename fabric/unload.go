@@ -1,6 +1,7 @@
 package fabric
 
 import (
+	"runtime/debug"
 	"time"
 )
 
@@ -21,10 +22,17 @@ func (s *Server) unloader() {
 			return
 		case <-tick.C:
 		}
-		for _, ns := range s.idleNamespaces() {
+		idle := s.idleNamespaces()
+		for _, ns := range idle {
 			ns.stopIndexer()
 			s.metrics.unloads.Inc()
 			s.log.Info("namespace unloaded after idling", "namespace", ns.name, "idle", s.unloadIdle)
+		}
+		if len(idle) > 0 {
+			// An idle process allocates nothing that would run the
+			// collector: run it, so the dropped states' segments are
+			// unmapped (their cleanups) and their heap goes back to the OS.
+			debug.FreeOSMemory()
 		}
 	}
 }
