@@ -475,6 +475,17 @@ func TestUpdatedAttributesOfKeptSegmentRows(t *testing.T) {
 	check("a new process", startIndexing(t, bucket))
 }
 
+// mappings counts this process's memory mappings of files under the
+// namespaces of the folder bucket in dir.
+func mappings(t *testing.T, dir string) int {
+	t.Helper()
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(maps), filepath.Join(dir, "namespaces"))
+}
+
 // A process on a folder bucket maps segments instead of reading them;
 // once a merge replaces a mapped segment and the collector unmaps it,
 // nothing the process serves still points into it: ids, attributes and
@@ -486,14 +497,7 @@ func TestMappedSegmentsAfterMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// mapped counts this process's mappings of files in the bucket.
-	mapped := func() int {
-		maps, err := os.ReadFile("/proc/self/maps")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.Count(string(maps), filepath.Join(dir, "namespaces"))
-	}
+	mapped := func() int { return mappings(t, dir) }
 	a := startIndexing(t, bucket)
 	createNamespace(t, a, "mm", 4, weftv1.Metric_METRIC_COSINE)
 	r := rand.New(rand.NewPCG(61, 62))

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -294,14 +292,7 @@ func TestIdleNamespaceUnloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// mapped counts this process's mappings of the bucket's segments.
-	mapped := func() int {
-		maps, err := os.ReadFile("/proc/self/maps")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.Count(string(maps), filepath.Join(dir, "namespaces"))
-	}
+	mapped := func() int { return mappings(t, dir) }
 	// a writes and indexes (its segment is built in memory); b loads the
 	// namespace as a restarted process does, mapping the segment.
 	regA, regB := prometheus.NewRegistry(), prometheus.NewRegistry()

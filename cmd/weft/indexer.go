@@ -9,9 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/weftdb/weft/fabric"
 )
 
@@ -56,23 +53,13 @@ func runIndexer(ctx context.Context, args []string, stderr io.Writer) error {
 	if *poll <= 0 {
 		return fmt.Errorf("--poll %v: want a positive duration", *poll)
 	}
-	log, err := newLogger(stderr, c.logFormat, c.logLevel)
+	p, err := startProcess(ctx, c, stderr)
 	if err != nil {
 		return err
 	}
-	stopProfiling, err := startProfiling(c, log)
-	if err != nil {
-		return err
-	}
-	defer stopProfiling()
-	bucket, where, err := openBucket(ctx, c, log)
-	if err != nil {
-		return err
-	}
-	defer bucket.Close()
+	defer p.close()
+	log, bucket, reg := p.log, p.bucket, p.reg
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// An indexer never writes the WAL, so it takes no write lease.
 	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Index: c.index, WriteLease: -1})
 	if err != nil {
@@ -84,5 +71,5 @@ func runIndexer(ctx context.Context, args []string, stderr io.Writer) error {
 	done := make(chan struct{})
 	go func() { defer close(done); srv.IndexBucket(ictx, *poll) }()
 	defer func() { stop(); <-done }()
-	return serveHTTP(ctx, "weft indexer", c.listen, opsMux(reg, srv.Ready, nil, log), nil, c.timeouts, c.shutdownTimeout, log, "bucket", where)
+	return serveHTTP(ctx, "weft indexer", c.listen, opsMux(reg, srv.Ready, nil, log), nil, c.timeouts, c.shutdownTimeout, log, "bucket", p.where)
 }

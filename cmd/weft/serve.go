@@ -121,28 +121,15 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := applyConfig(fs, *configPath); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, c.logFormat, c.logLevel)
-	if err != nil {
-		return err
-	}
 	if err := errors.Join(c.plugins.Validate(), c.pluginStore.Validate()); err != nil {
 		return err
 	}
-
-	stopProfiling, err := startProfiling(c, log)
+	p, err := startProcess(ctx, c, stderr)
 	if err != nil {
 		return err
 	}
-	defer stopProfiling()
-
-	bucket, where, err := openBucket(ctx, c, log)
-	if err != nil {
-		return err
-	}
-	defer bucket.Close()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	defer p.close()
+	log, bucket, reg := p.log, p.bucket, p.reg
 	plog := log.With("component", "plugins")
 	host, err := plugins.NewHost(c.plugins, plog, reg)
 	if err != nil {
@@ -181,7 +168,39 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	mux := opsMux(reg, srv.Ready, metricsKeys, log)
 	srv.Handle(mux)
-	return serveHTTP(ctx, "weft serve", c.listen, mux, tlsCfg, c.timeouts, c.shutdownTimeout, log, "bucket", where)
+	return serveHTTP(ctx, "weft serve", c.listen, mux, tlsCfg, c.timeouts, c.shutdownTimeout, log, "bucket", p.where)
+}
+
+// process is what every role's process sets up first: its logger, its
+// profiler, its bucket and its metrics registry.
+type process struct {
+	log    *slog.Logger
+	bucket objstore.Bucket
+	where  string // the bucket, for the log
+	reg    *prometheus.Registry
+	close  func()
+}
+
+func startProcess(ctx context.Context, c serveFlags, stderr io.Writer) (*process, error) {
+	log, err := newLogger(stderr, c.logFormat, c.logLevel)
+	if err != nil {
+		return nil, err
+	}
+	stopProfiling, err := startProfiling(c, log)
+	if err != nil {
+		return nil, err
+	}
+	bucket, where, err := openBucket(ctx, c, log)
+	if err != nil {
+		stopProfiling()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &process{log: log, bucket: bucket, where: where, reg: reg, close: func() {
+		bucket.Close()
+		stopProfiling()
+	}}, nil
 }
 
 // authStore returns the API key store the flags ask for, nil for none, and
