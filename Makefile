@@ -39,6 +39,11 @@ test: checkgenerate ## everything CI runs
 	$(GO) test -count=1 -tags purego ./index/...
 	GOEXPERIMENT= $(GO) build ./index/...
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+	$(MAKE) test-s3
+
+.PHONY: test-s3
+test-s3: ## the bucket acceptance suite and weft serve's S3 test against a real S3-compatible server on loopback (versitygw, built on first use)
+	scripts/s3-server.sh $(GO) test -count=1 -run 'TestRealS3|TestServeS3' -v ./objstore ./cmd/weft | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|SKIP'
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME (make fuzz FUZZTIME=5m)

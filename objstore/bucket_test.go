@@ -238,3 +238,49 @@ func TestPhysics(t *testing.T) {
 	timed("ranged get of 1 KiB", func() error { _, err := b.GetRange(ctx, "x", 0, 1024); return err }, 20*time.Millisecond)
 	timed("exists", func() error { _, err := b.Exists(ctx, "x"); return err }, 20*time.Millisecond)
 }
+
+// TestRealS3 runs the acceptance suite against a real S3-compatible server
+// on loopback: `make test-s3` starts one (scripts/s3-server.sh) and sets
+// WEFT_TEST_S3 to its endpoint, access key, secret and bucket
+// ("host:port,access,secret,bucket"). Without it there is no server to
+// test against, and the test says so.
+func TestRealS3(t *testing.T) {
+	spec := os.Getenv("WEFT_TEST_S3")
+	if spec == "" {
+		t.Skip("no S3 server: make test-s3 runs this against one")
+	}
+	objstoretest.Run(t, func(t *testing.T) objstore.Bucket { return openRealS3(t, spec) })
+}
+
+// openRealS3 opens the bucket of WEFT_TEST_S3 and empties it first.
+func openRealS3(t *testing.T, spec string) objstore.Bucket {
+	t.Helper()
+	parts := strings.Split(spec, ",")
+	if len(parts) != 4 {
+		t.Fatalf("WEFT_TEST_S3=%q: want host:port,access,secret,bucket", spec)
+	}
+	cfg := fmt.Sprintf(`type: S3
+config:
+  bucket: %s
+  endpoint: %s
+  access_key: %s
+  secret_key: %s
+  insecure: true
+  bucket_lookup_type: path
+  region: us-east-1
+`, parts[3], parts[0], parts[1], parts[2])
+	b, err := objstore.Open(t.Context(), []byte(cfg), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := b.List(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if err := b.Delete(t.Context(), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
