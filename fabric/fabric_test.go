@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -602,5 +603,77 @@ func TestRefusesStoreWithoutConditionalWrites(t *testing.T) {
 	}
 	if _, err := c.ns.ListNamespaces(context.Background(), connect.NewRequest(&weftv1.ListNamespacesRequest{})); err != nil {
 		t.Fatalf("a read: %v", err)
+	}
+}
+
+// downBucket fails every call with ErrUnavailable while down is set.
+type downBucket struct {
+	objstore.Bucket
+	down *atomic.Bool
+}
+
+func (b downBucket) err(op string) error {
+	return fmt.Errorf("%s: %w: connection refused", op, objstore.ErrUnavailable)
+}
+
+func (b downBucket) Get(ctx context.Context, name string) ([]byte, error) {
+	if b.down.Load() {
+		return nil, b.err("get")
+	}
+	return b.Bucket.Get(ctx, name)
+}
+
+func (b downBucket) GetRange(ctx context.Context, name string, off, n int64) ([]byte, error) {
+	if b.down.Load() {
+		return nil, b.err("get range")
+	}
+	return b.Bucket.GetRange(ctx, name, off, n)
+}
+
+func (b downBucket) Exists(ctx context.Context, name string) (bool, error) {
+	if b.down.Load() {
+		return false, b.err("exists")
+	}
+	return b.Bucket.Exists(ctx, name)
+}
+
+func (b downBucket) Create(ctx context.Context, name string, data []byte) error {
+	if b.down.Load() {
+		return b.err("create")
+	}
+	return b.Bucket.Create(ctx, name, data)
+}
+
+// A bucket outage: a reader's STRONG queries and a writer's writes get
+// Unavailable (not Internal) at once, and both recover by themselves when
+// the bucket is back.
+func TestBucketOutage(t *testing.T) {
+	inner := objstore.NewInMemory()
+	down := new(atomic.Bool)
+	w := serveFabric(t, fabric.Config{Bucket: downBucket{inner, down}, WriteLease: testLease})
+	r := serveFabric(t, fabric.Config{Bucket: downBucket{inner, down}, WriteLease: testLease})
+	createNamespace(t, w, "o", 2, weftv1.Metric_METRIC_L2)
+	upsert(t, w, "o", []*weftv1.Document{{Id: "a", Vector: []float32{1, 1}}})
+	q := &weftv1.QueryRequest{Namespace: "o", Vector: []float32{1, 1}, TopK: 1}
+	query(t, r, q)
+	time.Sleep(2 * testLease) // the writer's lease ends: the reader checks the bucket
+	down.Store(true)
+	start := time.Now()
+	_, err := r.query.Query(context.Background(), connect.NewRequest(q))
+	if connect.CodeOf(err) != connect.CodeUnavailable || !strings.Contains(err.Error(), "retry") {
+		t.Fatalf("a STRONG query during the outage: %v", err)
+	}
+	_, err = w.docs.Upsert(context.Background(), connect.NewRequest(&weftv1.UpsertRequest{Namespace: "o", Documents: []*weftv1.Document{{Id: "b", Vector: []float32{2, 2}}}}))
+	if connect.CodeOf(err) != connect.CodeUnavailable {
+		t.Fatalf("a write during the outage: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the outage took %v to show", d)
+	}
+	down.Store(false)
+	upsert(t, w, "o", []*weftv1.Document{{Id: "b", Vector: []float32{2, 2}}})
+	got := query(t, r, &weftv1.QueryRequest{Namespace: "o", Vector: []float32{2, 2}, TopK: 1})
+	if got.GetResults()[0].GetId() != "b" {
+		t.Fatalf("after the outage the reader answers %v", got.GetResults())
 	}
 }

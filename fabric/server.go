@@ -260,6 +260,10 @@ func (s *Server) toConnect(ctx context.Context, proc string, err error) error {
 	case errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled):
 		return connect.NewError(connect.CodeCanceled, errors.New("the request was canceled"))
 	}
+	if errors.Is(err, objstore.ErrUnavailable) {
+		s.log.Warn("bucket unavailable", "procedure", proc, "err", err)
+		return connect.NewError(connect.CodeUnavailable, errors.New("the bucket did not answer: retry shortly (the server logged the details)"))
+	}
 	s.log.Error("request failed", "procedure", proc, "err", err)
 	return connect.NewError(connect.CodeInternal, errors.New("internal error: the server logged the details"))
 }

@@ -88,7 +88,17 @@ func (b *bucket) GetRange(ctx context.Context, name string, off, length int64) (
 		}
 		return []byte{}, nil
 	}
-	return nil, fmt.Errorf("get %s: %w", name, err)
+	return nil, fmt.Errorf("get %s: %w", name, unavailable(err))
+}
+
+// unavailable marks a provider's failure ErrUnavailable, unless it is an
+// answer (the object exists, or is missing) or the caller's context ended.
+func unavailable(err error) error {
+	if errors.Is(err, ErrExists) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalidName) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
 func (b *bucket) read(ctx context.Context, name string, off, length int64) (_ []byte, err error) {
@@ -128,7 +138,7 @@ func (b *bucket) Exists(ctx context.Context, name string) (bool, error) {
 		if b.isNotFound(err) {
 			return false, nil
 		}
-		return false, fmt.Errorf("check %s exists: %w", name, err)
+		return false, fmt.Errorf("check %s exists: %w", name, unavailable(err))
 	}
 	return ok, nil
 }
@@ -147,7 +157,7 @@ func (b *bucket) List(ctx context.Context, prefix string) ([]string, error) {
 		return nil
 	}, tobj.WithRecursiveIter())
 	if err != nil {
-		return nil, fmt.Errorf("list %q: %w", prefix, err)
+		return nil, fmt.Errorf("list %q: %w", prefix, unavailable(err))
 	}
 	slices.Sort(names)
 	return names, nil
@@ -168,7 +178,7 @@ func (b *bucket) ListFolders(ctx context.Context, prefix string) ([]string, erro
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list folders of %q: %w", prefix, err)
+		return nil, fmt.Errorf("list folders of %q: %w", prefix, unavailable(err))
 	}
 	slices.Sort(names)
 	return names, nil
@@ -179,7 +189,7 @@ func (b *bucket) Upload(ctx context.Context, name string, data []byte) error {
 		return err
 	}
 	if err := b.w.upload(ctx, name, data); err != nil {
-		return fmt.Errorf("upload %s: %w", name, err)
+		return fmt.Errorf("upload %s: %w", name, unavailable(err))
 	}
 	return nil
 }
@@ -189,7 +199,7 @@ func (b *bucket) Create(ctx context.Context, name string, data []byte) error {
 		return err
 	}
 	if err := b.w.create(ctx, name, data); err != nil {
-		return fmt.Errorf("create %s: %w", name, err)
+		return fmt.Errorf("create %s: %w", name, unavailable(err))
 	}
 	return nil
 }
@@ -202,7 +212,7 @@ func (b *bucket) Delete(ctx context.Context, name string) error {
 		if b.isNotFound(err) {
 			return nil
 		}
-		return fmt.Errorf("delete %s: %w", name, err)
+		return fmt.Errorf("delete %s: %w", name, unavailable(err))
 	}
 	return nil
 }

@@ -2,7 +2,9 @@ package objstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -283,4 +285,33 @@ config:
 		}
 	}
 	return b
+}
+
+// A store that does not answer is ErrUnavailable, not a missing object,
+// and says so within seconds.
+func TestUnavailableStore(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	cfg := fmt.Sprintf("type: S3\nconfig:\n  bucket: weft\n  endpoint: %s\n  access_key: a\n  secret_key: b\n  insecure: true\n  bucket_lookup_type: path\n  region: us-east-1\n", addr)
+	b, err := objstore.Open(t.Context(), []byte(cfg), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = b.Get(t.Context(), "x")
+	if !errors.Is(err, objstore.ErrUnavailable) || errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("get from a store that is down: %v", err)
+	}
+	_, err = b.Exists(t.Context(), "x")
+	if !errors.Is(err, objstore.ErrUnavailable) {
+		t.Fatalf("exists on a store that is down: %v", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("the store's failure took %v to show", d)
+	}
+	t.Logf("a store that is down answered ErrUnavailable after %v", time.Since(start))
 }

@@ -19,6 +19,10 @@ var ErrCorrupt = errors.New("objstore: corrupt object")
 // ErrInvalidName reports an object name or prefix that Weft does not accept.
 var ErrInvalidName = errors.New("objstore: invalid object name")
 
+// ErrUnavailable marks a failure of the store itself (unreachable,
+// refusing, erroring): the same call may succeed later.
+var ErrUnavailable = errors.New("objstore: bucket unavailable")
+
 // Reader is the read side of a bucket. Workers get only this.
 type Reader interface {
 	// Get returns the whole object; ErrNotFound (wrapped) if absent.
