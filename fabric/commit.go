@@ -44,6 +44,9 @@ func (s *Server) write(ctx context.Context, ns *namespace, op *storagev1.WALOp, 
 	if err := s.checkWritable(ctx); err != nil {
 		return 0, workers.OpResult{}, err
 	}
+	if failed := ns.state().Failed; len(failed) > 0 {
+		return 0, workers.OpResult{}, errPartial(ns, failed, "take writes")
+	}
 	if wire == nil {
 		var err error
 		if wire, err = encodeOp(op); err != nil {

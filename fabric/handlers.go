@@ -3,6 +3,7 @@ package fabric
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
@@ -201,7 +202,12 @@ func (h documentService) Get(ctx context.Context, req *connect.Request[weftv1.Ge
 	st := ns.state()
 	st.RLock()
 	for _, id := range ids {
-		if d, ok := st.Get(id, req.Msg.GetIncludeVectors(), req.Msg.GetIncludeAttributes()); ok {
+		d, ok := st.Get(id, req.Msg.GetIncludeVectors(), req.Msg.GetIncludeAttributes())
+		if !ok && len(st.Failed) > 0 {
+			st.RUnlock()
+			return nil, errPartial(ns, st.Failed, "tell whether "+strconv.Quote(id)+" exists")
+		}
+		if ok {
 			out.Documents = append(out.Documents, d)
 		}
 	}

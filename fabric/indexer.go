@@ -243,6 +243,9 @@ func (s *Server) wantFold(ns *namespace) (fold, all bool) {
 	changes := ns.unindexed.Load()
 	idle := time.Since(time.Unix(0, ns.lastWrite.Load()))
 	st := ns.state()
+	if len(st.Failed) > 0 {
+		return false, false // a fold would drop the unreadable rows for good
+	}
 	if changes == 0 {
 		if ns.entries.Load() >= maxEmptyEntries {
 			return true, false // lease renewals: a manifest moves past them

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -347,5 +348,100 @@ func TestIdleNamespaceUnloads(t *testing.T) {
 		if err != nil || st.Msg.GetStats().GetDocumentCount() != 300 || st.Msg.GetStats().GetUnindexedDocuments() != 0 {
 			t.Fatalf("after reloading: %v, %v", st.Msg.GetStats(), err)
 		}
+	}
+}
+
+// A segment the newest manifest names that cannot be read (damaged, then
+// missing): a restarted process answers queries that allow partial
+// answers from the other shards (saying one failed, naming it in explain),
+// refuses full answers and writes naming the object, and becomes whole by
+// itself once the object is readable again.
+func TestUnreadableSegment(t *testing.T) {
+	ctx := context.Background()
+	bucket := objstore.NewInMemory()
+	cfg := fabric.Config{Bucket: bucket, Index: eagerIndex, WriteLease: testLease}
+	cfg.Index.ShardRows = 400
+	a := serveFabric(t, cfg)
+	createNamespace(t, a, "hurt", 4, weftv1.Metric_METRIC_L2)
+	r := rand.New(rand.NewPCG(41, 42))
+	docs := randomDocs(r, 1500, 4, "d")
+	all := map[string]*weftv1.Document{}
+	for _, d := range docs {
+		all[d.Id] = d
+	}
+	upsert(t, a, "hurt", docs)
+	waitIndexed(t, a, "hurt")
+	man := newestManifest(t, bucket, "hurt")
+	if len(man.GetSegments()) < 3 {
+		t.Fatalf("%d segments: want several lists", len(man.GetSegments()))
+	}
+	var key string
+	names, _ := bucket.List(ctx, objstore.NamespacePrefix("hurt"))
+	for _, n := range names {
+		if strings.HasSuffix(n, "/segments/"+man.GetSegments()[1].GetId()) {
+			key = n
+		}
+	}
+	good, err := bucket.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := docs[0].GetVector()
+	full := &weftv1.QueryRequest{Namespace: "hurt", Vector: q, TopK: 10, Search: &weftv1.SearchParams{RecallTarget: 1}}
+	for _, damage := range []string{"damaged", "missing"} {
+		if damage == "damaged" {
+			bad := slices.Clone(good)
+			bad[len(bad)/2] ^= 0xff
+			if err := bucket.Upload(ctx, key, bad); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := bucket.Delete(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		b := serveFabric(t, cfg) // a restarted process
+		_, err := b.query.Query(ctx, connect.NewRequest(full))
+		if connect.CodeOf(err) != connect.CodeUnavailable || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "allow_partial") {
+			t.Fatalf("%s: a full query: %v", damage, err)
+		}
+		partial := proto.CloneOf(full)
+		partial.AllowPartial, partial.Explain = true, true
+		got := query(t, b, partial)
+		if got.GetStats().GetShardsFailed() != 1 || len(got.GetResults()) != 10 {
+			t.Fatalf("%s: a partial query: %d results, %d shards failed", damage, len(got.GetResults()), got.GetStats().GetShardsFailed())
+		}
+		named := false
+		for _, s := range got.GetExplain().GetShards() {
+			named = named || s.GetShard() == key && strings.HasPrefix(s.GetSkipped(), "unreadable")
+		}
+		if !named {
+			t.Fatalf("%s: explain does not name the unreadable segment: %v", damage, got.GetExplain().GetShards())
+		}
+		_, err = b.docs.Upsert(ctx, connect.NewRequest(&weftv1.UpsertRequest{Namespace: "hurt", Documents: []*weftv1.Document{{Id: "new", Vector: q}}}))
+		if connect.CodeOf(err) != connect.CodeUnavailable || !strings.Contains(err.Error(), "cannot take writes") {
+			t.Fatalf("%s: a write: %v", damage, err)
+		}
+		_, err = b.docs.Get(ctx, connect.NewRequest(&weftv1.GetRequest{Namespace: "hurt", Ids: []string{"no-such-id"}}))
+		if connect.CodeOf(err) != connect.CodeUnavailable {
+			t.Fatalf("%s: a read of an id it cannot find: %v", damage, err)
+		}
+		// Readable again: whole within a couple of heal periods.
+		if err := bucket.Upload(ctx, key, good); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			resp, err := b.query.Query(ctx, connect.NewRequest(full))
+			if err == nil {
+				checkResults(t, resp.Msg.GetResults(), reference(all, q, 10, weftv1.Metric_METRIC_L2, nil))
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: still partial 10 s after the segment came back: %v", damage, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		added := &weftv1.Document{Id: "new-" + damage, Vector: q}
+		upsert(t, b, "hurt", []*weftv1.Document{added})
+		all[added.Id] = added
 	}
 }

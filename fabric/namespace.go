@@ -83,6 +83,7 @@ type namespace struct {
 	unindexed  atomic.Int64 // document changes in recent
 	lastWrite  atomic.Int64 // when the last batch was applied, Unix ns
 	lastUsed   atomic.Int64 // when a request last asked for it, Unix ns
+	healed     atomic.Int64 // when a partial state last tried its segments, Unix ns
 	indexing   atomic.Bool
 	kick       chan struct{}
 	stopIndex  context.CancelFunc
@@ -305,37 +306,60 @@ func (s *Server) openManifest(ctx context.Context, ns *namespace) (*workers.Stat
 	}
 	want := ns.segmentMeta()
 	parts := make([]workers.SegmentPart, len(man.GetSegments()))
+	failed := make([]error, len(man.GetSegments()))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, ref := range man.GetSegments() {
 		g.Go(func() error {
-			// Mapped where the bucket is a folder: the segment's sections
-			// are used where they land, and the mapping goes when the
-			// segment is garbage (nothing else keeps its bytes: ids and
-			// strings are copied out, vectors copied into answers).
-			data, unmap, err := objstore.Map(gctx, s.bucket, ns.gen.SegmentKey(ref.GetId()))
-			if err != nil {
-				return fmt.Errorf("read segment %s of manifest %d: %w", ns.gen.SegmentKey(ref.GetId()), v, err)
+			// A segment that cannot be read (missing, damaged, the bucket
+			// erring) leaves the state without it, marked partial; the
+			// caller's context ending fails the load.
+			parts[i], failed[i] = s.openSegment(gctx, ns, v, ref, want)
+			if failed[i] != nil && gctx.Err() != nil {
+				return gctx.Err()
 			}
-			seg, ids, err := workers.OpenSegment(ref.GetId(), data, want)
-			if err != nil {
-				_ = unmap()
-				return err
-			}
-			runtime.AddCleanup(seg, func(unmap func() error) { _ = unmap() }, unmap)
-			if err := markDeleted(ids, ref.GetDeleted()); err != nil {
-				return fmt.Errorf("manifest %d, segment %s: %w", v, ref.GetId(), err)
-			}
-			parts[i] = workers.SegmentPart{Seg: seg, IDs: ids}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, nil, err
 	}
-	st := workers.Assemble(dim, metric, parts, man.GetWalSequence())
+	var good []workers.SegmentPart
+	var bad []workers.FailedSegment
+	for i, ref := range man.GetSegments() {
+		if failed[i] != nil {
+			bad = append(bad, workers.FailedSegment{Key: ns.gen.SegmentKey(ref.GetId()), Err: failed[i]})
+			s.log.Error("segment unreadable: the namespace answers only partial queries and takes no writes until it is", "namespace", ns.name, "segment", ns.gen.SegmentKey(ref.GetId()), "err", failed[i])
+			continue
+		}
+		good = append(good, parts[i])
+	}
+	st := workers.Assemble(dim, metric, good, man.GetWalSequence())
 	st.Writer, st.LeaseMs = man.GetLeaseWriter(), man.GetLeaseMs()
+	st.Failed = bad
 	return st, man, nil
+}
+
+// openSegment opens segment ref of manifest v: mapped where the bucket is
+// a folder (the segment's sections are used where they land, and the
+// mapping goes when the segment is garbage: nothing else keeps its bytes),
+// read otherwise.
+func (s *Server) openSegment(ctx context.Context, ns *namespace, v uint64, ref *storagev1.SegmentRef, want *storagev1.SegmentMeta) (workers.SegmentPart, error) {
+	key := ns.gen.SegmentKey(ref.GetId())
+	data, unmap, err := objstore.Map(ctx, s.bucket, key)
+	if err != nil {
+		return workers.SegmentPart{}, fmt.Errorf("read segment %s of manifest %d: %w", key, v, err)
+	}
+	seg, ids, err := workers.OpenSegment(ref.GetId(), data, want)
+	if err != nil {
+		_ = unmap()
+		return workers.SegmentPart{}, fmt.Errorf("segment %s of manifest %d: %w", key, v, err)
+	}
+	runtime.AddCleanup(seg, func(unmap func() error) { _ = unmap() }, unmap)
+	if err := markDeleted(ids, ref.GetDeleted()); err != nil {
+		return workers.SegmentPart{}, fmt.Errorf("manifest %d, segment %s: %w", v, ref.GetId(), err)
+	}
+	return workers.SegmentPart{Seg: seg, IDs: ids}, nil
 }
 
 // segmentMeta is what every segment of the namespace's generation says of
@@ -533,6 +557,7 @@ func (s *Server) refreshed(ctx context.Context, name string) (*namespace, error)
 		if err != nil {
 			return nil, err
 		}
+		s.heal(ctx, ns)
 		err = s.refresh(ctx, ns)
 		if generationClosed(err) && attempt < 3 {
 			continue

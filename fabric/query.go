@@ -47,7 +47,9 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	var ns *namespace
 	var err error
 	if m.GetConsistency() == weftv1.Consistency_CONSISTENCY_EVENTUAL {
-		ns, err = h.s.namespace(ctx, m.GetNamespace())
+		if ns, err = h.s.namespace(ctx, m.GetNamespace()); err == nil {
+			h.s.heal(ctx, ns)
+		}
 	} else {
 		ns, err = h.s.refreshed(ctx, m.GetNamespace())
 	}
@@ -83,6 +85,12 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	opts, efSource := searchPlan(m, meta, want)
 	opts.Done, opts.Explain = ctx.Done(), m.GetExplain()
 	st := ns.state()
+	if len(st.Failed) > 0 {
+		if !m.GetAllowPartial() {
+			return nil, errPartial(ns, st.Failed, "answer in full")
+		}
+		stats.ShardsFailed = uint32(len(st.Failed))
+	}
 	st.RLock()
 	var rows map[string][2]uint64 // stage → rows in, out (explain)
 	var docs uint64
@@ -201,6 +209,9 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 			explain.Ef = 0
 		}
 		explain.Shards = shardExplains(found.Shards)
+		for _, f := range st.Failed {
+			explain.Shards = append(explain.Shards, &weftv1.ShardExplain{Shard: f.Key, Skipped: "unreadable: " + f.Err.Error()})
+		}
 		if routes != nil {
 			for _, d := range *routes {
 				explain.Routes = append(explain.Routes, &weftv1.RouteExplain{Plugin: d.Plugin, Partition: d.Partition, Documents: uint64(d.Documents), Weight: d.Weight, Probed: d.Probed})

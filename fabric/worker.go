@@ -3,6 +3,7 @@ package fabric
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"connectrpc.com/connect"
 
@@ -57,6 +58,14 @@ func (h workerService) SearchShards(ctx context.Context, req *connect.Request[wo
 	st.RLock()
 	defer st.RUnlock()
 	resp := &workerv1.SearchShardsResponse{WalSequence: st.Applied, ManifestVersion: ns.manifest.Load().GetVersion()}
+	unreadable := map[string]bool{}
+	for _, f := range st.Failed { // failed whether named or not
+		id := f.Key[strings.LastIndexByte(f.Key, '/')+1:]
+		if names := m.GetShardIds(); len(names) == 0 || slices.Contains(names, id) {
+			resp.FailedShardIds = append(resp.FailedShardIds, id)
+			unreadable[id] = true
+		}
+	}
 	if names := m.GetShardIds(); len(names) > 0 {
 		held := map[string]bool{}
 		for _, g := range st.Segs {
@@ -69,7 +78,7 @@ func (h workerService) SearchShards(ctx context.Context, req *connect.Request[wo
 				opts.Tail = true
 			case held[id]:
 				opts.Only[id] = true
-			default:
+			case !unreadable[id]:
 				resp.FailedShardIds = append(resp.FailedShardIds, id)
 			}
 		}

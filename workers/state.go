@@ -48,7 +48,11 @@ type State struct {
 
 	Segs    []*Segment // the manifest's, in its order
 	segBase []int      // Segs[i]'s first slot
-	Base    int        // the first tail slot: the segments' rows in all
+	// Failed lists the manifest's segments that could not be read: the
+	// state holds the others. Such a state answers only queries that
+	// allow partial answers, takes no writes and is never folded.
+	Failed []FailedSegment
+	Base   int // the first tail slot: the segments' rows in all
 
 	idx  idIndex     // id → slot
 	IDs  []string    // slot → id, "" for a free slot or a dead row
@@ -68,6 +72,12 @@ type State struct {
 
 func NewState(dim int, metric weftv1.Metric) *State {
 	return &State{Dim: dim, Metric: metric, idx: idIndex{m: make(map[string]uint32)}, vecs: vectorStore{dim: dim}}
+}
+
+// FailedSegment is a segment of the manifest a state could not read.
+type FailedSegment struct {
+	Key string // its object
+	Err error
 }
 
 // SegmentPart is one segment of a state being assembled and its rows'
