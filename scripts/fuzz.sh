@@ -20,6 +20,7 @@ targets=(
 	"FuzzDecode ./objstore/segment"
 	"FuzzDecodeColumns ./objstore/segment"
 	"FuzzInstrument ./plugins/meter"
+	"FuzzNPYReader ./internal/dataset"
 )
 for t in "${targets[@]}"; do
 	read -r name pkg <<<"$t"

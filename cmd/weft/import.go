@@ -99,13 +99,16 @@ type importConfig struct {
 	concurrency int
 	idPrefix    string
 	limit       int
+	array       string // of an .npz archive
 }
 
 const importSynopsis = `usage: weft import --namespace NAME --file PATH [flags]
 
 Bulk-loads vectors or documents into a namespace, in batches sent
-concurrently. Rows of .fvecs and IDX files (MNIST's *-images-idx3-ubyte.gz)
-get the ids <id-prefix><row number>, counting from 0; JSON lines
+concurrently. Rows of .fvecs, IDX (MNIST's *-images-idx3-ubyte.gz) and
+NumPy files (.npy, or an array of an .npz: float32, float64, float16 or
+uint8, rows × vector size) get the ids <id-prefix><row number>, counting
+from 0; JSON lines
 ({"id": …, "vector": […], "attributes": {…}}) keep their ids, and the server
 assigns one to documents without. Prints one line: rows, seconds, rows/s.`
 
@@ -120,7 +123,8 @@ func parseImportFlags(args []string, stderr io.Writer) (importConfig, error) {
 	var format, metric string
 	fs.StringVar(&c.namespace, "namespace", "", "namespace to write to (required)")
 	fs.StringVar(&c.file, "file", "", "`path` of the data (required); gzip is undone")
-	fs.StringVar(&format, "format", "", "fvecs, idx or jsonl (default: from the file name; other .gz files are taken for IDX)")
+	fs.StringVar(&format, "format", "", "fvecs, idx, jsonl, npy or npz (default: from the file name; other .gz files are taken for IDX)")
+	fs.StringVar(&c.array, "array", "", "the array of an .npz archive to import (default: its only one)")
 	fs.BoolVar(&c.create, "create", false, "create the namespace first (with --dim and --metric)")
 	fs.IntVar(&c.dim, "dim", 0, "dimension for --create (default: the file's)")
 	fs.StringVar(&metric, "metric", "l2", "metric for --create: l2, cosine or dot")
@@ -153,7 +157,10 @@ func parseImportFlags(args []string, stderr io.Writer) (importConfig, error) {
 			errs = append(errs, errors.New("--format ivecs: .ivecs files hold ids, not vectors; import an .fvecs file"))
 		}
 		if c.format == dataset.JSONL && c.idPrefix != "" {
-			errs = append(errs, errors.New("--id-prefix applies to fvecs and IDX rows; JSON lines carry their own ids"))
+			errs = append(errs, errors.New("--id-prefix applies to fvecs, IDX and NumPy rows; JSON lines carry their own ids"))
+		}
+		if c.array != "" && c.format != dataset.NPZ {
+			errs = append(errs, errors.New("--array names an array of an .npz archive"))
 		}
 	}
 	m, err := parseMetric(metric)
@@ -179,17 +186,12 @@ func parseImportFlags(args []string, stderr io.Writer) (importConfig, error) {
 // docSource yields the documents of a data file.
 type docSource struct {
 	next func() (*weftv1.Document, error) // io.EOF after the last
-	file *dataset.File
+	file io.Closer
 }
 
 // openSource opens the file for its format; vector rows get the ids
 // prefix+row.
-func openSource(path string, format dataset.Format, prefix string) (*docSource, error) {
-	f, err := dataset.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	s := &docSource{file: f}
+func openSource(path string, format dataset.Format, prefix, array string) (*docSource, error) {
 	rowDoc := func(read func() ([]float32, error)) func() (*weftv1.Document, error) {
 		row := 0
 		return func() (*weftv1.Document, error) {
@@ -202,7 +204,31 @@ func openSource(path string, format dataset.Format, prefix string) (*docSource, 
 			return d, nil
 		}
 	}
+	if format == dataset.NPZ { // a zip archive: read in place, not streamed
+		a, err := dataset.OpenNPZ(path)
+		if err != nil {
+			return nil, err
+		}
+		r, err := a.Open(array)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		return &docSource{file: a, next: rowDoc(r.Next)}, nil
+	}
+	f, err := dataset.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &docSource{file: f}
 	switch format {
+	case dataset.NPY:
+		r, err := dataset.NewNPYReader(f, path)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		s.next = rowDoc(r.Next)
 	case dataset.Fvecs:
 		r := dataset.NewFvecsReader(f, path)
 		s.next = rowDoc(r.Next)
@@ -237,7 +263,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer cl.Close()
-	src, err := openSource(c.file, c.format, c.idPrefix)
+	src, err := openSource(c.file, c.format, c.idPrefix, c.array)
 	if err != nil {
 		return err
 	}

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -267,5 +269,64 @@ func TestImportStopsAtFirstServerError(t *testing.T) {
 	err = runImport(context.Background(), []string{"--addr", addr, "--namespace", "vecs", "--file", path, "--create"}, new(bytes.Buffer), new(bytes.Buffer))
 	if connect.CodeOf(err) != connect.CodeAlreadyExists || !strings.Contains(err.Error(), "leave out --create") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// weft import of a NumPy array (.npy, and one array of an .npz): rows get
+// the ids <prefix><row>, the dimension comes from the array's shape, and
+// float64 values arrive as float32.
+func TestImportNumPy(t *testing.T) {
+	dir := t.TempDir()
+	// numpy.save of np.arange(12, dtype='<f8').reshape(4, 3).
+	hdr := "{'descr': '<f8', 'fortran_order': False, 'shape': (4, 3), }"
+	for (10+len(hdr)+1)%64 != 0 {
+		hdr += " "
+	}
+	hdr += "\n"
+	file := append([]byte("\x93NUMPY\x01\x00"), byte(len(hdr)), byte(len(hdr)>>8))
+	file = append(file, hdr...)
+	for i := range 12 {
+		file = binary.LittleEndian.AppendUint64(file, math.Float64bits(float64(i)))
+	}
+	npyPath := filepath.Join(dir, "emb.npy")
+	if err := os.WriteFile(npyPath, file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	npzPath := filepath.Join(dir, "emb.npz")
+	zf, err := os.Create(npzPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := zip.NewWriter(zf)
+	for _, name := range []string{"a.npy", "b.npy"} {
+		w, _ := z.Create(name)
+		w.Write(file)
+	}
+	z.Close()
+	zf.Close()
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"npy", []string{"--file", npyPath}},
+		{"npz", []string{"--file", npzPath, "--array", "b"}},
+	} {
+		f := &toolFake{}
+		addr := startToolFake(t, f)
+		args := append([]string{"--addr", addr, "--namespace", "np", "--create", "--id-prefix", "r"}, c.args...)
+		if err := runImport(context.Background(), args, new(bytes.Buffer), new(bytes.Buffer)); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if len(f.created) != 1 || f.created[0].GetDimension() != 3 || len(f.docs) != 4 {
+			t.Fatalf("%s: created %v, %d documents", c.name, f.created, len(f.docs))
+		}
+		if v := f.docs["r2"].GetVector(); !slices.Equal(v, []float32{6, 7, 8}) {
+			t.Fatalf("%s: row 2 is %v", c.name, v)
+		}
+	}
+	f := &toolFake{}
+	err = runImport(context.Background(), []string{"--addr", startToolFake(t, f), "--namespace", "np", "--file", npzPath}, new(bytes.Buffer), new(bytes.Buffer))
+	if err == nil || !strings.Contains(err.Error(), "name one with --array") {
+		t.Fatalf("an .npz of two arrays without --array: %v", err)
 	}
 }

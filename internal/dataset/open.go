@@ -20,21 +20,24 @@ const (
 	Ivecs Format = "ivecs"
 	IDX   Format = "idx"
 	JSONL Format = "jsonl"
+	NPY   Format = "npy" // a NumPy array (numpy.save)
+	NPZ   Format = "npz" // an archive of NumPy arrays (numpy.savez)
 )
 
-// ParseFormat returns the format called s (fvecs, ivecs, idx or jsonl).
+// ParseFormat returns the format called s (fvecs, ivecs, idx, jsonl, npy
+// or npz).
 func ParseFormat(s string) (Format, error) {
 	switch f := Format(strings.ToLower(s)); f {
-	case Fvecs, Ivecs, IDX, JSONL:
+	case Fvecs, Ivecs, IDX, JSONL, NPY, NPZ:
 		return f, nil
 	}
-	return "", fmt.Errorf("unknown format %q: want fvecs, ivecs, idx or jsonl", s)
+	return "", fmt.Errorf("unknown format %q: want fvecs, ivecs, idx, jsonl, npy or npz", s)
 }
 
 // FormatOf guesses a file's format from its name: .fvecs, .ivecs, .jsonl
-// (or .ndjson), IDX names ending in -ubyte or .idx, each optionally
-// followed by .gz; any other .gz file is taken for gzipped IDX, as MNIST
-// ships.
+// (or .ndjson), .npy, IDX names ending in -ubyte or .idx, each optionally
+// followed by .gz; .npz; any other .gz file is taken for gzipped IDX, as
+// MNIST ships.
 func FormatOf(path string) (Format, error) {
 	base := strings.ToLower(filepath.Base(path))
 	inner, gz := strings.CutSuffix(base, ".gz")
@@ -45,10 +48,14 @@ func FormatOf(path string) (Format, error) {
 		return Ivecs, nil
 	case strings.HasSuffix(inner, ".jsonl"), strings.HasSuffix(inner, ".ndjson"):
 		return JSONL, nil
+	case strings.HasSuffix(inner, ".npy"):
+		return NPY, nil
+	case strings.HasSuffix(base, ".npz"):
+		return NPZ, nil
 	case strings.HasSuffix(inner, "-ubyte"), strings.HasSuffix(inner, ".idx"), gz:
 		return IDX, nil
 	}
-	return "", fmt.Errorf("%s: cannot tell the format from the name: name it (fvecs, ivecs, idx or jsonl)", path)
+	return "", fmt.Errorf("%s: cannot tell the format from the name: name it (fvecs, ivecs, idx, jsonl, npy or npz)", path)
 }
 
 // File is an open data file, decompressed if it was gzipped.
