@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -185,8 +187,9 @@ func parseImportFlags(args []string, stderr io.Writer) (importConfig, error) {
 
 // docSource yields the documents of a data file.
 type docSource struct {
-	next func() (*weftv1.Document, error) // io.EOF after the last
-	file io.Closer
+	next  func() (*weftv1.Document, error) // io.EOF after the last
+	file  io.Closer
+	total int // rows the file holds; 0: unknown
 }
 
 // openSource opens the file for its format; vector rows get the ids
@@ -214,7 +217,7 @@ func openSource(path string, format dataset.Format, prefix, array string) (*docS
 			a.Close()
 			return nil, err
 		}
-		return &docSource{file: a, next: rowDoc(r.Next)}, nil
+		return &docSource{file: a, next: rowDoc(r.Next), total: r.Count()}, nil
 	}
 	f, err := dataset.Open(path)
 	if err != nil {
@@ -228,7 +231,7 @@ func openSource(path string, format dataset.Format, prefix, array string) (*docS
 			f.Close()
 			return nil, err
 		}
-		s.next = rowDoc(r.Next)
+		s.next, s.total = rowDoc(r.Next), r.Count()
 	case dataset.Fvecs:
 		r := dataset.NewFvecsReader(f, path)
 		s.next = rowDoc(r.Next)
@@ -238,7 +241,7 @@ func openSource(path string, format dataset.Format, prefix, array string) (*docS
 			f.Close()
 			return nil, err
 		}
-		s.next = rowDoc(r.Next)
+		s.next, s.total = rowDoc(r.Next), r.Count()
 	case dataset.JSONL:
 		r := dataset.NewJSONLReader(f, path)
 		s.next = r.Next
@@ -279,8 +282,48 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-// progressEvery is how often a long import reports progress on stderr.
-const progressEvery = 10 * time.Second
+// Progress of a long import on stderr: a line redrawn four times a second
+// on a terminal, with rate and time left; otherwise one JSON line every
+// progressEvery, for logs and scripts.
+const (
+	progressEvery     = 5 * time.Second
+	progressEveryTerm = 250 * time.Millisecond
+)
+
+// progressReport is one report of a running import.
+type progressReport struct {
+	Acked   int64   `json:"rows_acknowledged"`
+	Total   int     `json:"rows_total,omitempty"`
+	Rate    float64 `json:"rows_per_second"`
+	ETASecs float64 `json:"eta_seconds,omitempty"`
+}
+
+func newProgressReport(acked int64, total int, elapsed time.Duration) progressReport {
+	r := progressReport{Acked: acked, Total: total, Rate: float64(acked) / max(elapsed.Seconds(), 1e-9)}
+	if total > 0 && r.Rate > 0 {
+		r.ETASecs = math.Round(float64(int64(total)-acked)/r.Rate*10) / 10
+	}
+	return r
+}
+
+// line is the report as a terminal shows it.
+func (r progressReport) line() string {
+	s := fmt.Sprintf("import: %d rows acknowledged, %.0f rows/s", r.Acked, r.Rate)
+	if r.Total > 0 {
+		s = fmt.Sprintf("import: %d / %d rows (%.0f %%), %.0f rows/s, %s left", r.Acked, r.Total, 100*float64(r.Acked)/float64(r.Total), r.Rate, time.Duration(r.ETASecs*float64(time.Second)).Round(time.Second))
+	}
+	return s
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
 
 // importDocs sends the source's documents in batches over c.concurrency
 // requests in flight, stopping at the first error, which it returns.
@@ -317,17 +360,35 @@ func importDocs(ctx context.Context, cl *weft.Client, c importConfig, src *docSo
 	var wg sync.WaitGroup
 	var acked atomic.Int64
 	start := time.Now()
-	tick := time.NewTicker(progressEvery)
+	total := src.total
+	if c.limit > 0 && (total == 0 || c.limit < total) {
+		total = c.limit
+	}
+	term := isTerminal(progress)
+	every := progressEvery
+	if term {
+		every = progressEveryTerm
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
-	stopProgress := make(chan struct{})
-	defer close(stopProgress)
+	stopProgress, progressDone := make(chan struct{}), make(chan struct{})
+	defer func() { close(stopProgress); <-progressDone }()
 	go func() {
+		defer close(progressDone)
 		for {
 			select {
 			case <-tick.C:
-				n := acked.Load()
-				fmt.Fprintf(progress, "import: %d rows acknowledged (%.0f rows/s)\n", n, float64(n)/time.Since(start).Seconds())
+				r := newProgressReport(acked.Load(), total, time.Since(start))
+				if term {
+					fmt.Fprintf(progress, "\r\033[K%s", r.line())
+					continue
+				}
+				b, _ := json.Marshal(r)
+				fmt.Fprintf(progress, "%s\n", b)
 			case <-stopProgress:
+				if term {
+					fmt.Fprint(progress, "\r\033[K")
+				}
 				return
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -328,5 +330,28 @@ func TestImportNumPy(t *testing.T) {
 	err = runImport(context.Background(), []string{"--addr", startToolFake(t, f), "--namespace", "np", "--file", npzPath}, new(bytes.Buffer), new(bytes.Buffer))
 	if err == nil || !strings.Contains(err.Error(), "name one with --array") {
 		t.Fatalf("an .npz of two arrays without --array: %v", err)
+	}
+}
+
+// Progress reports: rate and time left from the rows acknowledged so far,
+// as a terminal line or a JSON line.
+func TestImportProgress(t *testing.T) {
+	r := newProgressReport(250_000, 1_000_000, 2*time.Second)
+	if r.Rate != 125_000 || r.ETASecs != 6 {
+		t.Fatalf("report %+v: want 125,000 rows/s and 6 s left", r)
+	}
+	if got := r.line(); got != "import: 250000 / 1000000 rows (25 %), 125000 rows/s, 6s left" {
+		t.Fatalf("terminal line %q", got)
+	}
+	b, _ := json.Marshal(r)
+	if string(b) != `{"rows_acknowledged":250000,"rows_total":1000000,"rows_per_second":125000,"eta_seconds":6}` {
+		t.Fatalf("JSON line %s", b)
+	}
+	unknown := newProgressReport(10, 0, time.Second)
+	if unknown.line() != "import: 10 rows acknowledged, 10 rows/s" || unknown.ETASecs != 0 {
+		t.Fatalf("without a total: %+v %q", unknown, unknown.line())
+	}
+	if isTerminal(new(bytes.Buffer)) {
+		t.Fatal("a buffer is not a terminal")
 	}
 }
