@@ -16,7 +16,13 @@
 // segment rows). The plugin hooks that narrow a search before it runs
 // (route and filter) run here, over the columns ([PluginChain]).
 //
-// [State.FoldInput] gathers what the indexer folds into a new segment.
+// Segments carry a centroid and radius; a search visits them nearest
+// centroid first, caps IVF lists at [SearchOptions.NProbe], and skips a
+// segment whose nearest possible row is beyond the k-th candidate found.
+// [State.FoldInput] gathers what the indexer folds into a new segment;
+// [Partition] splits a large fold into IVF lists by k-means centroids. A
+// State that could not read some of its manifest's segments lists them in
+// [State.Failed].
 //
 // A State is guarded by its embedded lock: writers hold it to apply,
 // queries hold the read lock while they search and copy results out.
