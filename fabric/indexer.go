@@ -182,13 +182,74 @@ func (s *Server) followBucket(ctx context.Context) error {
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, 10*s.bucketTimeout)
-		_, err := s.refreshed(rctx, name)
+		err := s.follow(rctx, name)
 		cancel()
 		if err != nil && ctx.Err() == nil && !namespaceMissing(err) && !generationClosed(err) {
 			s.log.Warn("catching up with a namespace's WAL failed; retrying", "namespace", name, "err", err)
 		}
 	}
 	return nil
+}
+
+// follow catches a loaded namespace up with its WAL, marking it used when
+// there was something new (so it stays loaded while it is written), and
+// loads one that is not loaded only when its WAL holds entries past its
+// newest manifest: an indexed namespace nobody writes costs the indexer a
+// few small reads per poll, not its segments in memory (with UnloadIdle).
+func (s *Server) follow(ctx context.Context, name string) error {
+	s.mu.Lock()
+	ns, loaded := s.namespaces[name]
+	s.mu.Unlock()
+	if loaded {
+		select {
+		case <-ns.loaded:
+		default:
+			return nil // loading
+		}
+		if ns.loadErr != nil {
+			return nil // forgotten; the next poll loads it again
+		}
+		s.heal(ctx, ns)
+		before := ns.state().Applied
+		if err := s.refresh(ctx, ns); err != nil {
+			return err
+		}
+		if ns.state().Applied != before {
+			ns.lastUsed.Store(time.Now().UnixNano())
+		}
+		return nil
+	}
+	if s.unloadIdle > 0 {
+		pending, err := s.hasUnindexed(ctx, name)
+		if err != nil || !pending {
+			return err
+		}
+	}
+	_, err := s.refreshed(ctx, name)
+	return err
+}
+
+// hasUnindexed reports whether namespace name's WAL holds an entry past
+// its newest manifest, without loading it.
+func (s *Server) hasUnindexed(ctx context.Context, name string) (bool, error) {
+	meta, err := s.readConfig(ctx, name)
+	if err != nil || meta.GetGeneration() == "" {
+		return err == nil, err // a namespace to migrate: load it
+	}
+	gen := objstore.Generation{Namespace: name, ID: meta.GetGeneration()}
+	v, payload, err := objstore.NewManifests(s.bucket, gen).Latest(ctx)
+	if err != nil {
+		return false, err
+	}
+	covered := uint64(0)
+	if v > 0 {
+		man := &storagev1.Manifest{}
+		if err := proto.Unmarshal(payload, man); err != nil {
+			return false, err
+		}
+		covered = man.GetWalSequence()
+	}
+	return objstore.NewWAL(s.bucket, gen.WALPrefix()).Exists(ctx, covered+1)
 }
 
 // stopIndexer stops the indexer and waits for it.

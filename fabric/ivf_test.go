@@ -445,3 +445,60 @@ func TestUnreadableSegment(t *testing.T) {
 		all[added.Id] = added
 	}
 }
+
+// An indexer drops a namespace nobody writes once it is indexed, and loads
+// it again, and folds, when its WAL grows.
+func TestIndexerUnloadsIdleNamespaces(t *testing.T) {
+	bucket := objstore.NewInMemory()
+	disabled := eagerIndex
+	disabled.Disabled = true
+	w := serveFabric(t, fabric.Config{Bucket: bucket, Index: disabled, WriteLease: testLease})
+	reg := prometheus.NewRegistry()
+	ix, err := fabric.New(fabric.Config{Bucket: bucket, Index: eagerIndex, WriteLease: -1, UnloadIdle: 200 * time.Millisecond, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ix.IndexBucket(ctx, 20*time.Millisecond) }()
+	t.Cleanup(func() { cancel(); <-done; ix.Close() })
+	unloads := func() float64 {
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "weft_namespaces_unloaded_total" {
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return 0
+	}
+	indexed := func(want uint64) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			got, err := w.ns.GetNamespace(context.Background(), connect.NewRequest(&weftv1.GetNamespaceRequest{Name: "quiet"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := got.Msg.GetStats(); st.GetIndexedDocuments() == want && st.GetUnindexedDocuments() == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not indexed to %d after 20 s: %v", want, got.Msg.GetStats())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	createNamespace(t, w, "quiet", 4, weftv1.Metric_METRIC_L2)
+	r := rand.New(rand.NewPCG(51, 52))
+	upsert(t, w, "quiet", randomDocs(r, 200, 4, "a"))
+	indexed(200)
+	deadline := time.Now().Add(10 * time.Second)
+	for unloads() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the indexer kept an idle, indexed namespace loaded for 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	upsert(t, w, "quiet", randomDocs(r, 100, 4, "b"))
+	indexed(300)
+}

@@ -34,6 +34,7 @@ func runIndexer(ctx context.Context, args []string, stderr io.Writer) error {
 	c.index.RegisterFlags("index.", fs)
 	c.timeouts.register(fs)
 	poll := fs.Duration("poll", time.Second, "How often to look for new namespaces and WAL entries.")
+	unloadIdle := fs.Duration("namespace-unload-idle", time.Minute, "Drop a namespace from memory once nothing was written to it for this long and all of it is indexed; it loads again when its WAL grows. 0: keep every namespace loaded.")
 	configPath := fs.String("config", os.Getenv("WEFT_CONFIG"), "YAML file of settings, keyed by flag name; flags and WEFT_* environment variables override it.")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -61,7 +62,7 @@ func runIndexer(ctx context.Context, args []string, stderr io.Writer) error {
 	log, bucket, reg := p.log, p.bucket, p.reg
 
 	// An indexer never writes the WAL, so it takes no write lease.
-	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Index: c.index, WriteLease: -1})
+	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Index: c.index, WriteLease: -1, UnloadIdle: *unloadIdle})
 	if err != nil {
 		return err
 	}
