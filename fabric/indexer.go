@@ -315,16 +315,24 @@ func (s *Server) wantFold(ns *namespace) (fold, all bool) {
 			return false, false
 		}
 		// IVF lists count as one: merging is worth it when the other
-		// segments hold a tenth as many rows as the lists (or the largest).
-		largest, rest, lists := 0, 0, 0
+		// segments hold a tenth as many rows as the lists (or the largest),
+		// or when deletes emptied a quarter of the lists' rows (their
+		// centroids no longer fit the data): the merge trains them again.
+		// A partition's own imbalance (k-means clusters differ in size) is
+		// no reason: merging again would give the same lists.
+		largest, rest, lists, listRows := 0, 0, 0, 0
 		for _, g := range st.Segs {
 			live := g.Graph.Live()
 			if g.List {
 				lists += live
+				listRows += g.Rows
 				continue
 			}
 			rest += live
 			largest = max(largest, live)
+		}
+		if listRows > 0 && 4*(listRows-lists) > listRows {
+			return true, true
 		}
 		if lists == 0 {
 			rest -= largest

@@ -502,3 +502,60 @@ func TestIndexerUnloadsIdleNamespaces(t *testing.T) {
 	upsert(t, w, "quiet", randomDocs(r, 100, 4, "b"))
 	indexed(300)
 }
+
+// When deletes empty a quarter of the IVF lists' rows, an idle namespace
+// is partitioned again: new centroids, lists holding only live rows.
+func TestIVFListsRetrainAfterDeletes(t *testing.T) {
+	const dim, perCluster = 8, 400
+	r := rand.New(rand.NewPCG(61, 62))
+	var centers [][]float32
+	for c := range 6 {
+		v := make([]float32, dim)
+		v[c%dim] = 60
+		centers = append(centers, v)
+	}
+	bucket := objstore.NewInMemory()
+	cfg := fabric.Config{Bucket: bucket, Index: eagerIndex, WriteLease: testLease}
+	cfg.Index.ShardRows = 500
+	c := serveFabric(t, cfg)
+	createNamespace(t, c, "re", dim, weftv1.Metric_METRIC_L2)
+	docs := clustered(r, centers, perCluster, "d")
+	upsert(t, c, "re", docs)
+	waitIndexed(t, c, "re")
+	before := newestManifest(t, bucket, "re")
+	// Delete 40 % of every cluster: no list is mostly dead, the lists are.
+	var ids []string
+	for i, d := range docs {
+		if i%5 < 2 {
+			ids = append(ids, d.GetId())
+		}
+	}
+	if _, err := c.docs.Delete(context.Background(), connect.NewRequest(&weftv1.DeleteRequest{Namespace: "re", Ids: ids})); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		man := newestManifest(t, bucket, "re")
+		rows, dead, lists := uint64(0), 0, 0
+		for _, ref := range man.GetSegments() {
+			rows += ref.GetRows()
+			if len(ref.GetDeleted()) > 0 {
+				dead++
+			}
+			if ref.GetIvfList() {
+				lists++
+			}
+		}
+		if man.GetVersion() > before.GetVersion() && rows == uint64(len(docs)-len(ids)) && dead == 0 && lists == len(man.GetSegments()) {
+			break // partitioned again over the live rows
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("20 s after deleting 40 %%: manifest %d holds %d rows in %d segments (%d lists, %d with deletes)", man.GetVersion(), rows, len(man.GetSegments()), lists, dead)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st := waitIndexed(t, c, "re")
+	if st.GetDocumentCount() != uint64(len(docs)-len(ids)) {
+		t.Fatalf("documents after re-partitioning: %v", st)
+	}
+}
