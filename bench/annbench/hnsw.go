@@ -74,6 +74,8 @@ func newEngine(name string, o *options) (engine, error) {
 	switch name {
 	case "weft-hnsw":
 		return newHNSW(o)
+	case "weft-hnsw-codes":
+		return newHNSWCodes(o)
 	case "weft-hnsw-filtered":
 		return newFiltered(o)
 	case "weft-ivfpq":
@@ -81,5 +83,63 @@ func newEngine(name string, o *options) (engine, error) {
 	case "weft-rabitq":
 		return newRaBitQ(o)
 	}
-	return nil, fmt.Errorf("unknown engine %s (weft-hnsw, weft-hnsw-filtered, weft-ivfpq, weft-rabitq)", name)
+	return nil, fmt.Errorf("unknown engine %s (weft-hnsw, weft-hnsw-codes, weft-hnsw-filtered, weft-ivfpq, weft-rabitq)", name)
+}
+
+// hnswCodesEngine is weft-hnsw-codes: the same graph searched on RaBitQ
+// codes (hnsw.SearchCodes), refining the best candidates exactly.
+type hnswCodesEngine struct {
+	hnswEngine
+	refines []int
+	refine  int
+	codes   *hnsw.Codes
+}
+
+func newHNSWCodes(o *options) (*hnswCodesEngine, error) {
+	h, err := newHNSW(o)
+	if err != nil {
+		return nil, err
+	}
+	e := &hnswCodesEngine{hnswEngine: *h}
+	if e.refines, err = o.list("refine", "32,64,128"); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *hnswCodesEngine) settings() [][]param {
+	var out [][]param
+	for _, ef := range e.efs {
+		for _, r := range e.refines {
+			if r <= ef {
+				out = append(out, []param{{"ef", ef}, {"refine", r}})
+			}
+		}
+	}
+	return out
+}
+
+func (e *hnswCodesEngine) build(ctx context.Context, ds *dataset, threads int) error {
+	if err := e.hnswEngine.build(ctx, ds, threads); err != nil {
+		return err
+	}
+	codes, err := e.idx.BuildCodes(ctx, 1, threads)
+	if err != nil {
+		return err
+	}
+	e.codes = codes
+	return nil
+}
+
+func (e *hnswCodesEngine) codeBytesPerVector() float64 {
+	return float64(e.codes.Bytes()) / float64(max(e.idx.Len(), 1))
+}
+
+func (e *hnswCodesEngine) configure(s []param, k int) { e.ef, e.refine = s[0].v, s[1].v }
+
+func (e *hnswCodesEngine) search(_ int, q []float32, k int, out []int64) {
+	got, _ := e.idx.SearchCodes(q, k, e.ef, e.refine, e.codes, e.idx.Vector)
+	for i, r := range got {
+		out[i] = int64(r.ID)
+	}
 }
