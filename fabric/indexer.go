@@ -42,6 +42,9 @@ type IndexConfig struct {
 	Threads int
 	// M and EfConstruction are the HNSW build parameters (16, 200).
 	M, EfConstruction int
+	// Codes makes segments carry RaBitQ codes of their vectors, so queries
+	// with SearchParams.refine walk graphs on them (L2 and cosine).
+	Codes bool
 	// ShardRows is the most rows one segment holds (default 1,000,000): a
 	// fold of more is split into IVF lists, one segment each, by k-means
 	// centroids trained on a sample; a query searches the lists nearest
@@ -72,6 +75,7 @@ func (c *IndexConfig) RegisterFlags(prefix string, fs *flag.FlagSet) {
 	fs.IntVar(&c.Threads, prefix+"threads", 0, "Goroutines building a segment's graph; 0 means one per core.")
 	fs.IntVar(&c.M, prefix+"m", d.M, "HNSW neighbours per node on upper layers (2M on layer 0).")
 	fs.IntVar(&c.EfConstruction, prefix+"ef-construction", d.EfConstruction, "HNSW beam width while building.")
+	fs.BoolVar(&c.Codes, prefix+"codes", false, "Give segments compressed codes of their vectors (RaBitQ), so queries with search.refine walk graphs on them and read a fraction of the vectors.")
 	fs.IntVar(&c.ShardRows, prefix+"shard-rows", d.ShardRows, "Most rows in one segment: larger folds are split into IVF lists (k-means centroids), one segment each.")
 	fs.DurationVar(&c.Grace, prefix+"grace", d.Grace, "How long superseded manifests, segments and folded WAL entries stay before they are deleted.")
 	fs.IntVar(&c.MaxUnindexed, prefix+"max-unindexed", d.MaxUnindexed, "Refuse writes (ResourceExhausted, retry later) while this many document changes wait for the indexer.")
@@ -477,7 +481,7 @@ func (s *Server) fold(ctx context.Context, ns *namespace, all bool) error {
 
 // buildSegment indexes rows into a new segment, uploads it and opens it.
 func (s *Server) buildSegment(ctx context.Context, ns *namespace, meta *storagev1.SegmentMeta, rows *workers.SegmentRows) (workers.SegmentPart, error) {
-	data, err := workers.BuildSegment(ctx, meta, rows, workers.BuildConfig{M: s.index.M, EfConstruction: s.index.EfConstruction, Threads: s.index.Threads})
+	data, err := workers.BuildSegment(ctx, meta, rows, workers.BuildConfig{M: s.index.M, EfConstruction: s.index.EfConstruction, Threads: s.index.Threads, Codes: s.index.Codes})
 	if err != nil {
 		return workers.SegmentPart{}, err
 	}

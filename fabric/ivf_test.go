@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weftdb/weft/fabric"
+	"github.com/weftdb/weft/index/indextest"
 	"github.com/weftdb/weft/objstore"
 	storagev1 "github.com/weftdb/weft/proto/gen/weft/storage/v1"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
@@ -557,5 +558,60 @@ func TestIVFListsRetrainAfterDeletes(t *testing.T) {
 	st := waitIndexed(t, c, "re")
 	if st.GetDocumentCount() != uint64(len(docs)-len(ids)) {
 		t.Fatalf("documents after re-partitioning: %v", st)
+	}
+}
+
+// --index.codes and search.refine: segments carry RaBitQ codes; a query
+// with refine walks them and scores only the refine best exactly (stats
+// and explain say so), with recall near a full-precision search's on real
+// data (the Fashion-MNIST subset); without refine, or with a filter, the
+// full vectors are searched.
+func TestCodesSearch(t *testing.T) {
+	base, qs, dim := indextest.FashionMNIST()
+	cfg := fabric.Config{Bucket: objstore.NewInMemory(), Index: eagerIndex, WriteLease: testLease}
+	cfg.Index.Codes = true
+	c := serveFabric(t, cfg)
+	createNamespace(t, c, "codes", uint32(dim), weftv1.Metric_METRIC_L2)
+	all := map[string]*weftv1.Document{}
+	var docs []*weftv1.Document
+	for i := range len(base) / dim {
+		d := &weftv1.Document{Id: fmt.Sprint("f", i), Vector: base[i*dim : (i+1)*dim],
+			Attributes: map[string]*weftv1.AttributeValue{"odd": {Kind: &weftv1.AttributeValue_BoolValue{BoolValue: i%2 == 1}}}}
+		docs = append(docs, d)
+		all[d.Id] = d
+	}
+	upsert(t, c, "codes", docs)
+	waitIndexed(t, c, "codes")
+	const nq = 50
+	var recall, recallFull float64
+	for i := range nq {
+		q := qs[i*dim : (i+1)*dim]
+		want := reference(all, q, 10, weftv1.Metric_METRIC_L2, nil)
+		got := query(t, c, &weftv1.QueryRequest{Namespace: "codes", Vector: q, TopK: 10, Search: &weftv1.SearchParams{Ef: 64, Refine: 40}, Explain: true})
+		sh := got.GetExplain().GetShards()
+		if len(sh) != 1 || sh[0].GetStrategy() != "codes" || sh[0].GetScoredExactly() == 0 || sh[0].GetScoredExactly() > 40 ||
+			got.GetStats().GetDocumentsScanned() != sh[0].GetScoredExactly() {
+			t.Fatalf("query %d with refine: shards %v, stats %v", i, sh, got.GetStats())
+		}
+		recall += recallOf(got.GetResults(), want)
+		full := query(t, c, &weftv1.QueryRequest{Namespace: "codes", Vector: q, TopK: 10, Search: &weftv1.SearchParams{Ef: 64}, Explain: true})
+		if s := full.GetExplain().GetShards()[0].GetStrategy(); s != "graph" {
+			t.Fatalf("without refine the strategy is %q", s)
+		}
+		recallFull += recallOf(full.GetResults(), want)
+	}
+	recall, recallFull = recall/nq, recallFull/nq
+	t.Logf("recall@10 with codes (ef 64, refine 40) %.3f; full precision %.3f", recall, recallFull)
+	if recall < 0.95 || recall < recallFull-0.03 {
+		t.Fatalf("recall@10 with codes %.3f, full precision %.3f", recall, recallFull)
+	}
+	odd := &weftv1.Filter{Op: &weftv1.Filter_Eq{Eq: &weftv1.Comparison{Attribute: "odd", Value: &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_BoolValue{BoolValue: true}}}}}
+	got := query(t, c, &weftv1.QueryRequest{Namespace: "codes", Vector: qs[:dim], TopK: 10, Filter: odd, Search: &weftv1.SearchParams{Ef: 64, Refine: 40}, Explain: true})
+	if s := got.GetExplain().GetShards()[0].GetStrategy(); s == "codes" {
+		t.Fatal("a filtered query walked the codes")
+	}
+	_, err := c.query.Query(context.Background(), connect.NewRequest(&weftv1.QueryRequest{Namespace: "codes", Vector: qs[:dim], TopK: 1, Search: &weftv1.SearchParams{Refine: 10001}}))
+	if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "refine") {
+		t.Fatalf("refine over the limit: %v", err)
 	}
 }

@@ -298,6 +298,10 @@ func searchPlan(m *weftv1.QueryRequest, meta *weftv1.Namespace, want int) (worke
 	if o.NProbe == 0 && r == 0 {
 		o.NProbe = int(d.GetNprobe())
 	}
+	o.Refine = int(p.GetRefine())
+	if o.Refine == 0 {
+		o.Refine = int(d.GetRefine())
+	}
 	return o, source
 }
 

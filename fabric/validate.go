@@ -385,6 +385,9 @@ func validSearchParams(field string, p *weftv1.SearchParams) *Error {
 	if p.GetEf() > maxEf {
 		return invalid("search-ef", "%s.ef %d is over the limit of %d", field, p.GetEf(), maxEf)
 	}
+	if p.GetRefine() > maxEf {
+		return invalid("search-refine", "%s.refine %d is over the limit of %d", field, p.GetRefine(), maxEf)
+	}
 	if p.GetNprobe() > 0 && p.GetRecallTarget() > 0 {
 		return invalid("search-nprobe-and-recall", "%s sets both nprobe and recall_target: set one (with recall_target every list that can hold a nearer row is searched)", field)
 	}

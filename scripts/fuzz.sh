@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 FUZZTIME=${FUZZTIME:-5s}
 targets=(
 	"FuzzDecode ./index/hnsw"
+	"FuzzDecodeCodes ./index/hnsw"
 	"FuzzDecodePQ ./index/quant"
 	"FuzzDecodeRaBitQ ./index/quant"
 	"FuzzDecodePQIndex ./index/ivf"

@@ -27,6 +27,8 @@ import (
 //	                graph keeps them normalised; other metrics read the
 //	                graph's copy, which is the same bytes)
 //	KindGraph       the HNSW graph with its vectors (index/hnsw encoding)
+//	KindCodes       RaBitQ codes of the graph's vectors (index/hnsw's
+//	                codes encoding; only when built with BuildConfig.Codes)
 //	KindCentroid    the mean of the graph's vectors, then the largest L2
 //	                distance of one from it (dimension + 1 floats;
 //	                absent from segments written before it)
@@ -41,6 +43,9 @@ type Segment struct {
 	Rows  int
 	Bytes int
 	Graph *hnsw.Index
+	// Codes, when the segment has them, let a search walk the graph on
+	// compressed vectors (SearchOptions.Refine).
+	Codes *hnsw.Codes
 	vecs  []float32 // as written, row-major; nil: the graph's vectors
 	dim   int
 	// Centroid is the mean of the segment's vectors as its graph holds
@@ -96,8 +101,9 @@ func indexMetric(m weftv1.Metric) distance.Metric {
 
 // BuildConfig says how a segment's graph is built.
 type BuildConfig struct {
-	M, EfConstruction int // HNSW build parameters
-	Threads           int // goroutines building the graph
+	M, EfConstruction int  // HNSW build parameters
+	Threads           int  // goroutines building the graph
+	Codes             bool // also RaBitQ codes (not for the dot metric)
 }
 
 // BuildSegment indexes rows and returns the segment's bytes.
@@ -132,6 +138,13 @@ func BuildSegment(ctx context.Context, meta *storagev1.SegmentMeta, rows *Segmen
 		add(segment.KindVectors, segment.EncodeFloat32s(rows.vectors))
 	}
 	add(segment.KindGraph, graph.AppendEncoding(nil))
+	if cfg.Codes && meta.GetMetric() != weftv1.Metric_METRIC_DOT {
+		codes, cerr := graph.BuildCodes(ctx, 1, cfg.Threads)
+		if cerr != nil {
+			return nil, fmt.Errorf("build codes: %w", cerr)
+		}
+		add(segment.KindCodes, codes.AppendEncoding(nil))
+	}
 	centroid, radius := graphCentroid(graph)
 	add(segment.KindCentroid, segment.EncodeFloat32s(append(centroid, radius)))
 	if err != nil {
@@ -197,6 +210,15 @@ func OpenSegment(id string, data []byte, want *storagev1.SegmentMeta) (*Segment,
 			id, rows, len(ids), graph.Len(), graph.Dim())
 	}
 	g := &Segment{ID: id, Rows: rows, Bytes: len(data), Graph: graph, dim: int(meta.GetDimension()), cols: cols, List: meta.GetIvfList()}
+	if s, ok := h.Section(segment.KindCodes, shard0); ok {
+		b, err := h.SectionBytes(data, s)
+		if err != nil {
+			return nil, nil, err
+		}
+		if g.Codes, err = hnsw.DecodeCodes(b, graph); err != nil {
+			return nil, nil, fmt.Errorf("segment %s codes: %w", id, err)
+		}
+	}
 	if s, ok := h.Section(segment.KindCentroid, shard0); ok {
 		b, err := h.SectionBytes(data, s)
 		if err != nil {

@@ -378,6 +378,10 @@ type SearchOptions struct {
 	// Only, when not nil, names the segments to search; the others are
 	// left out (Tail still says whether the tail is scanned).
 	Only map[string]bool
+	// Refine, when positive, walks the graphs of segments that have codes
+	// on them and scores only the Refine best exactly (unfiltered
+	// searches).
+	Refine int
 	// NProbe caps the IVF lists searched, nearest centroids first; 0
 	// searches every list that can still hold a row nearer than the k-th
 	// candidate. Segments that are not lists are always searched.
@@ -450,6 +454,15 @@ func (s *State) Search(q []float32, k int, allow AllowFunc, o SearchOptions) Sea
 		base := s.segBase[i]
 		var found []topk.Result
 		switch {
+		case allow == nil && !o.Exact && o.Refine > 0 && g.Codes != nil:
+			// The graph walk estimates; the refine best are scored exactly.
+			reads, n := 0, 0
+			found, n = g.Graph.SearchCodes(q, k, o.Ef, o.Refine, g.Codes, func(id uint32) []float32 {
+				reads++
+				return g.Graph.Vector(id)
+			})
+			report.Graph, report.Strategy, report.Scored = uint64(n), "codes", uint64(reads)
+			res.Matched += report.Scored
 		case allow == nil && !o.Exact:
 			var n int
 			found, n = g.Graph.SearchCounted(q, k, o.Ef, nil)

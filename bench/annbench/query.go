@@ -77,6 +77,11 @@ func RunQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// Walk graphs on codes and refine this many exactly (0: full vectors).
+	refine, err := o.num("refine", 0)
+	if err != nil {
+		return err
+	}
 	efs, err := o.list("ef", "0")
 	if err != nil {
 		return err
@@ -90,7 +95,7 @@ func RunQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := o.checkAllRead(); err != nil {
 		return err
 	}
-	if conc < 1 || loadConc < 1 || runs < 1 || nqOpt < 1 || filterPct < 0 || filterPct > 100 || nprobe < 0 {
+	if conc < 1 || loadConc < 1 || runs < 1 || nqOpt < 1 || filterPct < 0 || filterPct > 100 || nprobe < 0 || refine < 0 {
 		return errors.New("--concurrency, --load-concurrency, --runs and --queries must be positive, --filter-percent in 0..100, --nprobe at least 0")
 	}
 	ds, err := loadDataset(dir)
@@ -140,7 +145,7 @@ func RunQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		var measured []runResult
 		for range runs {
 			runtime.GC()
-			m, err := runAPIQueries(ctx, qc, name, ds, filters, truth, nq, k, conc, &weftv1.SearchParams{Ef: uint32(s.ef), RecallTarget: float32(s.target), Nprobe: uint32(nprobe)})
+			m, err := runAPIQueries(ctx, qc, name, ds, filters, truth, nq, k, conc, &weftv1.SearchParams{Ef: uint32(s.ef), RecallTarget: float32(s.target), Nprobe: uint32(nprobe), Refine: uint32(refine)})
 			if err != nil {
 				return err
 			}
@@ -151,6 +156,9 @@ func RunQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		params := fmt.Sprintf(`{"ef":%d,"recall_target":%g,"filter_percent":%d}`, s.ef, s.target, filterPct)
 		if nprobe > 0 {
 			params = fmt.Sprintf(`{"ef":%d,"nprobe":%d,"filter_percent":%d}`, s.ef, nprobe, filterPct)
+		}
+		if refine > 0 {
+			params = fmt.Sprintf(`{"ef":%d,"refine":%d,"filter_percent":%d}`, s.ef, refine, filterPct)
 		}
 		fmt.Fprintf(stderr, "weft bench query: %s recall %.4f, %.0f QPS, p50 %.0f µs, %.2f shards probed\n", params, m.recall, m.qps, m.p50us, m.shards)
 		line := fmt.Sprintf(`{"engine":"weft-api","dataset":%q,"params":%s,"k":%d,"recall":%.4f,"qps":%.1f,"p50_us":%.1f,"p99_us":%.1f,"search_threads":%d}`,

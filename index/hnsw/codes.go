@@ -2,7 +2,9 @@ package hnsw
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"math"
 	"sync/atomic"
 
 	"github.com/weftdb/weft/index/distance"
@@ -181,4 +183,59 @@ func (x *Index) searchLayerEst(s *searcher, est func(uint32) float32, ef, layer 
 			}
 		}
 	}
+}
+
+// Codes encoding, little-endian: the RaBitQ quantiser's encoding (its
+// rotation), the centre (dim float32), then per vector its code (CodeSize
+// bytes) and factors (3 float32), vectors in id order.
+
+// AppendEncoding appends c's encoding to dst.
+func (c *Codes) AppendEncoding(dst []byte) []byte {
+	dst = c.rq.AppendEncoding(dst)
+	for _, v := range c.centre {
+		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(v))
+	}
+	for i, f := range c.factors {
+		dst = append(dst, c.codes[i*c.size:(i+1)*c.size]...)
+		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(f.NormSq))
+		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(f.Scale))
+		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(f.Centre))
+	}
+	return dst
+}
+
+// DecodeCodes decodes the codes of x's vectors from b, as AppendEncoding
+// wrote them for x.
+func DecodeCodes(b []byte, x *Index) (*Codes, error) {
+	rq, rest, err := quant.DecodeRaBitQ(b)
+	if err != nil {
+		return nil, corrupt("codes: %v", err)
+	}
+	if rq.Dim() != x.dim {
+		return nil, corrupt("codes of dimension %d for an index of dimension %d", rq.Dim(), x.dim)
+	}
+	c := &Codes{rq: rq, size: rq.CodeSize(), centre: make([]float32, x.dim)}
+	per := c.size + 12
+	if len(rest) != 4*x.dim+x.n*per {
+		return nil, corrupt("codes: %d bytes for %d vectors of %d bytes and a centre of %d values", len(rest), x.n, per, x.dim)
+	}
+	for j := range c.centre {
+		c.centre[j] = math.Float32frombits(binary.LittleEndian.Uint32(rest[4*j:]))
+	}
+	rest = rest[4*x.dim:]
+	c.rcentre = make([]float32, rq.RotatedDim())
+	rq.Rotate(c.centre, c.rcentre)
+	c.codes = make([]byte, x.n*c.size)
+	c.factors = make([]quant.RaBitQFactors, x.n)
+	for i := range x.n {
+		r := rest[i*per : (i+1)*per]
+		copy(c.codes[i*c.size:], r[:c.size])
+		f := r[c.size:]
+		c.factors[i] = quant.RaBitQFactors{
+			NormSq: math.Float32frombits(binary.LittleEndian.Uint32(f)),
+			Scale:  math.Float32frombits(binary.LittleEndian.Uint32(f[4:])),
+			Centre: math.Float32frombits(binary.LittleEndian.Uint32(f[8:])),
+		}
+	}
+	return c, nil
 }

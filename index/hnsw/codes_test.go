@@ -23,7 +23,12 @@ func TestSearchCodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		codes, err := idx.BuildCodes(ctx, 7, 2)
+		built, err := idx.BuildCodes(ctx, 7, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Searched after an encoding round trip: the segment's copy.
+		codes, err := DecodeCodes(built.AppendEncoding(nil), idx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,4 +80,30 @@ func TestSearchCodes(t *testing.T) {
 	if _, err := idx.BuildCodes(ctx, 1, 1); !errors.Is(err, ErrCodesMetric) {
 		t.Fatalf("codes of a dot-product index: %v", err)
 	}
+}
+
+// FuzzDecodeCodes: any bytes decode to codes of the index or an error,
+// never a panic.
+func FuzzDecodeCodes(f *testing.F) {
+	data := indextest.Clustered(1, 50, 8, 3)
+	idx, err := Build(context.Background(), data, 8, DefaultConfig(), 1)
+	if err != nil {
+		f.Fatal(err)
+	}
+	c, err := idx.BuildCodes(context.Background(), 3, 1)
+	if err != nil {
+		f.Fatal(err)
+	}
+	enc := c.AppendEncoding(nil)
+	f.Add(enc)
+	f.Add(enc[:len(enc)-1])
+	f.Add(enc[:40])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := DecodeCodes(b, idx)
+		if err != nil {
+			return
+		}
+		got.Bytes()
+		idx.SearchCodes(data[:8], 3, 8, 4, got, idx.Vector)
+	})
 }

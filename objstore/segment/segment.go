@@ -49,6 +49,7 @@ const (
 	KindCentroid   Kind = 5 // float32s, EncodeFloat32s
 	KindDeleted    Kind = 6 // opaque bytes, reserved
 	KindColumns    Kind = 7 // typed attribute columns, EncodeColumns
+	KindCodes      Kind = 8 // opaque bytes: index/hnsw's codes encoding
 )
 
 func (k Kind) String() string {
@@ -67,6 +68,8 @@ func (k Kind) String() string {
 		return "deleted"
 	case KindColumns:
 		return "columns"
+	case KindCodes:
+		return "codes"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }

@@ -923,7 +923,12 @@ type SearchParams struct {
 	// HNSW candidate list size inside a shard.
 	Ef uint32 `protobuf:"varint,2,opt,name=ef,proto3" json:"ef,omitempty"`
 	// A recall target in (0, 1]; Weft picks nprobe and ef to reach it.
-	RecallTarget  float32 `protobuf:"fixed32,3,opt,name=recall_target,json=recallTarget,proto3" json:"recall_target,omitempty"`
+	RecallTarget float32 `protobuf:"fixed32,3,opt,name=recall_target,json=recallTarget,proto3" json:"recall_target,omitempty"`
+	// Walk segment graphs on compressed codes and score only the refine best
+	// exactly (at least top_k; at most ef): a query reads a fraction of the
+	// vectors. 0: full vectors. Segments built without codes (weft serve
+	// --index.codes) and filtered searches use full vectors.
+	Refine        uint32 `protobuf:"varint,4,opt,name=refine,proto3" json:"refine,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -975,6 +980,13 @@ func (x *SearchParams) GetEf() uint32 {
 func (x *SearchParams) GetRecallTarget() float32 {
 	if x != nil {
 		return x.RecallTarget
+	}
+	return 0
+}
+
+func (x *SearchParams) GetRefine() uint32 {
+	if x != nil {
+		return x.Refine
 	}
 	return 0
 }
@@ -1039,11 +1051,12 @@ const file_weft_v1_types_proto_rawDesc = "" +
 	"\x06params\x18\x02 \x03(\v2\x1f.weft.v1.PluginCall.ParamsEntryR\x06params\x1a9\n" +
 	"\vParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"[\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"s\n" +
 	"\fSearchParams\x12\x16\n" +
 	"\x06nprobe\x18\x01 \x01(\rR\x06nprobe\x12\x0e\n" +
 	"\x02ef\x18\x02 \x01(\rR\x02ef\x12#\n" +
-	"\rrecall_target\x18\x03 \x01(\x02R\frecallTarget*R\n" +
+	"\rrecall_target\x18\x03 \x01(\x02R\frecallTarget\x12\x16\n" +
+	"\x06refine\x18\x04 \x01(\rR\x06refine*R\n" +
 	"\x06Metric\x12\x16\n" +
 	"\x12METRIC_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rMETRIC_COSINE\x10\x01\x12\r\n" +
