@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
@@ -22,8 +23,8 @@ import (
 // condCheck remembers the outcome of the check; a transient failure is
 // retried by the next write.
 type condCheck struct {
+	passed atomic.Bool // read without the lock: every write asks
 	mu     sync.Mutex
-	passed bool
 	failed error // permanent: the store overwrote
 }
 
@@ -33,9 +34,12 @@ var errNoConditionalWrites = errors.New("the bucket does not honour create-if-ab
 // checkWritable runs the conditional-write check once per process.
 func (s *Server) checkWritable(ctx context.Context) error {
 	c := &s.cond
+	if c.passed.Load() {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.passed {
+	if c.passed.Load() {
 		return nil
 	}
 	if c.failed != nil {
@@ -49,7 +53,7 @@ func (s *Server) checkWritable(ctx context.Context) error {
 	_ = s.bucket.Delete(ctx, key)
 	switch {
 	case errors.Is(err, objstore.ErrExists):
-		c.passed = true
+		c.passed.Store(true)
 		return nil
 	case err == nil:
 		c.failed = connect.NewError(connect.CodeFailedPrecondition, errNoConditionalWrites)

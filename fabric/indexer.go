@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -175,16 +174,12 @@ func (s *Server) IndexBucket(ctx context.Context, poll time.Duration) {
 
 func (s *Server) followBucket(ctx context.Context) error {
 	lctx, cancel := context.WithTimeout(ctx, s.bucketTimeout)
-	folders, err := s.bucket.ListFolders(lctx, objstore.NamespacesPrefix())
+	names, err := s.namespaceNames(lctx)
 	cancel()
 	if err != nil {
 		return err
 	}
-	for _, f := range folders {
-		name := strings.TrimSuffix(strings.TrimPrefix(f, objstore.NamespacesPrefix()), "/")
-		if validNamespaceName(name) != nil {
-			continue
-		}
+	for _, name := range names {
 		rctx, cancel := context.WithTimeout(ctx, 10*s.bucketTimeout)
 		err := s.follow(rctx, name)
 		cancel()
@@ -469,8 +464,11 @@ func (s *Server) fold(ctx context.Context, ns *namespace, all bool) error {
 		ns.walMu.Unlock()
 		return err
 	}
-	ns.swapLocked(next, man)
+	err = s.swapLocked(ctx, ns, next, man)
 	ns.walMu.Unlock()
+	if err != nil {
+		return err
+	}
 	s.metrics.indexDuration.Observe(time.Since(start).Seconds())
 	s.metrics.indexedRows.Add(float64(len(in.Rows.IDs)))
 	s.log.Info("indexed", "namespace", ns.name, "manifest", man.GetVersion(), "wal_sequence", in.Applied,

@@ -158,9 +158,23 @@ func batchChanges(b *storagev1.WALBatch) int {
 }
 
 // swapLocked makes next, loaded from manifest man, the served state: the
-// batches applied since next's WAL sequence are applied to it first. The
-// caller holds walMu and has not published next.
-func (ns *namespace) swapLocked(next *workers.State, man *storagev1.Manifest) {
+// batches this process applied since next's WAL sequence are applied to it
+// first, from its copies of them or, in a process that keeps none, read
+// again from the bucket, so a STRONG read never sees a state behind what
+// the process acknowledged. The caller holds walMu and has not published
+// next; on an error nothing changed.
+func (s *Server) swapLocked(ctx context.Context, ns *namespace, next *workers.State, man *storagev1.Manifest) error {
+	if !ns.keepRecent {
+		if err := s.replayLocked(ctx, ns, next, ns.state().Applied); err != nil {
+			return err
+		}
+	}
+	ns.swapStateLocked(next, man)
+	return nil
+}
+
+// swapStateLocked is swapLocked's swap, with ns.recent's copies.
+func (ns *namespace) swapStateLocked(next *workers.State, man *storagev1.Manifest) {
 	keep := ns.recent[:0:0]
 	changes := 0
 	for _, b := range ns.recent {
@@ -507,10 +521,8 @@ func (s *Server) readBatches(ctx context.Context, ns *namespace, st *workers.Sta
 }
 
 // replayLocked applies to next, loaded from a manifest, the WAL entries
-// after its sequence through through, read again from the bucket: a
-// process that keeps no copy of the batches it applied (keepRecent false)
-// must not serve a state behind what it acknowledged, not even between
-// adopting a manifest and catching up. The caller holds walMu.
+// after its sequence through through, read again from the bucket (for
+// swapLocked in a process that keeps no copies). The caller holds walMu.
 func (s *Server) replayLocked(ctx context.Context, ns *namespace, next *workers.State, through uint64) error {
 	for next.Applied < through {
 		n := min(uint64(readWindow), through-next.Applied)
@@ -578,12 +590,9 @@ func (s *Server) adoptLocked(ctx context.Context, ns *namespace) error {
 		return fmt.Errorf("WAL of %s has no entry %d and no newer manifest than %d covers it", ns.name, ns.state().Applied+1, ns.manifest.Load().GetVersion())
 	}
 	covers := man.GetWalSequence() > ns.state().Applied
-	if !ns.keepRecent {
-		if err := s.replayLocked(ctx, ns, next, ns.state().Applied); err != nil {
-			return err
-		}
+	if err := s.swapLocked(ctx, ns, next, man); err != nil {
+		return err
 	}
-	ns.swapLocked(next, man)
 	if covers { // entries this process never read: honour their lease
 		s.noteBatchLocked(ns, man.GetLeaseWriter(), man.GetLeaseMs(), time.Now())
 	}
@@ -850,6 +859,23 @@ func (s *Server) dropConfig(ctx context.Context, ns *namespace) error {
 	return s.bucket.Delete(ctx, objstore.NamespaceKey(ns.name))
 }
 
+// namespaceNames lists the bucket's namespace folders, in name order, in
+// one listing call (a folder may belong to a namespace being deleted: its
+// config says).
+func (s *Server) namespaceNames(ctx context.Context) ([]string, error) {
+	folders, err := s.bucket.ListFolders(ctx, objstore.NamespacesPrefix())
+	if err != nil {
+		return nil, err
+	}
+	names := folders[:0]
+	for _, f := range folders {
+		if name := strings.TrimSuffix(strings.TrimPrefix(f, objstore.NamespacesPrefix()), "/"); validNamespaceName(name) == nil {
+			names = append(names, name)
+		}
+	}
+	return names, nil
+}
+
 // listNamespaces returns namespace configs in name order, a page at a time.
 // The page token is the last name of the previous page.
 func (s *Server) listNamespaces(ctx context.Context, pageSize uint32, token string) ([]*weftv1.Namespace, string, error) {
@@ -859,14 +885,13 @@ func (s *Server) listNamespaces(ctx context.Context, pageSize uint32, token stri
 	if pageSize > 1000 {
 		return nil, "", invalid("page-size", "page_size %d is over the limit of 1000", pageSize)
 	}
-	folders, err := s.bucket.ListFolders(ctx, objstore.NamespacesPrefix())
+	names, err := s.namespaceNames(ctx)
 	if err != nil {
 		return nil, "", err
 	}
 	var out []*weftv1.Namespace
-	for _, f := range folders {
-		name := strings.TrimSuffix(strings.TrimPrefix(f, objstore.NamespacesPrefix()), "/")
-		if validNamespaceName(name) != nil || name <= token {
+	for _, name := range names {
+		if name <= token {
 			continue
 		}
 		if p := principal(ctx); p != nil && !p.May(weftv1.Role_ROLE_READ, name) {

@@ -24,8 +24,12 @@ func errPartial(ns *namespace, failed []workers.FailedSegment, what string) *Err
 	for i, f := range failed {
 		keys[i] = f.Key
 	}
+	hint := ""
+	if what == "answer in full" {
+		hint = ", or set allow_partial to answer from the other shards"
+	}
 	return unavailable("segment-unreadable", "namespace %q cannot %s: segment %s could not be read (%v); the server retries it, retry shortly%s",
-		ns.name, what, strings.Join(keys, ", "), failed[0].Err, map[bool]string{true: ", or set allow_partial to answer from the other shards", false: ""}[what == "answer in full"])
+		ns.name, what, strings.Join(keys, ", "), failed[0].Err, hint)
 }
 
 // heal reads the newest manifest again when ns is partial and its last
@@ -44,14 +48,8 @@ func (s *Server) heal(ctx context.Context, ns *namespace) {
 		return
 	}
 	next, man, err := s.openManifest(ctx, ns)
-	if err != nil || len(next.Failed) > 0 {
+	if err != nil || len(next.Failed) > 0 || s.swapLocked(ctx, ns, next, man) != nil {
 		return
 	}
-	if !ns.keepRecent {
-		if err := s.replayLocked(ctx, ns, next, ns.state().Applied); err != nil {
-			return
-		}
-	}
-	ns.swapLocked(next, man)
 	s.log.Info("segments readable again: the namespace is whole", "namespace", ns.name, "manifest", man.GetVersion())
 }

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/weftdb/weft/index/distance"
+	"github.com/weftdb/weft/index/filter"
 	"github.com/weftdb/weft/plugins"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 	"github.com/weftdb/weft/workers"
@@ -44,15 +45,7 @@ const rerankCandidates = 100
 func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.QueryRequest]) (*connect.Response[weftv1.QueryResponse], error) {
 	timer := newStageTimer()
 	m := req.Msg
-	var ns *namespace
-	var err error
-	if m.GetConsistency() == weftv1.Consistency_CONSISTENCY_EVENTUAL {
-		if ns, err = h.s.namespace(ctx, m.GetNamespace()); err == nil {
-			h.s.heal(ctx, ns)
-		}
-	} else {
-		ns, err = h.s.refreshed(ctx, m.GetNamespace())
-	}
+	ns, err := h.s.forSearch(ctx, m.GetNamespace(), m.GetConsistency())
 	if err != nil {
 		return nil, err
 	}
@@ -71,10 +64,7 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 		return nil, err
 	}
 
-	q := slices.Clone(m.GetVector())
-	if meta.GetMetric() == weftv1.Metric_METRIC_COSINE {
-		distance.Normalize(q)
-	}
+	q := queryVector(m.GetVector(), meta)
 	k := int(m.GetTopK())
 	want := k
 	if chain.Has(plugins.HookRerank) {
@@ -122,9 +112,7 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 		return nil, err
 	}
 	timer.done("filter")
-	if m.GetFilter() != nil && !chain.Has(plugins.HookRoute) && !chain.Has(plugins.HookFilter) {
-		opts.Bulk = st.BulkFilter(m.GetFilter()) // allow is the filter alone
-	}
+	opts.Bulk = bulkFilter(st, m.GetFilter(), chain)
 	found := st.Search(q, want, allow, opts)
 	if err := ctx.Err(); err != nil {
 		st.RUnlock()
@@ -223,6 +211,40 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 		}
 	}
 	return connect.NewResponse(&weftv1.QueryResponse{Results: results, Stats: stats, Explain: explain}), nil
+}
+
+// forSearch returns namespace name ready for a search at consistency c:
+// caught up with every acknowledged write for STRONG, as it is for
+// EVENTUAL; a partial one tries its unreadable segments again either way.
+func (s *Server) forSearch(ctx context.Context, name string, c weftv1.Consistency) (*namespace, error) {
+	if c != weftv1.Consistency_CONSISTENCY_EVENTUAL {
+		return s.refreshed(ctx, name)
+	}
+	ns, err := s.namespace(ctx, name)
+	if err == nil {
+		s.heal(ctx, ns)
+	}
+	return ns, err
+}
+
+// queryVector is v as the graphs search it: a copy, normalised for
+// cosine.
+func queryVector(v []float32, meta *weftv1.Namespace) []float32 {
+	q := slices.Clone(v)
+	if meta.GetMetric() == weftv1.Metric_METRIC_COSINE {
+		distance.Normalize(q)
+	}
+	return q
+}
+
+// bulkFilter is the fast marking of a filter's segment rows when the
+// filter alone decides (no route or filter hook narrowed it); nil
+// otherwise.
+func bulkFilter(st *workers.State, f *weftv1.Filter, chain workers.PluginChain) func(base, n int, bits *filter.Bitset) {
+	if f == nil || chain.Has(plugins.HookRoute) || chain.Has(plugins.HookFilter) {
+		return nil
+	}
+	return st.BulkFilter(f)
 }
 
 // walTailShard names the unindexed WAL tail where shards are named.

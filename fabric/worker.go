@@ -7,7 +7,6 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/weftdb/weft/index/distance"
 	"github.com/weftdb/weft/plugins"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 	workerv1 "github.com/weftdb/weft/proto/gen/weft/worker/v1"
@@ -27,13 +26,7 @@ func (h workerService) SearchShards(ctx context.Context, req *connect.Request[wo
 	q := &weftv1.QueryRequest{Namespace: m.GetNamespace(), Vector: m.GetVector(), TopK: m.GetTopK(), Filter: m.GetFilter(),
 		Search: m.GetSearch(), Consistency: m.GetConsistency(), Plugins: m.GetPlugins()}
 	strong := m.GetConsistency() != weftv1.Consistency_CONSISTENCY_EVENTUAL
-	var ns *namespace
-	var err error
-	if strong {
-		ns, err = h.s.refreshed(ctx, m.GetNamespace())
-	} else {
-		ns, err = h.s.namespace(ctx, m.GetNamespace())
-	}
+	ns, err := h.s.forSearch(ctx, m.GetNamespace(), m.GetConsistency())
 	if err != nil {
 		return nil, err
 	}
@@ -46,10 +39,7 @@ func (h workerService) SearchShards(ctx context.Context, req *connect.Request[wo
 	if err != nil {
 		return nil, err
 	}
-	vec := slices.Clone(m.GetVector())
-	if meta.GetMetric() == weftv1.Metric_METRIC_COSINE {
-		distance.Normalize(vec)
-	}
+	vec := queryVector(m.GetVector(), meta)
 	k := int(m.GetTopK())
 	opts, _ := searchPlan(q, meta, k)
 	opts.Done, opts.Explain = ctx.Done(), m.GetExplain()
@@ -91,9 +81,7 @@ func (h workerService) SearchShards(ctx context.Context, req *connect.Request[wo
 	if allow, err = chain.Filter(ctx, st, meta, allow); err != nil {
 		return nil, err
 	}
-	if m.GetFilter() != nil && !chain.Has(plugins.HookRoute) && !chain.Has(plugins.HookFilter) {
-		opts.Bulk = st.BulkFilter(m.GetFilter())
-	}
+	opts.Bulk = bulkFilter(st, m.GetFilter(), chain)
 	found := st.Search(vec, k, allow, opts)
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
@@ -138,15 +139,17 @@ func BuildSegment(ctx context.Context, meta *storagev1.SegmentMeta, rows *Segmen
 		add(segment.KindVectors, segment.EncodeFloat32s(rows.vectors))
 	}
 	add(segment.KindGraph, graph.AppendEncoding(nil))
+	centroid, radius := graphCentroid(graph)
 	if cfg.Codes && meta.GetMetric() != weftv1.Metric_METRIC_DOT {
-		codes, cerr := graph.BuildCodes(ctx, 1, cfg.Threads)
+		// Relative to the segment's centroid: an IVF list's codes are
+		// relative to its own centre, where their estimates are tightest.
+		codes, cerr := graph.BuildCodes(ctx, centroid, 1, cfg.Threads)
 		if cerr != nil {
 			return nil, fmt.Errorf("build codes: %w", cerr)
 		}
 		add(segment.KindCodes, codes.AppendEncoding(nil))
 	}
-	centroid, radius := graphCentroid(graph)
-	add(segment.KindCentroid, segment.EncodeFloat32s(append(centroid, radius)))
+	add(segment.KindCentroid, segment.EncodeFloat32s(append(slices.Clip(centroid), radius)))
 	if err != nil {
 		return nil, err
 	}
@@ -248,19 +251,9 @@ func OpenSegment(id string, data []byte, want *storagev1.SegmentMeta) (*Segment,
 // graphCentroid returns the mean of g's vectors and the largest L2
 // distance of one from it (rounded up, so it bounds every row).
 func graphCentroid(g *hnsw.Index) ([]float32, float32) {
-	dim, n := g.Dim(), g.Len()
-	sum := make([]float64, dim)
-	for i := range n {
-		for j, x := range g.Vector(uint32(i)) {
-			sum[j] += float64(x)
-		}
-	}
-	c := make([]float32, dim)
-	for j := range c {
-		c[j] = float32(sum[j] / float64(max(n, 1)))
-	}
+	c := g.Mean()
 	var far float64
-	for i := range n {
+	for i := range g.Len() {
 		var d float64
 		for j, x := range g.Vector(uint32(i)) {
 			e := float64(x) - float64(c[j])

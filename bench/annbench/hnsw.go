@@ -123,7 +123,7 @@ func (e *hnswCodesEngine) build(ctx context.Context, ds *dataset, threads int) e
 	if err := e.hnswEngine.build(ctx, ds, threads); err != nil {
 		return err
 	}
-	codes, err := e.idx.BuildCodes(ctx, 1, threads)
+	codes, err := e.idx.BuildCodes(ctx, nil, 1, threads)
 	if err != nil {
 		return err
 	}

@@ -72,16 +72,7 @@ func (t *httpTimeouts) register(fs *flag.FlagSet) {
 }
 
 func (c *serveFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.listen, "listen", "127.0.0.1:7600", "Address to serve Connect, gRPC and gRPC-web (HTTP/1.1 and h2c), /metrics, /healthz and /readyz on.")
-	fs.StringVar(&c.data, "data", "./weft-data", "Folder used as a filesystem bucket, when --objstore-config is not set.")
-	fs.StringVar(&c.objstoreConfig, "objstore-config", "", "thanos-objstore YAML file selecting the bucket (type: FILESYSTEM, S3 or IN-MEMORY); overrides --data.")
-	c.registerPhysics(fs)
-	fs.StringVar(&c.logFormat, "log-format", "text", "Log format: text or json.")
-	fs.StringVar(&c.logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
-	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "How long a graceful shutdown waits for in-flight requests.")
-	fs.StringVar(&c.pyroscopeURL, "pyroscope-url", "", "Pyroscope server to send continuous profiles to; empty disables profiling.")
-	fs.StringVar(&c.pyroscopeApp, "pyroscope-app", "weft", "Application name of the profiles.")
-	fs.StringVar(&c.pyroscopeTags, "pyroscope-tags", "", "Tags of the profiles, as k=v,k2=v2.")
+	c.registerProcess(fs, "127.0.0.1:7600", "Address to serve Connect, gRPC and gRPC-web (HTTP/1.1 and h2c), /metrics, /healthz and /readyz on.", "weft")
 	c.plugins.RegisterFlags("plugins.", fs)
 	c.pluginStore.RegisterFlags("plugins.", fs)
 	c.index.RegisterFlags("index.", fs)
@@ -95,7 +86,6 @@ func (c *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.bootstrapFile, "auth.bootstrap-key-file", "", "File holding a bootstrap API key (≥ 16 characters), an admin of every namespace that is never stored: use it to create keys (weft keys create). $WEFT_AUTH_BOOTSTRAP_KEY does the same.")
 	fs.Float64Var(&c.keyRate, "auth.key-rate", 0, "Requests per second one API key may make on this process (ResourceExhausted past it); 0: no limit.")
 	fs.IntVar(&c.keyInFlight, "auth.key-in-flight", 256, "Requests one API key may have in flight on this process; 0: no limit.")
-	c.timeouts.register(fs)
 	fs.DurationVar(&c.unloadIdle, "namespace-unload-idle", 10*time.Minute, "Drop a namespace from memory once no request used it for this long and everything written is indexed (the next request loads it again); 0: never.")
 	fs.IntVar(&c.maxDocuments, "limits.max-documents", 0, "Most documents in one namespace; upserts that would add past it are refused (ResourceExhausted); 0: no limit.")
 	fs.BoolVar(&c.authMetrics, "auth.metrics", false, "Require an API key with read on every namespace (*) for /metrics.")
@@ -354,6 +344,22 @@ func serveHTTP(ctx context.Context, name, addr string, h http.Handler, tlsCfg *t
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// registerProcess registers the flags every role's process has: where it
+// listens, its bucket, logs, profiles and HTTP timeouts.
+func (c *serveFlags) registerProcess(fs *flag.FlagSet, listen, listenUsage, app string) {
+	fs.StringVar(&c.listen, "listen", listen, listenUsage)
+	fs.StringVar(&c.data, "data", "./weft-data", "Folder used as a filesystem bucket, when --objstore-config is not set.")
+	fs.StringVar(&c.objstoreConfig, "objstore-config", "", "thanos-objstore YAML file selecting the bucket (type: FILESYSTEM, S3 or IN-MEMORY); overrides --data.")
+	c.registerPhysics(fs)
+	fs.StringVar(&c.logFormat, "log-format", "text", "Log format: text or json.")
+	fs.StringVar(&c.logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "How long a graceful shutdown waits for in-flight requests.")
+	fs.StringVar(&c.pyroscopeURL, "pyroscope-url", "", "Pyroscope server to send continuous profiles to; empty disables profiling.")
+	fs.StringVar(&c.pyroscopeApp, "pyroscope-app", app, "Application name of the profiles.")
+	fs.StringVar(&c.pyroscopeTags, "pyroscope-tags", "", "Tags of the profiles, as k=v,k2=v2.")
+	c.timeouts.register(fs)
 }
 
 // registerPhysics registers the flags that make a local bucket behave like

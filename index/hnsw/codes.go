@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
+	"slices"
 	"sync/atomic"
 
 	"github.com/weftdb/weft/index/distance"
@@ -36,21 +38,19 @@ type Codes struct {
 // ErrCodesMetric is BuildCodes' error for a dot-product index.
 var ErrCodesMetric = errors.New("hnsw: codes estimate L2 and cosine distances only")
 
-// BuildCodes encodes every vector of x on threads goroutines.
-func (x *Index) BuildCodes(ctx context.Context, seed uint64, threads int) (*Codes, error) {
+// BuildCodes encodes every vector of x relative to centre (nil: the mean
+// of the vectors; a segment passes its centroid) on threads goroutines.
+func (x *Index) BuildCodes(ctx context.Context, centre []float32, seed uint64, threads int) (*Codes, error) {
 	if x.metric == distance.Dot {
 		return nil, ErrCodesMetric
 	}
-	c := &Codes{rq: quant.NewRaBitQ(x.dim, seed), centre: make([]float32, x.dim)}
-	sum := make([]float64, x.dim)
-	for i := range x.n {
-		for j, v := range x.Vector(uint32(i)) {
-			sum[j] += float64(v)
-		}
+	if centre == nil {
+		centre = x.Mean()
 	}
-	for j := range c.centre {
-		c.centre[j] = float32(sum[j] / float64(max(x.n, 1)))
+	if len(centre) != x.dim {
+		return nil, fmt.Errorf("hnsw: a centre of %d values for vectors of %d", len(centre), x.dim)
 	}
+	c := &Codes{rq: quant.NewRaBitQ(x.dim, seed), centre: slices.Clone(centre)}
 	c.rcentre = make([]float32, c.rq.RotatedDim())
 	c.rq.Rotate(c.centre, c.rcentre)
 	c.size = c.rq.CodeSize()
@@ -71,6 +71,22 @@ func (x *Index) BuildCodes(ctx context.Context, seed uint64, threads int) (*Code
 		return nil, err
 	}
 	return c, nil
+}
+
+// Mean is the mean of x's vectors (as the graph holds them: normalised for
+// cosine).
+func (x *Index) Mean() []float32 {
+	sum := make([]float64, x.dim)
+	for i := range x.n {
+		for j, v := range x.Vector(uint32(i)) {
+			sum[j] += float64(v)
+		}
+	}
+	m := make([]float32, x.dim)
+	for j := range m {
+		m[j] = float32(sum[j] / float64(max(x.n, 1)))
+	}
+	return m
 }
 
 // Bytes is the memory the codes take.

@@ -23,7 +23,7 @@ func TestSearchCodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		built, err := idx.BuildCodes(ctx, 7, 2)
+		built, err := idx.BuildCodes(ctx, nil, 7, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +77,7 @@ func TestSearchCodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := idx.BuildCodes(ctx, 1, 1); !errors.Is(err, ErrCodesMetric) {
+	if _, err := idx.BuildCodes(ctx, nil, 1, 1); !errors.Is(err, ErrCodesMetric) {
 		t.Fatalf("codes of a dot-product index: %v", err)
 	}
 }
@@ -90,7 +90,7 @@ func FuzzDecodeCodes(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	c, err := idx.BuildCodes(context.Background(), 3, 1)
+	c, err := idx.BuildCodes(context.Background(), nil, 3, 1)
 	if err != nil {
 		f.Fatal(err)
 	}
