@@ -50,6 +50,7 @@ const (
 	KindDeleted    Kind = 6 // opaque bytes, reserved
 	KindColumns    Kind = 7 // typed attribute columns, EncodeColumns
 	KindCodes      Kind = 8 // opaque bytes: index/hnsw's codes encoding
+	KindClusters   Kind = 9 // the rows' clusters, EncodeClusters
 )
 
 func (k Kind) String() string {
@@ -70,6 +71,8 @@ func (k Kind) String() string {
 		return "columns"
 	case KindCodes:
 		return "codes"
+	case KindClusters:
+		return "clusters"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }

@@ -861,8 +861,13 @@ type QueryStats struct {
 	// Distances computed walking shard graphs: the approximate search's
 	// work, beside documents_scanned's exact scoring.
 	GraphDistances uint64 `protobuf:"varint,9,opt,name=graph_distances,json=graphDistances,proto3" json:"graph_distances,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Requests sent to the bucket for this query, and how many of them
+	// depended on an earlier one's answer (round trips in sequence): both 0
+	// for a query served from memory.
+	BucketRequests   uint32 `protobuf:"varint,10,opt,name=bucket_requests,json=bucketRequests,proto3" json:"bucket_requests,omitempty"`
+	BucketRoundTrips uint32 `protobuf:"varint,11,opt,name=bucket_round_trips,json=bucketRoundTrips,proto3" json:"bucket_round_trips,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *QueryStats) Reset() {
@@ -954,6 +959,20 @@ func (x *QueryStats) GetTimings() []*StageTiming {
 func (x *QueryStats) GetGraphDistances() uint64 {
 	if x != nil {
 		return x.GraphDistances
+	}
+	return 0
+}
+
+func (x *QueryStats) GetBucketRequests() uint32 {
+	if x != nil {
+		return x.BucketRequests
+	}
+	return 0
+}
+
+func (x *QueryStats) GetBucketRoundTrips() uint32 {
+	if x != nil {
+		return x.BucketRoundTrips
 	}
 	return 0
 }
@@ -1081,7 +1100,7 @@ const file_weft_v1_query_proto_rawDesc = "" +
 	"attributes\x1aV\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12-\n" +
-	"\x05value\x18\x02 \x01(\v2\x17.weft.v1.AttributeValueR\x05value:\x028\x01\"\x99\x03\n" +
+	"\x05value\x18\x02 \x01(\v2\x17.weft.v1.AttributeValueR\x05value:\x028\x01\"\xf0\x03\n" +
 	"\n" +
 	"QueryStats\x12+\n" +
 	"\x11documents_scanned\x18\x01 \x01(\x04R\x10documentsScanned\x12+\n" +
@@ -1092,7 +1111,10 @@ const file_weft_v1_query_proto_rawDesc = "" +
 	"\rbytes_fetched\x18\x06 \x01(\x04R\fbytesFetched\x12!\n" +
 	"\fwal_sequence\x18\a \x01(\x04R\vwalSequence\x12.\n" +
 	"\atimings\x18\b \x03(\v2\x14.weft.v1.StageTimingR\atimings\x12'\n" +
-	"\x0fgraph_distances\x18\t \x01(\x04R\x0egraphDistances\"Z\n" +
+	"\x0fgraph_distances\x18\t \x01(\x04R\x0egraphDistances\x12'\n" +
+	"\x0fbucket_requests\x18\n" +
+	" \x01(\rR\x0ebucketRequests\x12,\n" +
+	"\x12bucket_round_trips\x18\v \x01(\rR\x10bucketRoundTrips\"Z\n" +
 	"\vStageTiming\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x125\n" +
 	"\bduration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bduration*\\\n" +

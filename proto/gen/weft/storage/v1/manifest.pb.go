@@ -148,9 +148,14 @@ type SegmentRef struct {
 	// largest L2 distance of one from it, so a reader routes a query
 	// without opening the segment (empty for segments written before
 	// centroids); and whether it is an IVF list (SegmentMeta.ivf_list).
-	Centroid      []float32 `protobuf:"fixed32,5,rep,packed,name=centroid,proto3" json:"centroid,omitempty"`
-	Radius        float32   `protobuf:"fixed32,6,opt,name=radius,proto3" json:"radius,omitempty"`
-	IvfList       bool      `protobuf:"varint,7,opt,name=ivf_list,json=ivfList,proto3" json:"ivf_list,omitempty"`
+	Centroid []float32 `protobuf:"fixed32,5,rep,packed,name=centroid,proto3" json:"centroid,omitempty"`
+	Radius   float32   `protobuf:"fixed32,6,opt,name=radius,proto3" json:"radius,omitempty"`
+	IvfList  bool      `protobuf:"varint,7,opt,name=ivf_list,json=ivfList,proto3" json:"ivf_list,omitempty"`
+	// The length of the object's prefix that holds its header and its
+	// clusters section (segment.KindClusters): one ranged read of it lets a
+	// cold reader pick clusters and read only their rows. 0 for segments
+	// written without clusters.
+	NavBytes      uint64 `protobuf:"varint,8,opt,name=nav_bytes,json=navBytes,proto3" json:"nav_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -232,6 +237,13 @@ func (x *SegmentRef) GetIvfList() bool {
 		return x.IvfList
 	}
 	return false
+}
+
+func (x *SegmentRef) GetNavBytes() uint64 {
+	if x != nil {
+		return x.NavBytes
+	}
+	return 0
 }
 
 // SegmentMeta is a segment header's metadata.
@@ -509,7 +521,7 @@ const file_weft_storage_v1_manifest_proto_rawDesc = "" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12!\n" +
 	"\flease_writer\x18\a \x01(\tR\vleaseWriter\x12\x19\n" +
-	"\blease_ms\x18\b \x01(\rR\aleaseMs\"\xaf\x01\n" +
+	"\blease_ms\x18\b \x01(\rR\aleaseMs\"\xcc\x01\n" +
 	"\n" +
 	"SegmentRef\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -518,7 +530,8 @@ const file_weft_storage_v1_manifest_proto_rawDesc = "" +
 	"\adeleted\x18\x04 \x01(\fR\adeleted\x12\x1a\n" +
 	"\bcentroid\x18\x05 \x03(\x02R\bcentroid\x12\x16\n" +
 	"\x06radius\x18\x06 \x01(\x02R\x06radius\x12\x19\n" +
-	"\bivf_list\x18\a \x01(\bR\aivfList\"\xad\x02\n" +
+	"\bivf_list\x18\a \x01(\bR\aivfList\x12\x1b\n" +
+	"\tnav_bytes\x18\b \x01(\x04R\bnavBytes\"\xad\x02\n" +
 	"\vSegmentMeta\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1e\n" +
 	"\n" +
