@@ -503,7 +503,7 @@ func (s *Server) buildSegment(ctx context.Context, ns *namespace, meta *storagev
 // segmentRef is g as a manifest names it, without deleted rows.
 func segmentRef(g *workers.Segment) *storagev1.SegmentRef {
 	return &storagev1.SegmentRef{Id: g.ID, Rows: uint64(g.Rows), Bytes: uint64(g.Bytes),
-		Centroid: g.Centroid, Radius: g.Radius, IvfList: g.List}
+		Centroid: g.Centroid, Radius: g.Radius, IvfList: g.List, NavBytes: uint64(g.NavBytes)}
 }
 
 // adopt serves the newest manifest in the bucket, published elsewhere.

@@ -200,15 +200,7 @@ func (s *Server) namespace(ctx context.Context, name string) (*namespace, error)
 	if err := validNamespaceName(name); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	ns, ok := s.namespaces[name]
-	if !ok {
-		ns = &namespace{name: name, loaded: make(chan struct{}), kick: make(chan struct{}, 1), keepRecent: !s.index.Disabled}
-		s.namespaces[name] = ns
-		go s.load(ns)
-	}
-	ns.lastUsed.Store(time.Now().UnixNano())
-	s.mu.Unlock()
+	ns := s.lookup(name)
 	select {
 	case <-ns.loaded:
 	case <-ctx.Done():
@@ -218,6 +210,21 @@ func (s *Server) namespace(ctx context.Context, name string) (*namespace, error)
 		return nil, ns.loadErr
 	}
 	return ns, nil
+}
+
+// lookup returns namespace name, loaded or loading: it starts the load
+// when nothing has.
+func (s *Server) lookup(name string) *namespace {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ns, ok := s.namespaces[name]
+	if !ok {
+		ns = &namespace{name: name, loaded: make(chan struct{}), kick: make(chan struct{}, 1), keepRecent: !s.index.Disabled}
+		s.namespaces[name] = ns
+		go s.load(ns)
+	}
+	ns.lastUsed.Store(time.Now().UnixNano())
+	return ns
 }
 
 // load reads a namespace's config, newest manifest and WAL tail. A failed

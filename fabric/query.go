@@ -45,6 +45,12 @@ const rerankCandidates = 100
 func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.QueryRequest]) (*connect.Response[weftv1.QueryResponse], error) {
 	timer := newStageTimer()
 	m := req.Msg
+	if resp, ok, err := h.s.coldQuery(ctx, m); ok {
+		if err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(resp), nil
+	}
 	ns, err := h.s.forSearch(ctx, m.GetNamespace(), m.GetConsistency())
 	if err != nil {
 		return nil, err

@@ -67,6 +67,10 @@ type Config struct {
 	// default_search sets no recall_target (which is their target); 0: no
 	// alarm for them.
 	RecallAlarm float64
+	// ColdQueries answers the queries that arrive while their namespace
+	// loads from the bucket's segments by ranged reads of their nearest
+	// clusters (cold.go), instead of waiting for the load.
+	ColdQueries bool
 }
 
 // DefaultWriteLease is the write lease when Config.WriteLease is zero.
@@ -93,6 +97,7 @@ type Server struct {
 	cond          condCheck // the bucket honours create-if-absent
 	maxDocuments  int
 	unloadIdle    time.Duration
+	coldQueries   bool
 
 	// ctx ends when the server closes: it stops indexers and pending
 	// garbage collection.
@@ -142,6 +147,7 @@ func New(cfg Config) (*Server, error) {
 		keyLimits:     newKeyLimits(cfg.KeyRate, cfg.KeyInFlight),
 		maxDocuments:  cfg.MaxDocuments,
 		unloadIdle:    cfg.UnloadIdle,
+		coldQueries:   cfg.ColdQueries,
 		id:            uuid.NewString(),
 		writeLease:    max(lease, 0),
 		bucket:        cfg.Bucket,

@@ -9,6 +9,7 @@ import (
 // The bucket layout, built here and nowhere else:
 //
 //	namespaces/<ns>/namespace.json              config and current generation
+//	namespaces/<ns>/pointer                     the newest manifest, inline (a hint)
 //	namespaces/<ns>/<gen>/wal/<seq>             one object per acknowledged write batch
 //	namespaces/<ns>/<gen>/manifests/<version>   immutable manifests, newest wins
 //	namespaces/<ns>/<gen>/head                  the newest manifest version known (a hint)
@@ -41,6 +42,11 @@ func NamespacePrefix(ns string) string { return namespacesPrefix + ns + "/" }
 
 // NamespaceKey is a namespace's config object, which names its generation.
 func NamespaceKey(ns string) string { return NamespacePrefix(ns) + "namespace.json" }
+
+// PointerKey is the object a cold reader reads beside the config: the
+// generation and newest manifest it knows of, manifest inline, so that the
+// manifest costs no dependent read.
+func PointerKey(ns string) string { return NamespacePrefix(ns) + "pointer" }
 
 // LegacyWALPrefix is where Weft before generations kept a namespace's WAL;
 // such namespaces are migrated on load.

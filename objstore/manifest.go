@@ -47,9 +47,40 @@ func (m *Manifests) Publish(ctx context.Context, v uint64, payload []byte) error
 		return fmt.Errorf("manifest publish %s: %w", m.gen.ManifestKey(v), err)
 	}
 	// Published: should the head fail to advance, a stale head only costs
-	// readers a probe.
+	// readers a probe, and a stale pointer a cold reader a slower path.
 	_ = m.b.Upload(ctx, m.gen.HeadKey(), []byte(strconv.FormatUint(v, 10)))
+	_ = m.b.Upload(ctx, PointerKey(m.gen.Namespace), encodeFrame(pointerMagic, v, append([]byte(m.gen.ID+"\n"), payload...)))
 	return nil
+}
+
+const pointerMagic = "WFTP"
+
+// Pointer is what a namespace's pointer object says: the newest manifest
+// a publisher knew of when it wrote it, of some generation. It is a hint:
+// a reader checks the generation against the config and that no newer
+// manifest exists before it trusts it.
+type Pointer struct {
+	Generation string
+	Version    uint64
+	Manifest   []byte // the payload of manifest Version
+}
+
+// ReadPointer reads namespace ns's pointer: ErrNotFound (wrapped) when
+// there is none, ErrCorrupt when it is damaged.
+func ReadPointer(ctx context.Context, b Reader, ns string) (Pointer, error) {
+	data, err := b.Get(ctx, PointerKey(ns))
+	if err != nil {
+		return Pointer{}, err
+	}
+	v, payload, err := decodeFrame(pointerMagic, "namespace pointer", data)
+	if err != nil {
+		return Pointer{}, fmt.Errorf("%s: %w", PointerKey(ns), err)
+	}
+	gen, man, ok := strings.Cut(string(payload), "\n")
+	if !ok || gen == "" || v == 0 {
+		return Pointer{}, fmt.Errorf("%w: %s names no generation", ErrCorrupt, PointerKey(ns))
+	}
+	return Pointer{Generation: gen, Version: v, Manifest: []byte(man)}, nil
 }
 
 // Head returns the version the head object names, 0 when there is none.

@@ -56,3 +56,36 @@ func TestManifests(t *testing.T) {
 		t.Fatalf("a WAL entry read as a manifest: %v, want ErrCorrupt", err)
 	}
 }
+
+// TestPointer: each publish leaves the namespace's pointer naming its
+// generation, version and manifest bytes; damage is ErrCorrupt.
+func TestPointer(t *testing.T) {
+	ctx := t.Context()
+	b := NewInMemory()
+	if _, err := ReadPointer(ctx, b, "n"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("no pointer yet: %v, want ErrNotFound", err)
+	}
+	m := NewManifests(b, Generation{Namespace: "n", ID: "g1"})
+	for v := uint64(1); v <= 2; v++ {
+		if err := m.Publish(ctx, v, []byte{'m', byte(v), '\n'}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := ReadPointer(ctx, b, "n")
+	if err != nil || p.Generation != "g1" || p.Version != 2 || string(p.Manifest) != "m\x02\n" {
+		t.Fatalf("pointer = %+v, %v", p, err)
+	}
+	// A new generation's publish takes the pointer over.
+	if err := NewManifests(b, Generation{Namespace: "n", ID: "g2"}).Publish(ctx, 1, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := ReadPointer(ctx, b, "n"); err != nil || p.Generation != "g2" || p.Version != 1 {
+		t.Fatalf("pointer after g2 = %+v, %v", p, err)
+	}
+	if err := b.Upload(ctx, PointerKey("n"), encodeFrame(pointerMagic, 1, []byte("no generation"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadPointer(ctx, b, "n"); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a pointer without a generation: %v, want ErrCorrupt", err)
+	}
+}

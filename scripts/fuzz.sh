@@ -20,6 +20,7 @@ targets=(
 	"FuzzDecodeHeader ./objstore/segment"
 	"FuzzDecode ./objstore/segment"
 	"FuzzDecodeColumns ./objstore/segment"
+	"FuzzDecodeClusters ./objstore/segment"
 	"FuzzInstrument ./plugins/meter"
 	"FuzzNPYReader ./internal/dataset"
 )

@@ -18,6 +18,7 @@ commands:
   keys        create, list and revoke API keys (an admin key in $WEFT_API_KEY)
   bench ann   in-process ANN index benchmark on a dataset folder (JSON lines)
   bench query load and recall of a running weft serve through its API (JSON lines)
+  bench cold  first queries of new weft serve processes on a loaded bucket (JSON lines)
 `
 
 func main() {
@@ -43,6 +44,8 @@ func run(ctx context.Context, args []string) error {
 		return runQuery(ctx, args[1:], os.Stdout, os.Stderr)
 	case len(args) >= 2 && args[0] == "bench" && args[1] == "ann":
 		return annbench.Run(ctx, args[2:], os.Stdout, os.Stderr)
+	case len(args) >= 2 && args[0] == "bench" && args[1] == "cold":
+		return annbench.RunCold(ctx, args[2:], os.Stdout, os.Stderr)
 	case len(args) >= 2 && args[0] == "bench" && args[1] == "query":
 		return annbench.RunQuery(ctx, args[2:], os.Stdout, os.Stderr)
 	case len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help":

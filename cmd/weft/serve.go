@@ -55,6 +55,7 @@ type serveFlags struct {
 	authMetrics     bool
 	maxDocuments    int
 	physics         objstore.Physics
+	coldQueries     bool
 	unloadIdle      time.Duration
 	timeouts        httpTimeouts
 }
@@ -86,6 +87,7 @@ func (c *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.bootstrapFile, "auth.bootstrap-key-file", "", "File holding a bootstrap API key (≥ 16 characters), an admin of every namespace that is never stored: use it to create keys (weft keys create). $WEFT_AUTH_BOOTSTRAP_KEY does the same.")
 	fs.Float64Var(&c.keyRate, "auth.key-rate", 0, "Requests per second one API key may make on this process (ResourceExhausted past it); 0: no limit.")
 	fs.IntVar(&c.keyInFlight, "auth.key-in-flight", 256, "Requests one API key may have in flight on this process; 0: no limit.")
+	fs.BoolVar(&c.coldQueries, "cold-queries", true, "Answer the queries that arrive while their namespace loads from the bucket by ranged reads of the segments' nearest clusters (three dependent round trips) instead of waiting for the load. Queries with filters, plugins, attributes, vectors or explain always wait.")
 	fs.DurationVar(&c.unloadIdle, "namespace-unload-idle", 10*time.Minute, "Drop a namespace from memory once no request used it for this long and everything written is indexed (the next request loads it again); 0: never.")
 	fs.IntVar(&c.maxDocuments, "limits.max-documents", 0, "Most documents in one namespace; upserts that would add past it are refused (ResourceExhausted); 0: no limit.")
 	fs.BoolVar(&c.authMetrics, "auth.metrics", false, "Require an API key with read on every namespace (*) for /metrics.")
@@ -136,7 +138,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Plugins: store, Index: c.index, WriteLease: writeLease(c.writeLease),
 		RecallSample: c.recallSample, RecallSampleCPU: c.recallSampleCPU, RecallAlarm: c.recallAlarm, Auth: keys,
-		KeyRate: c.keyRate, KeyInFlight: c.keyInFlight, MaxDocuments: c.maxDocuments, UnloadIdle: c.unloadIdle})
+		KeyRate: c.keyRate, KeyInFlight: c.keyInFlight, MaxDocuments: c.maxDocuments, UnloadIdle: c.unloadIdle, ColdQueries: c.coldQueries})
 	if err != nil {
 		return err
 	}

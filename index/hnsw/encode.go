@@ -52,6 +52,13 @@ func makeLayout(n, dim, m0, upperWords int) layout {
 	return l
 }
 
+// EncodedVectorsOffset returns where the vectors start in the index's
+// encoding: row i's dim float32s are at EncodedVectorsOffset() + 4·dim·i,
+// so a reader can fetch some rows' vectors by range without the rest.
+func (x *Index) EncodedVectorsOffset() int {
+	return makeLayout(x.n, x.dim, x.m0, len(x.upper)).vectors
+}
+
 // EncodedSize returns the number of bytes WriteTo writes.
 func (x *Index) EncodedSize() int {
 	return makeLayout(x.n, x.dim, x.m0, len(x.upper)).end

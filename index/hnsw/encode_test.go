@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/weftdb/weft/index/distance"
 	"github.com/weftdb/weft/index/indextest"
@@ -47,6 +48,14 @@ func TestEncodeRoundTrip(t *testing.T) {
 		}
 		if got.Live() != idx.Live() || got.Len() != idx.Len() || got.Dim() != 13 || got.Metric() != m {
 			t.Fatalf("decoded sizes: live %d/%d len %d dim %d", got.Live(), idx.Live(), got.Len(), got.Dim())
+		}
+		// Each row's vector is where EncodedVectorsOffset says.
+		for _, row := range []uint32{0, 1, 350, 699} {
+			at := idx.EncodedVectorsOffset() + 4*13*int(row)
+			v := unsafe.Slice((*float32)(unsafe.Pointer(&enc[at])), 13)
+			if !slices.Equal(v, idx.Vector(row)) {
+				t.Fatalf("row %d at offset %d: %v, want %v", row, at, v, idx.Vector(row))
+			}
 		}
 		for i := 0; i < 20; i++ {
 			q := data[i*13 : (i+1)*13]

@@ -54,7 +54,9 @@ func clusteredSegment(t testing.TB) ([]byte, *Clusters, []string, []float32) {
 	return data, c, ids, vecs
 }
 
-func le32(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24 }
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
 
 func TestClustersRoundTrip(t *testing.T) {
 	_, c, _, _ := clusteredSegment(t)

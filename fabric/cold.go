@@ -1,0 +1,176 @@
+package fabric
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weftdb/weft/objstore"
+	storagev1 "github.com/weftdb/weft/proto/gen/weft/storage/v1"
+	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
+	"github.com/weftdb/weft/workers"
+)
+
+// A cold query is one that arrives while its namespace is not in memory.
+// Loading it reads every segment whole; a cold query instead answers from
+// the bucket in three dependent rounds of requests while the load runs
+// beside it:
+//
+//  1. the namespace's config and its pointer (the newest manifest, inline);
+//  2. each segment's header and clusters section (one ranged read each,
+//     nav_bytes long), and beside them the checks that the pointer's
+//     manifest is the newest and, for STRONG, that no WAL entry follows it;
+//  3. the vectors and ids of the clusters nearest the query (ranged reads,
+//     nearby ones merged), scored exactly.
+//
+// Whatever it cannot answer this way (a filter, plugins, attributes or
+// vectors in the results, explain, a stale pointer, an unindexed WAL tail,
+// segments without clusters) waits for the load as before.
+
+// coldRoundTrips is the number of dependent bucket rounds a cold answer
+// takes.
+const coldRoundTrips = 3
+
+// coldProbes is how many clusters (of about 1,024 rows) a cold query with
+// beam width ef scores: ef/2, at least 16.
+func coldProbes(ef int) int { return max(16, ef/2) }
+
+// errNotCold says a query cannot be answered cold: it waits for the load.
+var errNotCold = errors.New("not answerable cold")
+
+// coldQuery answers m from the bucket when its namespace is still loading
+// (and starts the load when nothing did); ok is false when the query must
+// wait for the load instead.
+func (s *Server) coldQuery(ctx context.Context, m *weftv1.QueryRequest) (resp *weftv1.QueryResponse, ok bool, err error) {
+	if !s.coldQueries || m.GetFilter() != nil || len(m.GetPlugins()) > 0 || m.GetIncludeVectors() ||
+		m.GetIncludeAttributes() || m.GetExplain() || m.GetExplainExact() || m.GetSearch().GetRecallTarget() >= 1 {
+		return nil, false, nil
+	}
+	if validNamespaceName(m.GetNamespace()) != nil || !s.loading(m.GetNamespace()) {
+		return nil, false, nil
+	}
+	resp, err = s.answerCold(ctx, m)
+	if errors.Is(err, errNotCold) {
+		return nil, false, nil
+	}
+	return resp, true, err
+}
+
+// loading reports whether namespace name is not yet in memory, and
+// starts loading it if nothing has.
+func (s *Server) loading(name string) bool {
+	ns := s.lookup(name)
+	select {
+	case <-ns.loaded:
+		return false
+	default:
+		return true
+	}
+}
+
+func (s *Server) answerCold(ctx context.Context, m *weftv1.QueryRequest) (*weftv1.QueryResponse, error) {
+	timer := newStageTimer()
+	name := m.GetNamespace()
+	stats := &weftv1.QueryStats{CacheTemperature: weftv1.CacheTemperature_CACHE_TEMPERATURE_COLD,
+		BucketRoundTrips: coldRoundTrips}
+
+	// Round 1: the config and the pointer.
+	var meta *weftv1.Namespace
+	var ptr objstore.Pointer
+	var cfgErr, ptrErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { meta, cfgErr = s.readConfig(ctx, name) })
+	wg.Go(func() { ptr, ptrErr = objstore.ReadPointer(ctx, s.bucket, name) })
+	wg.Wait()
+	stats.BucketRequests += 2
+	if cfgErr != nil {
+		return nil, cfgErr
+	}
+	if ptrErr != nil || ptr.Generation != meta.GetGeneration() || len(meta.GetDefaultPlugins()) > 0 {
+		return nil, errNotCold
+	}
+	if err := validQuery(m, meta); err != nil {
+		return nil, err
+	}
+	man := &storagev1.Manifest{}
+	if err := proto.Unmarshal(ptr.Manifest, man); err != nil || man.GetVersion() != ptr.Version ||
+		man.GetNamespace() != name || man.GetGeneration() != ptr.Generation {
+		return nil, errNotCold
+	}
+	for _, ref := range man.GetSegments() {
+		if ref.GetNavBytes() == 0 {
+			return nil, errNotCold
+		}
+	}
+	timer.done("cold-pointer")
+
+	// Round 2: the segments' navigation, and that nothing is newer.
+	gen := objstore.Generation{Namespace: name, ID: ptr.Generation}
+	want := &storagev1.SegmentMeta{Namespace: name, Generation: gen.ID, Dimension: meta.GetDimension(), Metric: meta.GetMetric()}
+	segs := make([]*workers.ColdSegment, len(man.GetSegments()))
+	segErrs := make([]error, len(segs))
+	var newer, tail bool
+	var newerErr, tailErr error
+	strong := m.GetConsistency() != weftv1.Consistency_CONSISTENCY_EVENTUAL
+	wg.Go(func() { newer, newerErr = s.bucket.Exists(ctx, gen.ManifestKey(ptr.Version+1)) })
+	if strong {
+		wg.Go(func() {
+			tail, tailErr = objstore.NewWAL(s.bucket, gen.WALPrefix()).Exists(ctx, man.GetWalSequence()+1)
+		})
+		stats.BucketRequests++
+	}
+	for i, ref := range man.GetSegments() {
+		wg.Go(func() {
+			segs[i], segErrs[i] = workers.OpenColdSegment(ctx, s.bucket, gen.SegmentKey(ref.GetId()), int(ref.GetNavBytes()), ref.GetDeleted(), want)
+		})
+	}
+	wg.Wait()
+	stats.BucketRequests++
+	if err := errors.Join(newerErr, tailErr); err != nil {
+		return nil, fmt.Errorf("cold query of %s: %w", name, err)
+	}
+	if newer || tail {
+		return nil, errNotCold // the load reads what follows the pointer
+	}
+	if err := errors.Join(segErrs...); err != nil {
+		return nil, s.notCold(ctx, name, err)
+	}
+	timer.done("cold-navigate")
+
+	// Round 3: the nearest clusters' rows.
+	opts, _ := searchPlan(m, meta, int(m.GetTopK()))
+	k := int(m.GetTopK())
+	hits, cs, err := workers.ColdSearch(ctx, segs, queryVector(m.GetVector(), meta), meta.GetMetric(), k, coldProbes(opts.Ef), nil)
+	stats.BucketRequests += uint32(cs.Requests)
+	stats.BytesFetched = cs.Bytes
+	if err != nil {
+		return nil, s.notCold(ctx, name, err)
+	}
+	timer.done("cold-search")
+	st := workers.State{Metric: meta.GetMetric()}
+	results := make([]*weftv1.QueryResult, len(hits))
+	for i, h := range hits {
+		d := st.Finish(h.Dist)
+		results[i] = &weftv1.QueryResult{Id: h.ID, Distance: d, Score: -d}
+	}
+	stats.DocumentsScanned, stats.DocumentsMatched = uint64(cs.Scanned), uint64(cs.Scanned)
+	stats.ShardsProbed = uint32(len(segs))
+	stats.WalSequence = man.GetWalSequence()
+	stats.Timings = timer.timings
+	return &weftv1.QueryResponse{Results: results, Stats: stats}, nil
+}
+
+// notCold hands a query whose segments could not be read cold (missing,
+// damaged, the bucket failing) to the load, which reports them the way
+// every query sees them (a partial namespace naming the objects); a
+// query that ended is its context's error.
+func (s *Server) notCold(ctx context.Context, name string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	s.log.Warn("cold query fell back to the load", "namespace", name, "err", err)
+	return errNotCold
+}
