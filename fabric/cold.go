@@ -22,7 +22,9 @@ import (
 //  1. the namespace's config and its pointer (the newest manifest, inline);
 //  2. each segment's header and clusters section (one ranged read each,
 //     nav_bytes long), and beside them the checks that the pointer's
-//     manifest is the newest and, for STRONG, that no WAL entry follows it;
+//     manifest is the newest and, for STRONG, the WAL entries after it
+//     (read at once, up to coldTailEntries: lease renewals, which change
+//     nothing; any write makes the query wait for the load);
 //  3. the vectors and ids of the clusters nearest the query (ranged reads,
 //     nearby ones merged), scored exactly.
 //
@@ -30,12 +32,18 @@ import (
 // vectors in the results, explain, a stale pointer, an unindexed WAL tail,
 // segments without clusters) waits for the load as before.
 
+// coldTailEntries is how many WAL entries after the manifest's a STRONG
+// cold query reads at once; more, and it waits for the load.
+const coldTailEntries = 8
+
 // coldRoundTrips is the number of dependent bucket rounds a cold answer
 // takes.
 const coldRoundTrips = 3
 
 // coldProbes is how many clusters (of about 1,024 rows) a cold query with
-// beam width ef scores: ef/2, at least 16.
+// beam width ef scores: ef/2, at least 16. Measured (docs/benchmarks.md):
+// 16 clusters gave recall@10 0.99 on a million SIFT-style descriptors but
+// 0.92 on gcide-words' 115,000 word vectors, 32 (the default ef's) 0.98.
 func coldProbes(ef int) int { return max(16, ef/2) }
 
 // errNotCold says a query cannot be answered cold: it waits for the load.
@@ -112,15 +120,28 @@ func (s *Server) answerCold(ctx context.Context, m *weftv1.QueryRequest) (*weftv
 	want := &storagev1.SegmentMeta{Namespace: name, Generation: gen.ID, Dimension: meta.GetDimension(), Metric: meta.GetMetric()}
 	segs := make([]*workers.ColdSegment, len(man.GetSegments()))
 	segErrs := make([]error, len(segs))
-	var newer, tail bool
-	var newerErr, tailErr error
+	var newer bool
+	var newerErr error
 	strong := m.GetConsistency() != weftv1.Consistency_CONSISTENCY_EVENTUAL
 	wg.Go(func() { newer, newerErr = s.bucket.Exists(ctx, gen.ManifestKey(ptr.Version+1)) })
+	// A STRONG answer must see every acknowledged write: the WAL entries
+	// after the manifest's, read at once (lease renewals gather there
+	// while queries come, empty until a fold collects them).
+	var tail [coldTailEntries]*storagev1.WALBatch
+	var tailErrs [coldTailEntries]error
 	if strong {
-		wg.Go(func() {
-			tail, tailErr = objstore.NewWAL(s.bucket, gen.WALPrefix()).Exists(ctx, man.GetWalSequence()+1)
-		})
-		stats.BucketRequests++
+		wal := objstore.NewWAL(s.bucket, gen.WALPrefix())
+		for i := range tail {
+			wg.Go(func() {
+				payload, err := wal.Read(ctx, man.GetWalSequence()+1+uint64(i))
+				if err == nil {
+					tail[i] = &storagev1.WALBatch{}
+					err = proto.Unmarshal(payload, tail[i])
+				}
+				tailErrs[i] = err
+			})
+		}
+		stats.BucketRequests += coldTailEntries
 	}
 	for i, ref := range man.GetSegments() {
 		wg.Go(func() {
@@ -128,11 +149,26 @@ func (s *Server) answerCold(ctx context.Context, m *weftv1.QueryRequest) (*weftv
 		})
 	}
 	wg.Wait()
-	stats.BucketRequests++
-	if err := errors.Join(newerErr, tailErr); err != nil {
-		return nil, fmt.Errorf("cold query of %s: %w", name, err)
+	stats.BucketRequests++ // the newer-manifest check
+	walSeq := man.GetWalSequence()
+	tailDone := !strong
+	for i, b := range tail {
+		switch err := tailErrs[i]; {
+		case tailDone:
+		case errors.Is(err, objstore.ErrNotFound):
+			tailDone = true // the WAL ends here
+		case err != nil:
+			newerErr = errors.Join(newerErr, err)
+		case batchChanges(b) > 0:
+			return nil, errNotCold // writes the segments lack: the load applies them
+		default:
+			walSeq++
+		}
 	}
-	if newer || tail {
+	if newerErr != nil {
+		return nil, fmt.Errorf("cold query of %s: %w", name, newerErr)
+	}
+	if newer || !tailDone {
 		return nil, errNotCold // the load reads what follows the pointer
 	}
 	if err := errors.Join(segErrs...); err != nil {
@@ -158,7 +194,7 @@ func (s *Server) answerCold(ctx context.Context, m *weftv1.QueryRequest) (*weftv
 	}
 	stats.DocumentsScanned, stats.DocumentsMatched = uint64(cs.Scanned), uint64(cs.Scanned)
 	stats.ShardsProbed = uint32(len(segs))
-	stats.WalSequence = man.GetWalSequence()
+	stats.WalSequence = walSeq
 	stats.Timings = timer.timings
 	return &weftv1.QueryResponse{Results: results, Stats: stats}, nil
 }

@@ -21,6 +21,7 @@ targets=(
 	"FuzzDecode ./objstore/segment"
 	"FuzzDecodeColumns ./objstore/segment"
 	"FuzzDecodeClusters ./objstore/segment"
+	"FuzzDecodePieces ./objstore/segment"
 	"FuzzInstrument ./plugins/meter"
 	"FuzzNPYReader ./internal/dataset"
 )

@@ -3,6 +3,7 @@ package hnsw
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/weftdb/weft/index/distance"
@@ -106,4 +107,59 @@ func FuzzDecodeCodes(f *testing.F) {
 		got.Bytes()
 		idx.SearchCodes(data[:8], 3, 8, 4, got, idx.Vector)
 	})
+}
+
+// An index decoded from its links alone searches on codes exactly as the
+// whole one does, and after AttachVectors searches at full precision as
+// it does too.
+func TestDecodeLinks(t *testing.T) {
+	ctx := context.Background()
+	base, qs, dim := indextest.FashionMNIST()
+	base, qs = base[:2000*dim], qs[:20*dim]
+	idx, err := Build(ctx, base, dim, DefaultConfig(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := idx.AppendEncoding(nil)
+	links, err := DecodeLinks(enc[:idx.EncodedVectorsOffset()])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if links.HasVectors() || links.Len() != idx.Len() {
+		t.Fatalf("links-only index: has vectors %v, %d nodes", links.HasVectors(), links.Len())
+	}
+	if _, err := DecodeLinks(enc); err == nil {
+		t.Fatal("DecodeLinks took a whole encoding")
+	}
+	if _, err := Decode(enc[:idx.EncodedVectorsOffset()]); err == nil {
+		t.Fatal("Decode took an encoding without vectors")
+	}
+	built, err := idx.BuildCodes(ctx, nil, 7, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes, err := DecodeCodes(built.AppendEncoding(nil), links)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range len(qs) / dim {
+		q := qs[i*dim : (i+1)*dim]
+		want, _ := idx.SearchCodes(q, 10, 32, 32, codes, idx.Vector)
+		got, _ := links.SearchCodes(q, 10, 32, 32, codes, idx.Vector)
+		if !slices.Equal(got, want) {
+			t.Fatalf("query %d on links: %v, want %v", i, got, want)
+		}
+	}
+	if err := links.AttachVectors(base[:dim]); err == nil {
+		t.Fatal("attached too few vectors")
+	}
+	if err := links.AttachVectors(idx.Vectors()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range len(qs) / dim {
+		q := qs[i*dim : (i+1)*dim]
+		if got, want := links.Search(q, 10, 40), idx.Search(q, 10, 40); !slices.Equal(got, want) {
+			t.Fatalf("query %d after AttachVectors: %v, want %v", i, got, want)
+		}
+	}
 }

@@ -111,7 +111,31 @@ func corrupt(format string, a ...any) error {
 // per-node allocation), so buf must stay unchanged while the index is in
 // use; the tombstones are copied so Delete never writes to buf. Otherwise
 // the sections are copied.
-func Decode(buf []byte) (*Index, error) {
+func Decode(buf []byte) (*Index, error) { return decode(buf, true) }
+
+// DecodeLinks decodes an encoding cut before its vectors (its first
+// EncodedVectorsOffset bytes): an index that can be searched on codes
+// (SearchCodes, with the refine vectors supplied by the caller) until
+// AttachVectors gives it its vectors. Search, ExactSearch and Vector need
+// them.
+func DecodeLinks(buf []byte) (*Index, error) { return decode(buf, false) }
+
+// HasVectors reports whether the index holds its vectors.
+func (x *Index) HasVectors() bool { return x.vectors != nil || x.n == 0 }
+
+// AttachVectors gives an index decoded by DecodeLinks its vectors, n rows
+// of dim float32s in node order, as the full encoding holds them. It must
+// happen before any use that needs vectors, and not concurrently with
+// searches.
+func (x *Index) AttachVectors(v []float32) error {
+	if len(v) != x.n*x.dim {
+		return corrupt("%d vector values for %d nodes of dimension %d", len(v), x.n, x.dim)
+	}
+	x.vectors = v
+	return nil
+}
+
+func decode(buf []byte, withVectors bool) (*Index, error) {
 	if len(buf) < headerSize || string(buf[:8]) != magic {
 		return nil, corrupt("bad magic or short header")
 	}
@@ -145,18 +169,28 @@ func Decode(buf []byte) (*Index, error) {
 		return nil, corrupt("node count %d", x.n)
 	}
 	// Bound n by the buffer before computing section sizes.
-	if uint64(x.n)*uint64(4*(x.m0+1)+4*x.dim+5) > uint64(len(buf)) || upperWords > len(buf)/4 {
+	perNode := 4*(x.m0+1) + 5
+	if withVectors {
+		perNode += 4 * x.dim
+	}
+	if uint64(x.n)*uint64(perNode) > uint64(len(buf)) || upperWords > len(buf)/4 {
 		return nil, corrupt("sizes exceed the buffer")
 	}
 	l := makeLayout(x.n, x.dim, x.m0, upperWords)
-	if l.end != len(buf) {
-		return nil, corrupt("length %d, want %d", len(buf), l.end)
+	want := l.end
+	if !withVectors {
+		want = l.vectors
+	}
+	if len(buf) != want {
+		return nil, corrupt("length %d, want %d", len(buf), want)
 	}
 	x.levels = buf[l.levels : l.levels+x.n : l.levels+x.n]
 	x.upperOff = u32s(buf[l.upperOff:], x.n)
 	x.links0 = u32s(buf[l.links0:], x.n*(x.m0+1))
 	x.upper = u32s(buf[l.upper:], upperWords)
-	x.vectors = f32s(buf[l.vectors:], x.n*x.dim)
+	if withVectors {
+		x.vectors = f32s(buf[l.vectors:], x.n*x.dim)
+	}
 	x.deleted = make([]uint64, bitsetWords(x.n))
 	for i := range x.deleted {
 		x.deleted[i] = le.Uint64(buf[l.deleted+8*i:])

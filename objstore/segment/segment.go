@@ -42,15 +42,16 @@ type Kind uint16
 // The section kinds Weft writes. A decoder accepts any kind but 0, so a
 // reader skips sections of kinds it does not know.
 const (
-	KindIDs        Kind = 1 // document ids in row order, EncodeStrings
-	KindAttributes Kind = 2 // opaque bytes: the caller's protobuf
-	KindVectors    Kind = 3 // float32 rows, EncodeFloat32s
-	KindGraph      Kind = 4 // opaque bytes: index/hnsw's encoding
-	KindCentroid   Kind = 5 // float32s, EncodeFloat32s
-	KindDeleted    Kind = 6 // opaque bytes, reserved
-	KindColumns    Kind = 7 // typed attribute columns, EncodeColumns
-	KindCodes      Kind = 8 // opaque bytes: index/hnsw's codes encoding
-	KindClusters   Kind = 9 // the rows' clusters, EncodeClusters
+	KindIDs        Kind = 1  // document ids in row order, EncodeStrings
+	KindAttributes Kind = 2  // opaque bytes: the caller's protobuf
+	KindVectors    Kind = 3  // float32 rows, EncodeFloat32s
+	KindGraph      Kind = 4  // opaque bytes: index/hnsw's encoding
+	KindCentroid   Kind = 5  // float32s, EncodeFloat32s
+	KindDeleted    Kind = 6  // opaque bytes, reserved
+	KindColumns    Kind = 7  // typed attribute columns, EncodeColumns
+	KindCodes      Kind = 8  // opaque bytes: index/hnsw's codes encoding
+	KindClusters   Kind = 9  // the rows' clusters, EncodeClusters
+	KindPieces     Kind = 10 // checksums of a graph's links and vector blocks, EncodePieces
 )
 
 func (k Kind) String() string {
@@ -73,6 +74,8 @@ func (k Kind) String() string {
 		return "codes"
 	case KindClusters:
 		return "clusters"
+	case KindPieces:
+		return "pieces"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
