@@ -200,6 +200,10 @@ func (c *Cache) diskBytes() int64 {
 	return c.disk.usedBytes()
 }
 
+// Bytes returns the bytes the RAM and disk tiers account for now: each at
+// most its budget.
+func (c *Cache) Bytes() (ram, disk int64) { return c.ram.usedBytes(), c.diskBytes() }
+
 // Close cancels running loads, waits for their lookups to end (so a loader
 // that ignores its ctx delays Close) and releases the RAM tier. Gets after
 // Close return ErrClosed. The metrics stay registered.

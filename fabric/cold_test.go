@@ -93,13 +93,7 @@ func TestColdQuery(t *testing.T) {
 func TestColdQueryRecall(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	const n, dim = 50000, 8
-	centres := randomDocs(r, 64, dim, "c")
-	docs := randomDocs(r, n, dim, "d")
-	for i, d := range docs { // a mixture of 64 Gaussians, like real data's clusters
-		for j := range d.Vector {
-			d.Vector[j] = 6*centres[i%64].Vector[j] + d.Vector[j]
-		}
-	}
+	docs := mixture(r, n, dim)
 	bucket := objstore.NewInMemory()
 	all := indexedNamespace(t, bucket, "coldr", weftv1.Metric_METRIC_L2, docs)
 	var recall float64
@@ -214,4 +208,17 @@ func TestColdQueryNeverStale(t *testing.T) {
 	if connect.CodeOf(err) != connect.CodeUnavailable || !strings.Contains(err.Error(), damaged) || damaged == "" {
 		t.Fatalf("a damaged cluster: %v, want an error naming the segment", err)
 	}
+}
+
+// mixture returns n documents (randomDocs' ids and attributes) whose
+// vectors come from a mixture of 64 Gaussians, clustered like real data.
+func mixture(r *rand.Rand, n, dim int) []*weftv1.Document {
+	centres := randomDocs(r, 64, dim, "c")
+	docs := randomDocs(r, n, dim, "d")
+	for i, d := range docs {
+		for j := range d.Vector {
+			d.Vector[j] = 6*centres[i%64].Vector[j] + d.Vector[j]
+		}
+	}
+	return docs
 }

@@ -201,6 +201,12 @@ func (h documentService) Get(ctx context.Context, req *connect.Request[weftv1.Ge
 	out := &weftv1.GetResponse{}
 	st := ns.state()
 	st.RLock()
+	if st.Lazy() && req.Msg.GetIncludeVectors() {
+		if err := st.Materialize(ctx); err != nil {
+			st.RUnlock()
+			return nil, lazyUnavailable(ns, err)
+		}
+	}
 	for _, id := range ids {
 		d, ok := st.Get(id, req.Msg.GetIncludeVectors(), req.Msg.GetIncludeAttributes())
 		if !ok && len(st.Failed) > 0 {

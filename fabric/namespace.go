@@ -361,12 +361,26 @@ func (s *Server) openManifest(ctx context.Context, ns *namespace) (*workers.Stat
 	return st, man, nil
 }
 
-// openSegment opens segment ref of manifest v: mapped where the bucket is
-// a folder (the segment's sections are used where they land, and the
+// openSegment opens segment ref of manifest v: lazily in a process with a
+// cache that does not index (vectors through the cache); else mapped where
+// the bucket is a folder (the segment's sections are used where they land, and the
 // mapping goes when the segment is garbage: nothing else keeps its bytes),
 // read otherwise.
 func (s *Server) openSegment(ctx context.Context, ns *namespace, v uint64, ref *storagev1.SegmentRef, want *storagev1.SegmentMeta) (workers.SegmentPart, error) {
 	key := ns.gen.SegmentKey(ref.GetId())
+	if s.cache != nil && s.index.Disabled {
+		seg, ids, err := workers.OpenLazySegment(ctx, s.bucket, key, ref.GetId(), int(ref.GetNavBytes()), want, s.cache)
+		switch {
+		case errors.Is(err, workers.ErrNotLazy):
+		case err != nil:
+			return workers.SegmentPart{}, fmt.Errorf("segment %s of manifest %d: %w", key, v, err)
+		default:
+			if err := markDeleted(ids, ref.GetDeleted()); err != nil {
+				return workers.SegmentPart{}, fmt.Errorf("manifest %d, segment %s: %w", v, ref.GetId(), err)
+			}
+			return workers.SegmentPart{Seg: seg, IDs: ids}, nil
+		}
+	}
 	data, unmap, err := objstore.Map(ctx, s.bucket, key)
 	if err != nil {
 		return workers.SegmentPart{}, fmt.Errorf("read segment %s of manifest %d: %w", key, v, err)

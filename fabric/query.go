@@ -79,8 +79,18 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	stats := &weftv1.QueryStats{CacheTemperature: weftv1.CacheTemperature_CACHE_TEMPERATURE_HOT}
 
 	opts, efSource := searchPlan(m, meta, want)
-	opts.Done, opts.Explain = ctx.Done(), m.GetExplain()
+	opts.Done, opts.Explain, opts.Ctx = ctx.Done(), m.GetExplain(), ctx
 	st := ns.state()
+	if st.Lazy() {
+		if lazyPlan(&opts) {
+			efSource += ", on codes (lazy segments)"
+		}
+		if m.GetIncludeVectors() || chain.Has(plugins.HookRerank) {
+			if err := st.Materialize(ctx); err != nil {
+				return nil, lazyUnavailable(ns, err)
+			}
+		}
+	}
 	if len(st.Failed) > 0 {
 		if !m.GetAllowPartial() {
 			return nil, errPartial(ns, st.Failed, "answer in full")
@@ -124,6 +134,10 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 		st.RUnlock()
 		return nil, err
 	}
+	if found.Err != nil {
+		st.RUnlock()
+		return nil, lazyUnavailable(ns, found.Err)
+	}
 	stats.DocumentsScanned, stats.DocumentsMatched, stats.GraphDistances = found.Matched, found.Matched, found.Graph
 	if meta.GetShardKey() == "" && !chain.Has(plugins.HookRoute) {
 		stats.ShardsProbed = uint32(found.Segments)
@@ -145,7 +159,11 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 		rows["search"] = [2]uint64{allowed, uint64(len(found.Hits))}
 	}
 	if m.GetExplainExact() {
-		exact := st.Search(q, k, allow, workers.SearchOptions{Exact: true, Tail: opts.Tail, Ef: k, Done: opts.Done})
+		exact := st.Search(q, k, allow, workers.SearchOptions{Exact: true, Tail: opts.Tail, Ef: k, Done: opts.Done, Ctx: ctx})
+		if exact.Err != nil {
+			st.RUnlock()
+			return nil, lazyUnavailable(ns, exact.Err)
+		}
 		explain.Recall = recallOf(found.Hits[:min(k, len(found.Hits))], exact.Hits)
 		for _, h := range exact.Hits {
 			explain.ExactIds = append(explain.ExactIds, st.IDs[h.ID])
@@ -154,7 +172,7 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 		if opts.Explain {
 			rows["explain"] = [2]uint64{uint64(len(found.Hits)), uint64(len(exact.Hits))}
 		}
-	} else if !opts.Exact && len(st.Segs) > 0 { // an approximate answer
+	} else if !opts.Exact && len(st.Segs) > 0 && !st.Lazy() { // an approximate answer (re-running it exactly would read every vector of a lazy state)
 		h.s.sample(recallJob{
 			ns: ns, st: st, changes: st.Changes, q: q, k: k, allow: allow, tail: opts.Tail, got: found.Hits,
 			shape: [2]string{boolLabel(m.GetFilter() != nil), boolLabel(len(chain) > 0)},
@@ -373,4 +391,21 @@ func allowedCount(st *workers.State, allow workers.AllowFunc, tail bool) uint64 
 		}
 	}
 	return n
+}
+
+// lazyUnavailable is the error of a query whose lazy segment's vectors
+// could not be read.
+func lazyUnavailable(ns *namespace, err error) *Error {
+	return unavailable("segment-unreadable", "namespace %q: %v; retry shortly", ns.name, err)
+}
+
+// lazyPlan makes a search of a state with lazy segments walk their codes
+// and refine the ef best when it set no refine: they hold codes, not
+// vectors, in memory. It reports whether it changed opts.
+func lazyPlan(opts *workers.SearchOptions) bool {
+	if opts.Refine > 0 || opts.Exact {
+		return false
+	}
+	opts.Refine = opts.Ef
+	return true
 }

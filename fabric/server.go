@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/weftdb/weft/cache"
+
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,6 +73,11 @@ type Config struct {
 	// loads from the bucket's segments by ranged reads of their nearest
 	// clusters (cold.go), instead of waiting for the load.
 	ColdQueries bool
+	// Cache, when set in a process that does not index, opens segments
+	// lazily (workers/lazy.go): links, codes, ids and attributes in
+	// memory, vectors fetched block by block through it as refines need
+	// them. nil: segments are read whole.
+	Cache *cache.Cache
 }
 
 // DefaultWriteLease is the write lease when Config.WriteLease is zero.
@@ -98,6 +105,7 @@ type Server struct {
 	maxDocuments  int
 	unloadIdle    time.Duration
 	coldQueries   bool
+	cache         *cache.Cache
 
 	// ctx ends when the server closes: it stops indexers and pending
 	// garbage collection.
@@ -148,6 +156,7 @@ func New(cfg Config) (*Server, error) {
 		maxDocuments:  cfg.MaxDocuments,
 		unloadIdle:    cfg.UnloadIdle,
 		coldQueries:   cfg.ColdQueries,
+		cache:         cfg.Cache,
 		id:            uuid.NewString(),
 		writeLease:    max(lease, 0),
 		bucket:        cfg.Bucket,

@@ -42,11 +42,19 @@ func (h workerService) SearchShards(ctx context.Context, req *connect.Request[wo
 	vec := queryVector(m.GetVector(), meta)
 	k := int(m.GetTopK())
 	opts, _ := searchPlan(q, meta, k)
-	opts.Done, opts.Explain = ctx.Done(), m.GetExplain()
+	opts.Done, opts.Explain, opts.Ctx = ctx.Done(), m.GetExplain(), ctx
 
 	st := ns.state()
 	st.RLock()
 	defer st.RUnlock()
+	if st.Lazy() {
+		lazyPlan(&opts)
+	}
+	if st.Lazy() && m.GetIncludeVectors() {
+		if err := st.Materialize(ctx); err != nil {
+			return nil, lazyUnavailable(ns, err)
+		}
+	}
 	resp := &workerv1.SearchShardsResponse{WalSequence: st.Applied, ManifestVersion: ns.manifest.Load().GetVersion()}
 	unreadable := map[string]bool{}
 	for _, f := range st.Failed { // failed whether named or not
@@ -85,6 +93,9 @@ func (h workerService) SearchShards(ctx context.Context, req *connect.Request[wo
 	found := st.Search(vec, k, allow, opts)
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if found.Err != nil {
+		return nil, lazyUnavailable(ns, found.Err)
 	}
 	resp.DocumentsScanned, resp.ShardsProbed, resp.GraphDistances = found.Matched, uint32(found.Segments), found.Graph
 	if opts.Tail && st.Base < len(st.IDs) {

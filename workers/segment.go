@@ -35,6 +35,10 @@ import (
 //	KindCentroid    the mean of the graph's vectors, then the largest L2
 //	                distance of one from it (dimension + 1 floats;
 //	                absent from segments written before it)
+//	KindPieces      checksums of the graph's links and of its vectors in
+//	                blocks of about blockBytes, so a lazy reader keeps the
+//	                links and codes in memory and fetches vectors block by
+//	                block through the cache (absent from older segments)
 //	KindClusters    the rows' clusters (segment.Clusters), the first
 //	                section, so the header and it are one prefix of the
 //	                object (SegmentRef.nav_bytes): rows are stored
@@ -49,6 +53,11 @@ const shard0 = 0
 // grows by a centroid per cluster (512 bytes per 1,024 rows at 128
 // dimensions: 0.1 % of the vectors).
 const clusterRows = 1024
+
+// blockBytes is about how many bytes of vectors a lazy segment fetches
+// and caches as one piece: a refine needs a few rows scattered over the
+// segment, so pieces are small (one row of 784 dimensions, eight of 128).
+const blockBytes = 4 << 10
 
 // Segment is a segment open in memory. Its graph's tombstones are
 // the only mutable part: a write that deletes or replaces one of its rows
@@ -77,6 +86,9 @@ type Segment struct {
 	// List reports one IVF list of a partition the indexer trained
 	// (SearchOptions.NProbe counts lists).
 	List bool
+	// lazy, when not nil, fetches the vectors the graph does not hold
+	// (lazy.go).
+	lazy *lazyVectors
 	// cols holds the rows' attributes, one column per name and type,
 	// aliasing the segment's bytes. A segment row's attributes never
 	// change: an update moves the row to the tail.
@@ -88,6 +100,9 @@ func (g *Segment) attrs(row int) Attrs { return rowAttrs(g.cols, row) }
 
 // vector returns row's vector as written, aliasing the segment.
 func (g *Segment) vector(row int) []float32 {
+	if g.Lazy() {
+		panic("workers: vector of a lazy segment before it was materialised")
+	}
 	if g.vecs != nil {
 		return g.vecs[row*g.dim : (row+1)*g.dim : (row+1)*g.dim]
 	}
@@ -165,6 +180,7 @@ func BuildSegment(ctx context.Context, meta *storagev1.SegmentMeta, rows *Segmen
 		add(segment.KindVectors, segment.EncodeFloat32s(rows.vectors))
 	}
 	add(segment.KindGraph, graphBytes)
+	add(segment.KindPieces, segment.EncodePieces(piecesOf(graphBytes, graph.EncodedVectorsOffset(), dim)))
 	centroid, radius := graphCentroid(graph)
 	if cfg.Codes && meta.GetMetric() != weftv1.Metric_METRIC_DOT {
 		// Relative to the segment's centroid: an IVF list's codes are
@@ -196,15 +212,9 @@ func OpenSegment(id string, data []byte, want *storagev1.SegmentMeta) (*Segment,
 	if need > 0 || h.Size != uint64(len(data)) {
 		return nil, nil, fmt.Errorf("segment %s: %w: %d bytes, the header says %d", id, objstore.ErrCorrupt, len(data), h.Size)
 	}
-	meta := &storagev1.SegmentMeta{}
-	if err := proto.Unmarshal(h.Meta, meta); err != nil {
-		return nil, nil, fmt.Errorf("segment %s: metadata: %w", id, err)
-	}
-	if meta.GetNamespace() != want.GetNamespace() || meta.GetGeneration() != want.GetGeneration() ||
-		meta.GetDimension() != want.GetDimension() || meta.GetMetric() != want.GetMetric() {
-		return nil, nil, fmt.Errorf("segment %s belongs to namespace %q generation %s (dimension %d, %s), not %q generation %s (dimension %d, %s)",
-			id, meta.GetNamespace(), meta.GetGeneration(), meta.GetDimension(), meta.GetMetric(),
-			want.GetNamespace(), want.GetGeneration(), want.GetDimension(), want.GetMetric())
+	meta, err := segmentMeta(id, h, want)
+	if err != nil {
+		return nil, nil, err
 	}
 	section := func(k segment.Kind) ([]byte, error) {
 		s, ok := h.Section(k, shard0)
@@ -256,11 +266,9 @@ func OpenSegment(id string, data []byte, want *storagev1.SegmentMeta) (*Segment,
 		if err != nil {
 			return nil, nil, err
 		}
-		c, err := segment.DecodeFloat32s(b)
-		if err != nil || len(c) != g.dim+1 {
-			return nil, nil, fmt.Errorf("segment %s: centroid of %d values for dimension %d (%v)", id, len(c), g.dim, err)
+		if g.Centroid, g.Radius, err = decodeCentroid(id, b, g.dim); err != nil {
+			return nil, nil, err
 		}
-		g.Centroid, g.Radius = c[:g.dim:g.dim], c[g.dim]
 	}
 	if meta.GetMetric() == weftv1.Metric_METRIC_COSINE {
 		vb, err := section(segment.KindVectors)
@@ -275,6 +283,33 @@ func OpenSegment(id string, data []byte, want *storagev1.SegmentMeta) (*Segment,
 		}
 	}
 	return g, ids, nil
+}
+
+// segmentMeta decodes a segment header's metadata and checks that the
+// segment belongs to want's namespace generation and fits its dimension
+// and metric.
+func segmentMeta(id string, h *segment.Header, want *storagev1.SegmentMeta) (*storagev1.SegmentMeta, error) {
+	meta := &storagev1.SegmentMeta{}
+	if err := proto.Unmarshal(h.Meta, meta); err != nil {
+		return nil, fmt.Errorf("segment %s: metadata: %w", id, err)
+	}
+	if meta.GetNamespace() != want.GetNamespace() || meta.GetGeneration() != want.GetGeneration() ||
+		meta.GetDimension() != want.GetDimension() || meta.GetMetric() != want.GetMetric() {
+		return nil, fmt.Errorf("segment %s belongs to namespace %q generation %s (dimension %d, %s), not %q generation %s (dimension %d, %s)",
+			id, meta.GetNamespace(), meta.GetGeneration(), meta.GetDimension(), meta.GetMetric(),
+			want.GetNamespace(), want.GetGeneration(), want.GetDimension(), want.GetMetric())
+	}
+	return meta, nil
+}
+
+// decodeCentroid decodes a KindCentroid section: the centroid, then the
+// radius.
+func decodeCentroid(id string, b []byte, dim int) ([]float32, float32, error) {
+	c, err := segment.DecodeFloat32s(b)
+	if err != nil || len(c) != dim+1 {
+		return nil, 0, fmt.Errorf("segment %s: centroid of %d values for dimension %d (%v)", id, len(c), dim, err)
+	}
+	return c[:dim:dim], c[dim], nil
 }
 
 // graphCentroid returns the mean of g's vectors and the largest L2
@@ -397,4 +432,18 @@ func clustersOf(starts []uint32, centroids []float32, dim int, idBytes, graphByt
 	}
 	c.IDStart = append(c.IDStart, uint32(idEnd(n-1)))
 	return c
+}
+
+// piecesOf checksums the graph encoding's links (the bytes before vecOffset)
+// and its vectors in blocks of about blockBytes.
+func piecesOf(graphBytes []byte, vecOffset, dim int) *segment.Pieces {
+	rowBytes := 4 * dim
+	p := &segment.Pieces{BlockRows: max(1, blockBytes/rowBytes), LinksLength: uint64(vecOffset),
+		LinksCRC: segment.Checksum(graphBytes[:vecOffset])}
+	vecs := graphBytes[vecOffset:]
+	step := p.BlockRows * rowBytes
+	for lo := 0; lo < len(vecs); lo += step {
+		p.BlockCRC = append(p.BlockCRC, segment.Checksum(vecs[lo:min(lo+step, len(vecs))]))
+	}
+	return p
 }

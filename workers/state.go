@@ -2,6 +2,7 @@ package workers
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"math"
 	"runtime"
@@ -351,6 +352,8 @@ type SearchResult struct {
 	Plans    []filter.Plan
 	// Shards says what each shard did; only with SearchOptions.Explain.
 	Shards []ShardReport
+	// Err is a lazy segment's failed read: the search stopped.
+	Err error
 }
 
 // ShardReport is what a search did in one shard: a segment, or the WAL
@@ -393,6 +396,10 @@ type SearchOptions struct {
 	Done <-chan struct{}
 	// Explain fills SearchResult.Shards.
 	Explain bool
+	// Ctx bounds the bucket reads of lazy segments (nil: background):
+	// their refine vectors on the codes path, all their vectors on the
+	// others (materialised first).
+	Ctx context.Context
 	// Bulk, when set, marks the segment rows allow passes faster than
 	// calling allow per row (see bulkFilter); it must agree with allow.
 	Bulk func(base, n int, bits *filter.Bitset)
@@ -453,8 +460,30 @@ func (s *State) Search(q []float32, k int, allow AllowFunc, o SearchOptions) Sea
 		res.Segments++
 		base := s.segBase[i]
 		var found []topk.Result
+		codes := allow == nil && !o.Exact && o.Refine > 0 && g.Codes != nil
+		ctx := o.Ctx
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		if !codes && g.Lazy() {
+			if res.Err = g.materialize(ctx); res.Err != nil {
+				return res
+			}
+		}
 		switch {
-		case allow == nil && !o.Exact && o.Refine > 0 && g.Codes != nil:
+		case codes && g.Lazy():
+			var n int
+			var reads int
+			found, n, res.Err = g.Graph.SearchCodesBatch(q, k, o.Ef, o.Refine, g.Codes, func(ids []uint32, dst [][]float32) error {
+				reads = len(ids)
+				return g.lazy.vectors(ctx, ids, dst)
+			})
+			if res.Err != nil {
+				return res
+			}
+			report.Graph, report.Strategy, report.Scored = uint64(n), "codes, vectors by block", uint64(reads)
+			res.Matched += report.Scored
+		case codes:
 			// The graph walk estimates; the refine best are scored exactly.
 			reads, n := 0, 0
 			found, n = g.Graph.SearchCodes(q, k, o.Ef, o.Refine, g.Codes, func(id uint32) []float32 {
@@ -656,6 +685,28 @@ func (s *State) CheckBatch(batch *storagev1.WALBatch) error {
 		case *storagev1.WALOp_DeleteIds, *storagev1.WALOp_DeleteFilter, *storagev1.WALOp_UpdateAttributes, *storagev1.WALOp_Close:
 		default:
 			return fmt.Errorf("op %d: unknown operation %T", i, o)
+		}
+	}
+	return nil
+}
+
+// Lazy reports whether some segment fetches its vectors on demand.
+func (s *State) Lazy() bool {
+	for _, g := range s.Segs {
+		if g.Lazy() {
+			return true
+		}
+	}
+	return false
+}
+
+// Materialize reads every lazy segment's vectors into memory, for the
+// paths that use any row's vector (Get, rerank batches, folds, returning
+// vectors). The caller may hold the read lock.
+func (s *State) Materialize(ctx context.Context) error {
+	for _, g := range s.Segs {
+		if err := g.materialize(ctx); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/weftdb/weft/auth"
+	"github.com/weftdb/weft/cache"
 	"github.com/weftdb/weft/fabric"
 	"github.com/weftdb/weft/objstore"
 	"github.com/weftdb/weft/plugins"
@@ -56,6 +57,7 @@ type serveFlags struct {
 	maxDocuments    int
 	physics         objstore.Physics
 	coldQueries     bool
+	cache           cache.Options
 	unloadIdle      time.Duration
 	timeouts        httpTimeouts
 }
@@ -87,6 +89,9 @@ func (c *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.bootstrapFile, "auth.bootstrap-key-file", "", "File holding a bootstrap API key (≥ 16 characters), an admin of every namespace that is never stored: use it to create keys (weft keys create). $WEFT_AUTH_BOOTSTRAP_KEY does the same.")
 	fs.Float64Var(&c.keyRate, "auth.key-rate", 0, "Requests per second one API key may make on this process (ResourceExhausted past it); 0: no limit.")
 	fs.IntVar(&c.keyInFlight, "auth.key-in-flight", 256, "Requests one API key may have in flight on this process; 0: no limit.")
+	fs.Int64Var(&c.cache.RAMBytes, "cache.ram-bytes", 0, "With --index.disabled, open segments lazily: graph links, codes, ids and attributes in memory, vectors fetched block by block as refines need them through a RAM cache of this many bytes (0: read segments whole). Segments without codes (--index.codes) are read whole.")
+	fs.StringVar(&c.cache.DiskDir, "cache.dir", "", "A local folder for the segment cache's disk tier, between RAM and the bucket (needs --cache.ram-bytes).")
+	fs.Int64Var(&c.cache.DiskBytes, "cache.disk-bytes", 0, "The disk tier's budget in bytes (needs --cache.dir).")
 	fs.BoolVar(&c.coldQueries, "cold-queries", true, "Answer the queries that arrive while their namespace loads from the bucket by ranged reads of the segments' nearest clusters (three dependent round trips) instead of waiting for the load. Queries with filters, plugins, attributes, vectors or explain always wait.")
 	fs.DurationVar(&c.unloadIdle, "namespace-unload-idle", 10*time.Minute, "Drop a namespace from memory once no request used it for this long and everything written is indexed (the next request loads it again); 0: never.")
 	fs.IntVar(&c.maxDocuments, "limits.max-documents", 0, "Most documents in one namespace; upserts that would add past it are refused (ResourceExhausted); 0: no limit.")
@@ -136,9 +141,17 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	segCache, err := segmentCache(&c, log, reg)
+	if err != nil {
+		return err
+	}
+	if segCache != nil {
+		defer segCache.Close()
+	}
 	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Plugins: store, Index: c.index, WriteLease: writeLease(c.writeLease),
 		RecallSample: c.recallSample, RecallSampleCPU: c.recallSampleCPU, RecallAlarm: c.recallAlarm, Auth: keys,
-		KeyRate: c.keyRate, KeyInFlight: c.keyInFlight, MaxDocuments: c.maxDocuments, UnloadIdle: c.unloadIdle, ColdQueries: c.coldQueries})
+		KeyRate: c.keyRate, KeyInFlight: c.keyInFlight, MaxDocuments: c.maxDocuments, UnloadIdle: c.unloadIdle, ColdQueries: c.coldQueries,
+		Cache: segCache})
 	if err != nil {
 		return err
 	}
@@ -453,4 +466,23 @@ func writeLease(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// segmentCache is the cache of lazy segments' vectors that --cache.ram-bytes
+// asks for; nil without it.
+func segmentCache(c *serveFlags, log *slog.Logger, reg prometheus.Registerer) (*cache.Cache, error) {
+	if c.cache.RAMBytes == 0 {
+		if c.cache.DiskDir != "" || c.cache.DiskBytes != 0 {
+			return nil, errors.New("--cache.dir and --cache.disk-bytes need --cache.ram-bytes")
+		}
+		return nil, nil
+	}
+	if !c.index.Disabled {
+		log.Warn("--cache.ram-bytes has no effect in a process that indexes (it folds whole segments): run it with --index.disabled beside weft indexer")
+	}
+	sc, err := cache.New(c.cache, reg)
+	if err != nil {
+		return nil, fmt.Errorf("--cache.ram-bytes, --cache.dir, --cache.disk-bytes: %w", err)
+	}
+	return sc, nil
 }

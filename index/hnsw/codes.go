@@ -100,8 +100,22 @@ func (c *Codes) Bytes() int { return len(c.codes) + len(c.factors)*12 + 8*len(c.
 // cache of ranged reads); it is called refine times at most. Deleted nodes
 // are skipped; there is no filter.
 func (x *Index) SearchCodes(q []float32, k, ef, refine int, c *Codes, vector func(id uint32) []float32) ([]topk.Result, int) {
+	res, n, _ := x.SearchCodesBatch(q, k, ef, refine, c, func(ids []uint32, dst [][]float32) error {
+		for i, id := range ids {
+			dst[i] = vector(id)
+		}
+		return nil
+	})
+	return res, n
+}
+
+// SearchCodesBatch is SearchCodes with the refine vectors fetched in one
+// call: vectors fills dst[i] with node ids[i]'s vector (as the index
+// holds it), so a caller whose vectors are not in memory fetches them
+// together, concurrently. Its error is returned.
+func (x *Index) SearchCodesBatch(q []float32, k, ef, refine int, c *Codes, vectors func(ids []uint32, dst [][]float32) error) ([]topk.Result, int, error) {
 	if x.n == 0 || k <= 0 {
-		return nil, 0
+		return nil, 0, nil
 	}
 	ef = max(ef, k)
 	refine = min(max(refine, k), ef)
@@ -128,12 +142,19 @@ func (x *Index) SearchCodes(q []float32, k, ef, refine int, c *Codes, vector fun
 	for len(s.res) > refine {
 		s.res.pop()
 	}
-	keep := topk.NewKeeper(k, nil)
-	for _, r := range s.res {
-		v := vector(r.ID)
-		keep.Offer(topk.Result{ID: r.ID, Dist: x.kScale*x.kern(qq, v) + x.kOffset})
+	ids := make([]uint32, len(s.res))
+	for i, r := range s.res {
+		ids[i] = r.ID
 	}
-	return keep.Sorted(), s.scored
+	vecs := make([][]float32, len(ids))
+	if err := vectors(ids, vecs); err != nil {
+		return nil, s.scored, err
+	}
+	keep := topk.NewKeeper(k, nil)
+	for i, id := range ids {
+		keep.Offer(topk.Result{ID: id, Dist: x.kScale*x.kern(qq, vecs[i]) + x.kOffset})
+	}
+	return keep.Sorted(), s.scored, nil
 }
 
 // greedyEst is greedy on estimated distances.

@@ -1,0 +1,156 @@
+package fabric_test
+
+import (
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect"
+
+	"github.com/weftdb/weft/cache"
+	"github.com/weftdb/weft/fabric"
+	"github.com/weftdb/weft/objstore"
+	"github.com/weftdb/weft/objstore/segment"
+	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
+)
+
+// lazyServer serves bucket without indexing, its segments opened lazily
+// through a cache of ramBytes (and a disk tier when dir is set).
+func lazyServer(t *testing.T, bucket objstore.Bucket, ramBytes int64, dir string) (clients, *cache.Cache) {
+	t.Helper()
+	opts := cache.Options{RAMBytes: ramBytes}
+	if dir != "" {
+		opts.DiskDir, opts.DiskBytes = dir, 1<<30
+	}
+	c, err := cache.New(opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return serveFabric(t, fabric.Config{Bucket: bucket, Index: fabric.IndexConfig{Disabled: true}, WriteLease: testLease, Cache: c}), c
+}
+
+// TestLazySegments: a server whose segments are lazy (links and codes in
+// memory, vectors through a small cache) answers exactly what a server
+// holding the whole segments answers with the same search on codes, while
+// its cache never holds more than its budget; filters, vectors in answers
+// and Get read every vector first and still agree.
+func TestLazySegments(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, metric := range []weftv1.Metric{weftv1.Metric_METRIC_L2, weftv1.Metric_METRIC_COSINE} {
+		t.Run(metric.String(), func(t *testing.T) {
+			bucket := objstore.NewInMemory()
+			idx := eagerIndex
+			idx.Codes = true
+			w := serveFabric(t, fabric.Config{Bucket: bucket, Index: idx, WriteLease: testLease})
+			createNamespace(t, w, "lazy", 32, metric)
+			docs := mixture(r, 4000, 32)
+			all := map[string]*weftv1.Document{}
+			for i := 0; i < len(docs); i += 1000 {
+				upsert(t, w, "lazy", docs[i:i+1000])
+			}
+			for _, d := range docs {
+				all[d.Id] = d
+			}
+			waitIndexed(t, w, "lazy")
+
+			full := serveFabric(t, fabric.Config{Bucket: bucket, Index: fabric.IndexConfig{Disabled: true}, WriteLease: testLease})
+			const budget = 64 << 10 // 500 of the 4,000 vectors
+			lazy, c := lazyServer(t, bucket, budget, t.TempDir())
+			search := &weftv1.SearchParams{Ef: 64, Refine: 64}
+			var recall float64
+			for i := range 30 {
+				q := slices.Clone(docs[r.IntN(len(docs))].Vector)
+				for j := range q {
+					q[j] += float32(r.NormFloat64())
+				}
+				req := &weftv1.QueryRequest{Namespace: "lazy", Vector: q, TopK: 10, Search: search}
+				want, got := query(t, full, req), query(t, lazy, req)
+				if !slices.EqualFunc(got.GetResults(), want.GetResults(), func(a, b *weftv1.QueryResult) bool {
+					return a.GetId() == b.GetId() && a.GetDistance() == b.GetDistance()
+				}) {
+					t.Fatalf("query %d: lazy %v, whole %v", i, resultIDs(got.GetResults()), resultIDs(want.GetResults()))
+				}
+				recall += recallOf(got.GetResults(), reference(all, q, 10, metric, nil))
+				if ram, _ := c.Bytes(); ram > budget {
+					t.Fatalf("the cache accounts %d bytes, over its budget of %d", ram, budget)
+				}
+			}
+			if recall /= 30; recall < 0.9 {
+				t.Fatalf("recall@10 %.3f on codes, want ≥ 0.9", recall)
+			}
+			// A query that sets no refine walks the codes too (explain says
+			// so), refining the ef best.
+			q := docs[5].Vector
+			ex := query(t, lazy, &weftv1.QueryRequest{Namespace: "lazy", Vector: q, TopK: 10, Explain: true})
+			if s := ex.GetExplain().GetShards(); len(s) == 0 || s[0].GetStrategy() != "codes, vectors by block" || ex.GetResults()[0].GetId() != "d5" {
+				t.Fatalf("default query on lazy segments: %v, first result %s", ex.GetExplain().GetShards(), ex.GetResults()[0].GetId())
+			}
+			// Filters, vectors in answers and Get read every vector first.
+			red := &weftv1.Filter{Op: &weftv1.Filter_Eq{Eq: &weftv1.Comparison{Attribute: "color", Value: &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_StringValue{StringValue: "red"}}}}}
+			req := &weftv1.QueryRequest{Namespace: "lazy", Vector: q, TopK: 10, Filter: red, IncludeVectors: true}
+			want, got := query(t, full, req), query(t, lazy, req)
+			if !slices.Equal(resultIDs(got.GetResults()), resultIDs(want.GetResults())) || !slices.Equal(got.GetResults()[0].GetVector(), want.GetResults()[0].GetVector()) {
+				t.Fatalf("filtered with vectors: lazy %v, whole %v", resultIDs(got.GetResults()), resultIDs(want.GetResults()))
+			}
+			g, err := lazy.docs.Get(t.Context(), connect.NewRequest(&weftv1.GetRequest{Namespace: "lazy", Ids: []string{"d7"}, IncludeVectors: true}))
+			if err != nil || len(g.Msg.GetDocuments()) != 1 || !slices.Equal(g.Msg.GetDocuments()[0].GetVector(), all["d7"].Vector) {
+				t.Fatalf("Get d7 with its vector: %v, %v", g, err)
+			}
+		})
+	}
+}
+
+// TestLazyDamagedBlock: a vector block that fails its checksum fails the
+// query that needs it with Unavailable naming the segment; the others
+// answer.
+func TestLazyDamagedBlock(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	bucket := objstore.NewInMemory()
+	idx := eagerIndex
+	idx.Codes = true
+	w := serveFabric(t, fabric.Config{Bucket: bucket, Index: idx, WriteLease: testLease})
+	createNamespace(t, w, "dmg", 16, weftv1.Metric_METRIC_L2)
+	docs := randomDocs(r, 2000, 16, "d")
+	upsert(t, w, "dmg", docs)
+	waitIndexed(t, w, "dmg")
+	names, err := bucket.List(t.Context(), "namespaces/dmg/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var key string
+	for _, n := range names {
+		if strings.Contains(n, "/segments/") {
+			key = n
+		}
+	}
+	data, err := bucket.Get(t.Context(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := segment.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, _ := h.Section(segment.KindPieces, 0)
+	pb, _ := h.SectionBytes(data, ps)
+	p, err := segment.DecodePieces(pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, _ := h.Section(segment.KindGraph, 0)
+	// Damage every block but the last: queries near any document fail.
+	for b := range len(p.BlockCRC) - 1 {
+		rg, _ := p.Block(gs, b, 2000, 16)
+		data[rg.Offset+1] ^= 0x10
+	}
+	if err := bucket.Upload(t.Context(), key, data); err != nil {
+		t.Fatal(err)
+	}
+	lazy, _ := lazyServer(t, bucket, 1<<20, "")
+	_, err = lazy.query.Query(t.Context(), connect.NewRequest(&weftv1.QueryRequest{Namespace: "dmg", Vector: docs[3].Vector, TopK: 5}))
+	if connect.CodeOf(err) != connect.CodeUnavailable || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "checksum") {
+		t.Fatalf("a damaged vector block: %v, want Unavailable naming %s and the checksum", err, key)
+	}
+}

@@ -1,0 +1,218 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/weftdb/weft/cache"
+	"github.com/weftdb/weft/index/hnsw"
+	"github.com/weftdb/weft/objstore"
+	"github.com/weftdb/weft/objstore/segment"
+	storagev1 "github.com/weftdb/weft/proto/gen/weft/storage/v1"
+	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
+)
+
+// A lazy segment holds in memory what a search on codes walks (the graph's
+// links, the codes) and what answers name (ids, attribute columns), and
+// fetches the vectors a refine scores block by block through the cache:
+// RAM, then the disk tier, then a ranged read of the bucket, each block
+// checked against its checksum in the pieces section. Paths that need
+// every vector (filters, exact scoring, full-precision graph walks,
+// returning vectors) first materialise the segment: read all its vectors
+// into memory, once.
+
+// ErrNotLazy says a segment cannot be opened lazily (written before the
+// pieces section, or without codes): open it whole.
+var ErrNotLazy = errors.New("segment has no pieces or codes section")
+
+// lazyVectors fetches a lazy segment's vectors.
+type lazyVectors struct {
+	key    string // the segment's object name
+	reader *segment.Reader
+	pieces *segment.Pieces
+	graph  segment.Section
+	cache  *cache.Cache
+	rows   int
+	dim    int
+	cosine bool // materialise KindVectors too: the vectors as written
+
+	mu   sync.Mutex  // serialises materialising
+	done atomic.Bool // materialised: the graph holds its vectors
+}
+
+// OpenLazySegment opens segment key lazily: one read of its first prefix
+// bytes (the header, with the manifest's nav_bytes the clusters too), one
+// round of reads of its ids, columns, codes, centroid and pieces, then its
+// graph's links. Vectors come later through c. ErrNotLazy: open it whole.
+func OpenLazySegment(ctx context.Context, b objstore.Reader, key, id string, prefix int, want *storagev1.SegmentMeta, c *cache.Cache) (*Segment, []string, error) {
+	r, err := segment.OpenPrefix(ctx, b, key, max(prefix, segment.PrefetchSize))
+	if err != nil {
+		return nil, nil, err
+	}
+	h := r.Header()
+	meta, err := segmentMeta(id, h, want)
+	if err != nil {
+		return nil, nil, err
+	}
+	_, hasCodes := h.Section(segment.KindCodes, shard0)
+	_, hasPieces := h.Section(segment.KindPieces, shard0)
+	_, hasColumns := h.Section(segment.KindColumns, shard0)
+	graphSec, hasGraph := h.Section(segment.KindGraph, shard0)
+	if !hasCodes || !hasPieces || !hasColumns || !hasGraph {
+		return nil, nil, ErrNotLazy
+	}
+	refs := []segment.Ref{{Kind: segment.KindIDs}, {Kind: segment.KindColumns}, {Kind: segment.KindCodes}, {Kind: segment.KindPieces}}
+	if _, ok := h.Section(segment.KindCentroid, shard0); ok {
+		refs = append(refs, segment.Ref{Kind: segment.KindCentroid})
+	}
+	secs, err := r.Read(ctx, refs...)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, dim := int(meta.GetRows()), int(meta.GetDimension())
+	ids, err := segment.DecodeStrings(secs[0])
+	if err != nil {
+		return nil, nil, fmt.Errorf("segment %s ids: %w", id, err)
+	}
+	n, cols, err := segment.DecodeColumns(secs[1])
+	if err != nil || n != rows {
+		return nil, nil, fmt.Errorf("segment %s attributes: %d rows, want %d (%v)", id, n, rows, err)
+	}
+	pieces, err := segment.DecodePieces(secs[3])
+	if err != nil {
+		return nil, nil, fmt.Errorf("segment %s: %w", id, err)
+	}
+	links, err := pieces.Links(graphSec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("segment %s: %w", id, err)
+	}
+	lb, err := r.ReadRanges(ctx, []segment.Range{links})
+	if err != nil {
+		return nil, nil, err
+	}
+	graph, err := hnsw.DecodeLinks(lb[0])
+	if err != nil {
+		return nil, nil, fmt.Errorf("segment %s graph: %w", id, err)
+	}
+	if len(ids) != rows || graph.Len() != rows || graph.Dim() != dim ||
+		len(pieces.BlockCRC) != (rows+pieces.BlockRows-1)/pieces.BlockRows {
+		return nil, nil, fmt.Errorf("segment %s: %d rows, but %d ids, %d graph nodes of dimension %d, %d vector blocks",
+			id, rows, len(ids), graph.Len(), graph.Dim(), len(pieces.BlockCRC))
+	}
+	g := &Segment{ID: id, Rows: rows, Bytes: int(h.Size), Graph: graph, dim: dim, cols: decodedColumns(cols), List: meta.GetIvfList()}
+	if g.Codes, err = hnsw.DecodeCodes(secs[2], graph); err != nil {
+		return nil, nil, fmt.Errorf("segment %s codes: %w", id, err)
+	}
+	if len(secs) > 4 {
+		if g.Centroid, g.Radius, err = decodeCentroid(id, secs[4], dim); err != nil {
+			return nil, nil, err
+		}
+	}
+	if s, ok := h.Section(segment.KindClusters, shard0); ok && s.Offset+s.Length <= 1<<30 {
+		g.NavBytes = int(s.Offset + s.Length)
+	}
+	g.lazy = &lazyVectors{key: key, reader: r, pieces: pieces, graph: graphSec, cache: c, rows: rows, dim: dim,
+		cosine: meta.GetMetric() == weftv1.Metric_METRIC_COSINE}
+	return g, ids, nil
+}
+
+// vectors fills dst[i] with row ids[i]'s vector as the graph holds it,
+// fetching the blocks that hold them concurrently.
+func (l *lazyVectors) vectors(ctx context.Context, ids []uint32, dst [][]float32) error {
+	at := make(map[int]int, len(ids)) // block → its index in blocks
+	var blocks []int
+	for _, id := range ids {
+		b := int(id) / l.pieces.BlockRows
+		if _, ok := at[b]; !ok {
+			at[b] = len(blocks)
+			blocks = append(blocks, b)
+		}
+	}
+	got := make([][]float32, len(blocks))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, b := range blocks {
+		g.Go(func() (err error) {
+			got[i], err = l.block(gctx, b)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i, id := range ids {
+		off := (int(id) % l.pieces.BlockRows) * l.dim
+		dst[i] = got[at[int(id)/l.pieces.BlockRows]][off : off+l.dim : off+l.dim]
+	}
+	return nil
+}
+
+// block returns block b's vectors: from the cache, else read and checked.
+func (l *lazyVectors) block(ctx context.Context, b int) ([]float32, error) {
+	data, _, err := l.cache.Get(ctx, l.key+"#v"+strconv.Itoa(b), func(ctx context.Context) ([]byte, error) {
+		rg, err := l.pieces.Block(l.graph, b, l.rows, l.dim)
+		if err != nil {
+			return nil, fmt.Errorf("segment %s: %w", l.key, err)
+		}
+		got, err := l.reader.ReadRanges(ctx, []segment.Range{rg})
+		if err != nil {
+			return nil, err
+		}
+		return got[0], nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	v, err := segment.DecodeFloat32s(data)
+	if err != nil || len(v)%l.dim != 0 {
+		return nil, fmt.Errorf("segment %s: vector block %d of %d bytes (%v)", l.key, b, len(data), err)
+	}
+	return v, nil
+}
+
+// materialize reads every vector of g into memory, once: the graph's
+// (attached to it) and, for cosine, the vectors as written. Until it
+// succeeds, nothing reads g's vectors but through lazyVectors.
+func (g *Segment) materialize(ctx context.Context) error {
+	l := g.lazy
+	if l == nil || l.done.Load() {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done.Load() {
+		return nil
+	}
+	refs := []segment.Ref{{Kind: segment.KindGraph}}
+	if l.cosine {
+		refs = append(refs, segment.Ref{Kind: segment.KindVectors})
+	}
+	secs, err := l.reader.Read(ctx, refs...)
+	if err != nil {
+		return fmt.Errorf("read the vectors of segment %s: %w", l.key, err)
+	}
+	v, err := segment.DecodeFloat32s(secs[0][l.pieces.LinksLength:])
+	if err == nil {
+		err = g.Graph.AttachVectors(v)
+	}
+	if err == nil && l.cosine {
+		if g.vecs, err = segment.DecodeFloat32s(secs[1]); err == nil && len(g.vecs) != l.rows*l.dim {
+			err = fmt.Errorf("%d vector values for %d rows", len(g.vecs), l.rows)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("segment %s vectors: %w", l.key, err)
+	}
+	l.done.Store(true)
+	return nil
+}
+
+// Lazy reports whether g fetches its vectors on demand (not yet
+// materialised).
+func (g *Segment) Lazy() bool { return g.lazy != nil && !g.lazy.done.Load() }
