@@ -65,6 +65,10 @@ bench-import: ## weft import of Fashion-MNIST through weft serve: the write-path
 bench-query: ## weft serve through its API after indexing (DATASETS=..., docs/benchmarks.md)
 	scripts/bench-query.sh
 
+.PHONY: bench-cache
+bench-cache: ## cold first queries of new processes and lazy segments under a RAM budget (docs/benchmarks.md)
+	scripts/bench-cache.sh
+
 .PHONY: bench-ann
 bench-ann: ## Weft HNSW against hnswlib on fashion-mnist, side by side
 	scripts/bench-ann.sh

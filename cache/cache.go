@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,7 +49,9 @@ type Cache struct {
 	ram     *ramTier
 	disk    *diskTier // nil without Options.DiskDir
 	flights singleflight.Group
-	metrics *metrics
+	// diskHitsSeen counts disk hits, to offer one in promoteEvery to RAM.
+	diskHitsSeen atomic.Uint64
+	metrics      *metrics
 
 	// closing is cancelled by Close; it cancels the loads still running.
 	closing     context.Context
@@ -80,6 +83,9 @@ func New(opts Options, reg prometheus.Registerer) (*Cache, error) {
 		bytesGauge("disk", c.diskBytes))
 	if err := register(reg, collectors...); err != nil {
 		c.ram.close()
+		if c.disk != nil {
+			c.disk.close()
+		}
 		return nil, err
 	}
 	c.closing, c.cancelLoads = context.WithCancel(context.Background())
@@ -99,6 +105,10 @@ func (c *Cache) Get(ctx context.Context, key string, load Loader) ([]byte, Sourc
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err // do not start a lookup nobody waits for
 	}
+	// A disk hit is one read: cheaper done here than shared.
+	if data, ok := c.diskGet(key); ok {
+		return data, SourceDisk, nil
+	}
 	results := c.flights.DoChan(key, func() (any, error) {
 		return c.lookup(ctx, key, load)
 	})
@@ -113,6 +123,43 @@ func (c *Cache) Get(ctx context.Context, key string, load Loader) ([]byte, Sourc
 		return nil, 0, ctx.Err()
 	}
 }
+
+// Cached returns the piece's bytes when RAM or the disk tier holds them,
+// and where they came from, without loading: a caller that needs many
+// pieces takes the cached ones in line and loads only the rest
+// (concurrently, with Get).
+func (c *Cache) Cached(key string) ([]byte, Source, bool) {
+	if data, ok := c.ram.get(key); ok {
+		c.metrics.ramHits.Inc()
+		return data, SourceRAM, true
+	}
+	if data, ok := c.diskGet(key); ok {
+		return data, SourceDisk, true
+	}
+	return nil, 0, false
+}
+
+// diskGet reads key from the disk tier, if any, and puts a hit in RAM.
+func (c *Cache) diskGet(key string) ([]byte, bool) {
+	if c.disk == nil {
+		return nil, false
+	}
+	data, ok := c.disk.get(key)
+	if ok {
+		c.metrics.diskHits.Inc()
+		// While RAM has room every disk hit goes there. Once it is full,
+		// offering each costs more than the hits it wins when the working
+		// set dwarfs RAM (admission turns most away, at a price): one in
+		// promoteEvery still brings frequent pieces in.
+		if c.ram.usedBytes()+entryCost(key, data) <= c.opts.RAMBytes || c.diskHitsSeen.Add(1)%promoteEvery == 0 {
+			c.ram.set(key, data)
+		}
+	}
+	return data, ok
+}
+
+// promoteEvery is how many disk hits go by for one offered to RAM.
+const promoteEvery = 4
 
 // piece is what a shared lookup hands to its callers.
 type piece struct {
@@ -171,7 +218,7 @@ func (c *Cache) load(callerCtx context.Context, load Loader) ([]byte, error) {
 }
 
 // writeDisk writes inline, before the lookup returns: it costs the callers
-// an fsync but keeps every disk access to a key inside that key's lookup.
+// a file write but keeps every disk access to a key inside that key's lookup.
 // A failed write only costs a future disk hit, so it is counted, not
 // returned.
 func (c *Cache) writeDisk(key string, data []byte) {
@@ -205,7 +252,8 @@ func (c *Cache) diskBytes() int64 {
 func (c *Cache) Bytes() (ram, disk int64) { return c.ram.usedBytes(), c.diskBytes() }
 
 // Close cancels running loads, waits for their lookups to end (so a loader
-// that ignores its ctx delays Close) and releases the RAM tier. Gets after
+// that ignores its ctx delays Close) and releases the RAM tier and the disk
+// tier's files. Gets after
 // Close return ErrClosed. The metrics stay registered.
 func (c *Cache) Close() {
 	c.mu.Lock()
@@ -218,4 +266,7 @@ func (c *Cache) Close() {
 	c.cancelLoads()
 	c.lookups.Wait()
 	c.ram.close()
+	if c.disk != nil {
+		c.disk.close()
+	}
 }

@@ -1,14 +1,15 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -81,12 +82,28 @@ func TestDiskServesWhenRAMTurnsPiecesAway(t *testing.T) {
 	mustGet(t, c, "k", failingLoader(t), data, SourceDisk)
 }
 
-// TestDiskDetectsDamagedFiles damages a piece file while no Cache is open.
-// Whether the startup check or the read's CRC catches it, the file is
-// deleted and the loader is called instead: damaged bytes are never served.
-func TestDiskDetectsDamagedFiles(t *testing.T) {
+// slabFiles returns the slab files in dir.
+func slabFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	_, names := dirBytes(t, dir)
+	var out []string
+	for _, n := range names {
+		if _, ok := parseSlabName(n); ok {
+			out = append(out, filepath.Join(dir, n))
+		}
+	}
+	return out
+}
+
+// TestDiskDetectsDamage damages a slab while no Cache is open. Whether the
+// startup scan or the read's checksum catches it, the damaged record is
+// never served: the loader is called instead, and its bytes are written
+// again. Records before the damage are still served.
+func TestDiskDetectsDamage(t *testing.T) {
 	const key = "seg/9@4096+2000"
 	data := pieceBytes(9, 2000)
+	before := pieceBytes(8, 500)
+	recStart := recordSize("before", before) // where key's record starts
 	flipByteAt := func(offset func(size int64) int64) func(t *testing.T, path string) {
 		return func(t *testing.T, path string) {
 			raw, err := os.ReadFile(path)
@@ -99,64 +116,69 @@ func TestDiskDetectsDamagedFiles(t *testing.T) {
 			}
 		}
 	}
+	truncate := func(n int64) func(t *testing.T, path string) {
+		return func(t *testing.T, path string) {
+			if err := os.Truncate(path, n); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	for _, tc := range []struct {
-		name   string
-		damage func(t *testing.T, path string)
+		name    string
+		damage  func(t *testing.T, path string)
+		corrupt float64
 	}{
-		{"truncated", func(t *testing.T, path string) {
-			if err := os.Truncate(path, headerSize+int64(len(key))+1000); err != nil {
-				t.Fatal(err)
-			}
-		}},
-		{"truncated inside the header", func(t *testing.T, path string) {
-			if err := os.Truncate(path, headerSize/2); err != nil {
-				t.Fatal(err)
-			}
-		}},
-		{"empty", func(t *testing.T, path string) {
-			if err := os.Truncate(path, 0); err != nil {
-				t.Fatal(err)
-			}
-		}},
-		{"flipped data byte", flipByteAt(func(size int64) int64 { return size - 100 })},
-		{"flipped key byte", flipByteAt(func(int64) int64 { return headerSize + 2 })},
-		{"flipped length byte", flipByteAt(func(int64) int64 { return 12 })},
-		{"flipped checksum byte", flipByteAt(func(int64) int64 { return 5 })},
+		{"truncated", truncate(recStart + headerSize + int64(len(key)) + 1000), 1},
+		{"truncated inside the header", truncate(recStart + headerSize/2), 1},
+		{"flipped data byte", flipByteAt(func(size int64) int64 { return size - 100 }), 1},
+		{"flipped checksum byte", flipByteAt(func(int64) int64 { return recStart + 5 }), 1},
+		// 64 bytes shorter: the scan cuts the slab where the next record
+		// should start, and the read fails the shortened record's checksum.
+		{"flipped length byte", flipByteAt(func(int64) int64 { return recStart + 12 }), 2},
+		// The record now holds another key: key is simply not there.
+		{"flipped key byte", flipByteAt(func(int64) int64 { return recStart + headerSize + 2 }), 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			fillDisk(t, dir, key, data)
-			path := filepath.Join(dir, pieceFileName(key))
-			tc.damage(t, path)
+			c, err := New(diskOptions(dir), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var calls atomic.Int64
+			mustGet(t, c, "before", countingLoader(before, &calls), before, SourceLoad)
+			mustGet(t, c, key, countingLoader(data, &calls), data, SourceLoad)
+			c.Close()
+			slabs := slabFiles(t, dir)
+			if len(slabs) != 1 {
+				t.Fatalf("%d slabs, want 1", len(slabs))
+			}
+			tc.damage(t, slabs[0])
 
-			c, _ := newTestCache(t, diskOptions(dir))
+			c, _ = newTestCache(t, diskOptions(dir))
 			errBucket := errors.New("bucket down")
-			_, _, err := c.Get(context.Background(), key, func(context.Context) ([]byte, error) {
+			_, _, err = c.Get(context.Background(), key, func(context.Context) ([]byte, error) {
 				return nil, errBucket
 			})
 			if !errors.Is(err, errBucket) {
 				t.Fatalf("Get = %v, want the loader's error", err)
 			}
-			if fileExists(t, path) {
-				t.Fatal("damaged file still exists")
+			if got := testutil.ToFloat64(c.metrics.diskCorrupt); got != tc.corrupt {
+				t.Fatalf("corrupt records counted %v, want %v", got, tc.corrupt)
 			}
-			if got := testutil.ToFloat64(c.metrics.diskCorrupt); got != 1 {
-				t.Fatalf("corrupt files counted %v, want 1", got)
-			}
-			var calls atomic.Int64
+			mustGet(t, c, "before", failingLoader(t), before, SourceDisk)
 			mustGet(t, c, key, countingLoader(data, &calls), data, SourceLoad)
-			if !fileExists(t, path) {
-				t.Fatal("reloaded piece was not written back")
-			}
+			c.Close()
+			c, _ = newTestCache(t, diskOptions(dir))
+			mustGet(t, c, key, failingLoader(t), data, SourceDisk)
 		})
 	}
 }
 
-func TestDiskRemovesTempFilesAtStartup(t *testing.T) {
+func TestDiskRemovesLeftoversAtStartup(t *testing.T) {
 	dir := t.TempDir()
 	data := pieceBytes(7, 100)
 	fillDisk(t, dir, "kept", data)
-	leftovers := []string{tempPrefix + "123456", tempPrefix + "abc"}
+	leftovers := []string{tempPrefix + "123456", tempPrefix + "abc", strings.Repeat("ab", 32) + pieceSuffix}
 	for _, name := range leftovers {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte("half a pie"), 0o600); err != nil {
 			t.Fatal(err)
@@ -170,7 +192,7 @@ func TestDiskRemovesTempFilesAtStartup(t *testing.T) {
 	c, _ := newTestCache(t, diskOptions(dir))
 	for _, name := range leftovers {
 		if fileExists(t, filepath.Join(dir, name)) {
-			t.Errorf("temp file %s survived startup", name)
+			t.Errorf("leftover %s survived startup", name)
 		}
 	}
 	if !fileExists(t, foreign) {
@@ -179,32 +201,33 @@ func TestDiskRemovesTempFilesAtStartup(t *testing.T) {
 	mustGet(t, c, "kept", failingLoader(t), data, SourceDisk)
 }
 
-func TestDiskEvictsLeastRecentlyUsed(t *testing.T) {
+// TestDiskEvictsOldestSlab: with a budget of three records, each slab takes
+// one (a slab holds an eighth of the budget, or one record), and a fourth
+// record deletes the first slab: first in, first out.
+func TestDiskEvictsOldestSlab(t *testing.T) {
 	dir := t.TempDir()
 	m := newMetrics()
 	data := func(key string) []byte { return pieceBytes(len(key), 1000) }
-	size := pieceFileSize("a", data("a"))
+	size := recordSize("a", data("a"))
 	d, err := openDiskTier(dir, 3*size, m)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer d.close()
 	for _, key := range []string{"a", "b", "c"} {
 		if err := d.put(key, data(key)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, ok := d.get("a"); !ok { // a is now more recent than b
-		t.Fatal("a missing")
+	if len(slabFiles(t, dir)) != 3 {
+		t.Fatalf("%d slabs, want 3", len(slabFiles(t, dir)))
 	}
 	if err := d.put("d", data("d")); err != nil {
 		t.Fatal(err)
 	}
-	for key, want := range map[string]bool{"a": true, "b": false, "c": true, "d": true} {
+	for key, want := range map[string]bool{"a": false, "b": true, "c": true, "d": true} {
 		if _, ok := d.get(key); ok != want {
 			t.Errorf("get(%q) found = %v, want %v", key, ok, want)
-		}
-		if got := fileExists(t, filepath.Join(dir, pieceFileName(key))); got != want {
-			t.Errorf("file of %q exists = %v, want %v", key, got, want)
 		}
 	}
 	if got := testutil.ToFloat64(m.diskEvictions); got != 1 {
@@ -232,74 +255,77 @@ func TestDiskBudgetHolds(t *testing.T) {
 			t.Fatalf("index says %d bytes, files hold %d", used, total)
 		}
 	}
+	// The newest pieces are still there.
+	mustGet(t, c, "seg/99@0+1693", failingLoader(t), pieceBytes(99, 1693), SourceDisk)
 }
 
+// TestDiskStartupEvictsOldestBeyondBudget: a restart with a smaller budget
+// deletes the oldest slabs until the rest fit.
 func TestDiskStartupEvictsOldestBeyondBudget(t *testing.T) {
 	dir := t.TempDir()
-	keys := []string{"old", "mid", "new"}
-	base := time.Now().Add(-time.Hour)
-	for i, key := range keys {
-		fillDisk(t, dir, key, pieceBytes(i, 1000))
-		when := base.Add(time.Duration(i) * time.Minute)
-		if err := os.Chtimes(filepath.Join(dir, pieceFileName(key)), when, when); err != nil {
+	size := recordSize("old", pieceBytes(0, 1000))
+	for i, key := range []string{"old", "mid", "new"} {
+		// One slab per record: a budget of 3 records, a slab takes one.
+		c, err := New(Options{RAMBytes: 1 << 20, DiskDir: dir, DiskBytes: 3 * size}, nil)
+		if err != nil {
 			t.Fatal(err)
 		}
+		var calls atomic.Int64
+		mustGet(t, c, key, countingLoader(pieceBytes(i, 1000), &calls), pieceBytes(i, 1000), SourceLoad)
+		c.Close()
 	}
-	size := pieceFileSize("old", pieceBytes(0, 1000))
 	c, _ := newTestCache(t, Options{RAMBytes: 1 << 20, DiskDir: dir, DiskBytes: 2 * size})
-	if fileExists(t, filepath.Join(dir, pieceFileName("old"))) {
-		t.Error("the oldest file survived a smaller budget")
+	if n := len(slabFiles(t, dir)); n != 2 {
+		t.Errorf("%d slabs after a restart with room for 2", n)
 	}
+	var calls atomic.Int64
 	mustGet(t, c, "mid", failingLoader(t), pieceBytes(1, 1000), SourceDisk)
 	mustGet(t, c, "new", failingLoader(t), pieceBytes(2, 1000), SourceDisk)
+	mustGet(t, c, "old", countingLoader(pieceBytes(0, 1000), &calls), pieceBytes(0, 1000), SourceLoad)
 }
 
 func TestDiskSkipsPieceLargerThanBudget(t *testing.T) {
 	dir := t.TempDir()
-	c, _ := newTestCache(t, Options{RAMBytes: 1 << 20, DiskDir: dir, DiskBytes: 4 << 10})
+	opts := Options{RAMBytes: ramOff, DiskDir: dir, DiskBytes: 4 << 10}
+	c, _ := newTestCache(t, opts)
 	var calls atomic.Int64
 	small := pieceBytes(1, 1000)
 	mustGet(t, c, "small", countingLoader(small, &calls), small, SourceLoad)
 	huge := pieceBytes(2, 8<<10)
 	mustGet(t, c, "huge", countingLoader(huge, &calls), huge, SourceLoad)
-	if !fileExists(t, filepath.Join(dir, pieceFileName("small"))) {
-		t.Error("a piece too big for the disk budget flushed the others")
-	}
-	if fileExists(t, filepath.Join(dir, pieceFileName("huge"))) {
-		t.Error("a piece bigger than the disk budget was written")
+	mustGet(t, c, "small", failingLoader(t), small, SourceDisk)
+	if total, _ := dirBytes(t, dir); total != recordSize("small", small) {
+		t.Errorf("files hold %d bytes, want the small record's %d", total, recordSize("small", small))
 	}
 }
 
-func TestPieceFileNames(t *testing.T) {
-	for _, key := range []string{"", "a/b/../c", "seg\x00bin", "../../etc/passwd"} {
-		name := pieceFileName(key)
-		if !isPieceFileName(name) || filepath.Base(name) != name {
-			t.Errorf("pieceFileName(%q) = %q, not a plain piece file name", key, name)
-		}
-	}
-	for _, name := range []string{"x.piece", pieceFileName("k") + ".tmp", "A" + pieceFileName("k")[1:]} {
-		if isPieceFileName(name) {
-			t.Errorf("isPieceFileName(%q) = true", name)
-		}
-	}
-}
-
-func TestDiskForgetsFilesDeletedBehindItsBack(t *testing.T) {
+// TestDiskConcurrentReadsAndEvictions reads while appends evict slabs:
+// every read is the key's bytes or a miss, never another's.
+func TestDiskConcurrentReadsAndEvictions(t *testing.T) {
 	dir := t.TempDir()
-	d, err := openDiskTier(dir, 1<<20, newMetrics())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.put("k", []byte("bytes")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(filepath.Join(dir, pieceFileName("k"))); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := d.get("k"); ok {
-		t.Fatal("get found a deleted file")
-	}
-	if used := d.usedBytes(); used != 0 {
-		t.Fatalf("index still counts %d bytes", used)
+	c, _ := newTestCache(t, Options{RAMBytes: ramOff, DiskDir: dir, DiskBytes: 64 << 10})
+	ctx := context.Background()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 400 {
+			key := fmt.Sprintf("w%d", i)
+			if _, _, err := c.Get(ctx, key, func(context.Context) ([]byte, error) { return pieceBytes(i, 900), nil }); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for j := 0; ; j++ {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		i := j % 400
+		got, _, err := c.Get(ctx, fmt.Sprintf("w%d", i), func(context.Context) ([]byte, error) { return pieceBytes(i, 900), nil })
+		if err != nil || !bytes.Equal(got, pieceBytes(i, 900)) {
+			t.Fatalf("w%d: %d bytes, %v", i, len(got), err)
+		}
 	}
 }

@@ -2,20 +2,13 @@ package cache
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strings"
 )
 
-// A piece file is
+// A piece record, in a slab file, is
 //
 //	magic    [4]byte  "WFC1"
 //	crc      uint32   CRC-32C of everything after this field
@@ -24,9 +17,10 @@ import (
 //	key      [keyLen]byte
 //	data     [dataLen]byte
 //
-// all integers little-endian. The lengths must add up to the file's size,
-// which catches truncation without reading the data; the CRC catches the
-// rest and is checked on every read.
+// all integers little-endian. The CRC is checked on every read, with the
+// key. Earlier versions kept one such record per file, named by the key's
+// SHA-256 with pieceSuffix, written under tempPrefix and renamed; startup
+// deletes those.
 const (
 	headerSize  = 20
 	pieceSuffix = ".piece"
@@ -36,30 +30,11 @@ const (
 var (
 	pieceMagic = [4]byte{'W', 'F', 'C', '1'}
 	castagnoli = crc32.MakeTable(crc32.Castagnoli)
-	errCorrupt = errors.New("cache: corrupt piece file")
+	errCorrupt = errors.New("cache: corrupt piece record")
 )
 
-// pieceFileName is the SHA-256 of the key in hex: a safe file name for any
-// key, and one that changes if the key does.
-func pieceFileName(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:]) + pieceSuffix
-}
-
-func isPieceFileName(name string) bool {
-	digest, ok := strings.CutSuffix(name, pieceSuffix)
-	if !ok || len(digest) != 2*sha256.Size {
-		return false
-	}
-	for _, c := range digest {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-func pieceFileSize(key string, data []byte) int64 {
+// recordSize is the bytes a piece's record takes.
+func recordSize(key string, data []byte) int64 {
 	return int64(headerSize + len(key) + len(data))
 }
 
@@ -94,6 +69,15 @@ func parseHeader(raw []byte) (header, error) {
 	}, nil
 }
 
+// fits reports whether the record fits in the size bytes from its start.
+func (h header) fits(size int64) bool {
+	if size < headerSize {
+		return false
+	}
+	rest := uint64(size - headerSize)
+	return h.keyLen <= rest && h.dataLen <= rest-h.keyLen
+}
+
 // checkLength reports whether the header accounts for exactly size bytes.
 func (h header) checkLength(size int64) error {
 	// The lengths come from disk: compare without overflowing.
@@ -108,7 +92,7 @@ func (h header) checkLength(size int64) error {
 	return nil
 }
 
-// decodePiece checks a whole file's contents and returns its data.
+// decodePiece checks a whole record and returns its data.
 func decodePiece(raw []byte, key string) ([]byte, error) {
 	h, err := parseHeader(raw)
 	if err != nil {
@@ -125,67 +109,4 @@ func decodePiece(raw []byte, key string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: holds another key", errCorrupt)
 	}
 	return raw[keyEnd:], nil
-}
-
-// checkPieceFile is the startup check: the magic, the lengths against the
-// file's size and the key against the file's name. It reads the header and
-// key only; the CRC waits for the first read.
-func checkPieceFile(path string) (fs.FileInfo, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	prefix := make([]byte, headerSize)
-	if _, err := io.ReadFull(f, prefix); err != nil {
-		return nil, fmt.Errorf("%w: %v", errCorrupt, err)
-	}
-	h, err := parseHeader(prefix)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.checkLength(info.Size()); err != nil {
-		return nil, err
-	}
-	key := make([]byte, h.keyLen)
-	if _, err := io.ReadFull(f, key); err != nil {
-		return nil, fmt.Errorf("%w: %v", errCorrupt, err)
-	}
-	if pieceFileName(string(key)) != filepath.Base(path) {
-		return nil, fmt.Errorf("%w: key does not match the file name", errCorrupt)
-	}
-	return info, nil
-}
-
-// writeTempPiece writes a complete, fsynced piece file under a temporary
-// name in dir and returns that name's path; renaming it into place is then
-// atomic.
-func writeTempPiece(dir, key string, data []byte) (path string, err error) {
-	f, err := os.CreateTemp(dir, tempPrefix+"*")
-	if err != nil {
-		return "", err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(encodePrefix(key, data)); err != nil {
-		return "", err
-	}
-	if _, err = f.Write(data); err != nil {
-		return "", err
-	}
-	if err = f.Sync(); err != nil {
-		return "", err
-	}
-	if err = f.Close(); err != nil {
-		return "", err
-	}
-	return f.Name(), nil
 }

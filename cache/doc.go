@@ -17,14 +17,16 @@
 //     whose MaxCost is Options.RAMBytes. An entry costs its key and bytes
 //     plus EntryOverhead. Admission may turn a piece away under pressure:
 //     a returned piece is not necessarily kept.
-//   - Disk keeps one file per piece in Options.DiskDir and evicts the least
-//     recently used files once their total size exceeds Options.DiskBytes.
-//     Recency lives in memory; at startup it is rebuilt from the files'
-//     modification times.
+//   - Disk appends pieces to slab files in Options.DiskDir (each slab up to
+//     an eighth of Options.DiskBytes, at most 64 MiB) and deletes the oldest
+//     slab once their total passes Options.DiskBytes: first in, first out.
+//     An index in memory says where each key's record is, so a disk hit is
+//     one positioned read of an open file. Startup rebuilds the index from
+//     the records' headers.
 //
 // # Loads
 //
-// Concurrent Gets of one key share one lookup (disk read or load). A caller
+// Concurrent Gets of one key that miss both tiers share one load. A caller
 // whose context ends stops waiting and gets its ctx.Err(), but the shared
 // load goes on for the others: it runs under a context detached from every
 // caller (it keeps the first caller's values, not its cancellation), bounded
@@ -32,16 +34,16 @@
 // all its callers left is still cached, since someone asked for the piece.
 // Errors are returned to the callers that shared the load and not cached.
 //
-// # Disk files
+// # Disk records
 //
-// A piece file is named by the SHA-256 of its key, in hex, so any key makes a
-// safe name. It holds a header (magic, CRC-32C, key length, data length),
-// the key and the bytes. Files are written to a temporary file in the same
-// directory, fsynced and renamed, so a crash leaves either a whole file or a
-// temporary one, which the next start deletes. Startup also deletes files
-// whose header or length is wrong; every read checks the CRC and the key, and
-// a file that fails is deleted and treated as a miss, never served. A
-// directory must be used by one Cache at a time.
+// A record holds a header (magic, CRC-32C, key length, data length), the key
+// and the bytes. Records are appended and never rewritten; slabs are not
+// fsynced: a cache may lose pieces, and every read checks the CRC and the
+// key, so a record that fails (a crash in the middle of an append, damage)
+// is dropped from the index and treated as a miss, never served. Startup
+// cuts a slab at its first record whose header does not parse, and deletes
+// the per-piece files of earlier versions. A directory must be used by one
+// Cache at a time.
 //
 // # Metrics
 //

@@ -24,7 +24,7 @@ func newMetrics() *metrics {
 	m := &metrics{
 		hits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weft_cache_hits_total",
-			Help: "Pieces served from a tier (ram, disk). A disk hit shared by concurrent Gets counts once.",
+			Help: "Pieces served from a tier (ram, disk).",
 		}, []string{"tier"}),
 		misses: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "weft_cache_misses_total",

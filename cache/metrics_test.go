@@ -44,7 +44,7 @@ func TestMetricsCountHitsMissesAndErrors(t *testing.T) {
 	mustGet(t, first, "b", countingLoader(b, &calls), b, SourceLoad) // miss
 
 	const counters = `
-# HELP weft_cache_hits_total Pieces served from a tier (ram, disk). A disk hit shared by concurrent Gets counts once.
+# HELP weft_cache_hits_total Pieces served from a tier (ram, disk).
 # TYPE weft_cache_hits_total counter
 weft_cache_hits_total{tier="disk"} 0
 weft_cache_hits_total{tier="ram"} 1
@@ -62,7 +62,7 @@ weft_cache_misses_total 3
 	if n := loadCount(t, reg); n != 3 {
 		t.Fatalf("load latency observations = %d, want 3", n)
 	}
-	wantDisk := pieceFileSize("a", a) + pieceFileSize("b", b)
+	wantDisk := recordSize("a", a) + recordSize("b", b)
 	if got := first.disk.usedBytes(); got != wantDisk {
 		t.Fatalf("disk bytes = %d, want %d", got, wantDisk)
 	}

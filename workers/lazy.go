@@ -134,12 +134,49 @@ func (l *lazyVectors) vectors(ctx context.Context, ids []uint32, dst [][]float32
 			blocks = append(blocks, b)
 		}
 	}
+	// Cached blocks in line, in two halves at once when there are many
+	// (a disk hit is a read: two cores do twice as many); the rest loaded
+	// concurrently.
 	got := make([][]float32, len(blocks))
+	miss := make([]bool, len(blocks))
+	cached := func(lo, hi int) error {
+		for i := lo; i < hi; i++ {
+			data, _, ok := l.cache.Cached(l.blockKey(blocks[i]))
+			if !ok {
+				miss[i] = true
+				continue
+			}
+			v, err := l.decode(blocks[i], data)
+			if err != nil {
+				return err
+			}
+			got[i] = v
+		}
+		return nil
+	}
+	if half := len(blocks) / 2; half >= 8 {
+		var other error
+		done := make(chan struct{})
+		go func() { other = cached(half, len(blocks)); close(done) }()
+		err := cached(0, half)
+		<-done
+		if err := errors.Join(err, other); err != nil {
+			return err
+		}
+	} else if err := cached(0, len(blocks)); err != nil {
+		return err
+	}
+	var missing []int
+	for i, m := range miss {
+		if m {
+			missing = append(missing, i)
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
-	for i, b := range blocks {
+	for _, i := range missing {
 		g.Go(func() (err error) {
-			got[i], err = l.block(gctx, b)
+			got[i], err = l.block(gctx, blocks[i])
 			return err
 		})
 	}
@@ -155,7 +192,7 @@ func (l *lazyVectors) vectors(ctx context.Context, ids []uint32, dst [][]float32
 
 // block returns block b's vectors: from the cache, else read and checked.
 func (l *lazyVectors) block(ctx context.Context, b int) ([]float32, error) {
-	data, _, err := l.cache.Get(ctx, l.key+"#v"+strconv.Itoa(b), func(ctx context.Context) ([]byte, error) {
+	data, _, err := l.cache.Get(ctx, l.blockKey(b), func(ctx context.Context) ([]byte, error) {
 		rg, err := l.pieces.Block(l.graph, b, l.rows, l.dim)
 		if err != nil {
 			return nil, fmt.Errorf("segment %s: %w", l.key, err)
@@ -169,6 +206,14 @@ func (l *lazyVectors) block(ctx context.Context, b int) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
+	return l.decode(b, data)
+}
+
+// blockKey is block b's key in the cache.
+func (l *lazyVectors) blockKey(b int) string { return l.key + "#v" + strconv.Itoa(b) }
+
+// decode returns block b's vectors from its bytes.
+func (l *lazyVectors) decode(b int, data []byte) ([]float32, error) {
 	v, err := segment.DecodeFloat32s(data)
 	if err != nil || len(v)%l.dim != 0 {
 		return nil, fmt.Errorf("segment %s: vector block %d of %d bytes (%v)", l.key, b, len(data), err)

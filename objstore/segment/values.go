@@ -102,6 +102,10 @@ func DecodeFloat32s(b []byte) ([]float32, error) {
 		return unsafe.Slice((*float32)(p), len(b)/4), nil
 	}
 	v := make([]float32, len(b)/4)
+	if nativeLittleEndian { // an unaligned buffer: one copy of the bytes
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), len(b)), b)
+		return v, nil
+	}
 	for i := range v {
 		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	}
