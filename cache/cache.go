@@ -151,8 +151,11 @@ func (c *Cache) diskGet(key string) ([]byte, bool) {
 		// offering each costs more than the hits it wins when the working
 		// set dwarfs RAM (admission turns most away, at a price): one in
 		// promoteEvery still brings frequent pieces in.
-		if c.ram.usedBytes()+entryCost(key, data) <= c.opts.RAMBytes || c.diskHitsSeen.Add(1)%promoteEvery == 0 {
+		switch {
+		case c.ram.usedBytes()+entryCost(key, data) <= c.opts.RAMBytes:
 			c.ram.set(key, data)
+		case c.diskHitsSeen.Add(1)%promoteEvery == 0:
+			c.ram.offer(key, data) // nobody waits for it
 		}
 	}
 	return data, ok

@@ -82,6 +82,16 @@ func (r *ramTier) set(key string, data []byte) {
 	}
 }
 
+// offer offers data to ristretto without waiting: for pieces read from
+// disk, which no shared lookup needs in RAM at once.
+func (r *ramTier) offer(key string, data []byte) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if !r.closed {
+		r.store.Set(key, data, entryCost(key, data))
+	}
+}
+
 // usedBytes is the cost held: keys, bytes and EntryOverhead per entry.
 func (r *ramTier) usedBytes() int64 {
 	r.mu.RLock()

@@ -80,6 +80,18 @@ func TestLazySegments(t *testing.T) {
 			if recall /= 30; recall < 0.9 {
 				t.Fatalf("recall@10 %.3f on codes, want ≥ 0.9", recall)
 			}
+			// Stats say where the vectors came from: a query on a new
+			// process reads blocks from the bucket (COLD, bytes); the
+			// same query again finds them in RAM or on disk.
+			fresh, _ := lazyServer(t, bucket, 1<<20, "")
+			first := query(t, fresh, &weftv1.QueryRequest{Namespace: "lazy", Vector: docs[9].Vector, TopK: 10, Search: search})
+			if st := first.GetStats(); st.GetCacheTemperature() != weftv1.CacheTemperature_CACHE_TEMPERATURE_COLD || st.GetBytesFetched() == 0 || st.GetBucketRequests() == 0 {
+				t.Fatalf("first lazy query: %v", st)
+			}
+			again := query(t, fresh, &weftv1.QueryRequest{Namespace: "lazy", Vector: docs[9].Vector, TopK: 10, Search: search})
+			if st := again.GetStats(); st.GetCacheTemperature() == weftv1.CacheTemperature_CACHE_TEMPERATURE_COLD || st.GetBytesFetched() != 0 {
+				t.Fatalf("the same query again: %v", st)
+			}
 			// A query that sets no refine walks the codes too (explain says
 			// so), refining the ef best.
 			q := docs[5].Vector

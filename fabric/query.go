@@ -138,6 +138,18 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 		st.RUnlock()
 		return nil, lazyUnavailable(ns, found.Err)
 	}
+	if f := found.Fetched; f != nil {
+		switch {
+		case f.Bucket() > 0:
+			stats.CacheTemperature = weftv1.CacheTemperature_CACHE_TEMPERATURE_COLD
+		case f.Disk() > 0:
+			stats.CacheTemperature = weftv1.CacheTemperature_CACHE_TEMPERATURE_WARM
+		}
+		stats.BucketRequests, stats.BytesFetched = uint32(f.Bucket()), f.Bytes()
+		if f.Bucket() > 0 {
+			stats.BucketRoundTrips = 1 // the blocks' reads run at once
+		}
+	}
 	stats.DocumentsScanned, stats.DocumentsMatched, stats.GraphDistances = found.Matched, found.Matched, found.Graph
 	if meta.GetShardKey() == "" && !chain.Has(plugins.HookRoute) {
 		stats.ShardsProbed = uint32(found.Segments)

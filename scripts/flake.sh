@@ -12,8 +12,9 @@ COUNT=${COUNT:-50}
 targets=(
 	"./plugins TestStoreConcurrentResolveLoadsOnce|TestStoreResolveGivesUpWithItsContext|TestStoreHammer|TestStoreSharedBucket|TestHammerReload|TestConcurrentCalls"
 	"./objstore (TestInMemory|TestFilesystem|TestS3)$/(CreateConcurrent|AtomicUpload)$|TestWALAppendRetries"
-	"./fabric TestGroupCommit|TestTwoServersShareABucket|TestTwoIndexersShareABucket|TestIdleProcessAfterCollectedWAL|TestWriteLeaseFencesOtherWriters|TestSampledRecallAndExplain|TestRecallAlarm|TestIndexedDeletesAndReplacements|TestDeleteAndRecreateWhileAnotherServes|TestIVFLists|TestIndexerProcess|TestWorkerSearchShards|TestAPIKeys|TestWriterReadsItsWritesWhileAdopting|TestIdleNamespaceUnloads|TestUnreadableSegment|TestBucketOutage|TestIndexerUnloadsIdleNamespaces|TestCodesSearch"
+	"./fabric TestGroupCommit|TestTwoServersShareABucket|TestTwoIndexersShareABucket|TestIdleProcessAfterCollectedWAL|TestWriteLeaseFencesOtherWriters|TestSampledRecallAndExplain|TestRecallAlarm|TestIndexedDeletesAndReplacements|TestDeleteAndRecreateWhileAnotherServes|TestIVFLists|TestIndexerProcess|TestWorkerSearchShards|TestAPIKeys|TestWriterReadsItsWritesWhileAdopting|TestIdleNamespaceUnloads|TestUnreadableSegment|TestBucketOutage|TestIndexerUnloadsIdleNamespaces|TestCodesSearch|TestColdQuery|TestLazySegments|TestLazyDamagedBlock"
 	"./cmd/weft TestKill9KeepsAcknowledgedWrites|TestKill9DuringIndexing|TestIndexerCommand|TestKill9IndexerProcess|TestServeAbuse"
+	"./cache TestDiskConcurrentReadsAndEvictions|TestConcurrentGetsShareOneLoad"
 )
 # Three lanes: the plugin and fabric tests, objstore's uploads, and the
 # process tests, which mostly wait on real processes.
@@ -32,7 +33,7 @@ objstore=$!
 lane "${targets[3]}" >"$logs/processes" 2>&1 &
 processes=$!
 status=0
-lane "${targets[0]}" "${targets[2]}" || status=1
+lane "${targets[0]}" "${targets[2]}" "${targets[4]}" || status=1
 wait "$objstore" || status=1
 wait "$processes" || status=1
 cat "$logs/objstore" "$logs/processes"

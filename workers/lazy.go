@@ -34,6 +34,7 @@ var ErrNotLazy = errors.New("segment has no pieces or codes section")
 // lazyVectors fetches a lazy segment's vectors.
 type lazyVectors struct {
 	key    string // the segment's object name
+	id     string // its id, a UUID: the cache keys' prefix
 	reader *segment.Reader
 	pieces *segment.Pieces
 	graph  segment.Section
@@ -117,14 +118,14 @@ func OpenLazySegment(ctx context.Context, b objstore.Reader, key, id string, pre
 	if s, ok := h.Section(segment.KindClusters, shard0); ok && s.Offset+s.Length <= 1<<30 {
 		g.NavBytes = int(s.Offset + s.Length)
 	}
-	g.lazy = &lazyVectors{key: key, reader: r, pieces: pieces, graph: graphSec, cache: c, rows: rows, dim: dim,
+	g.lazy = &lazyVectors{key: key, id: id, reader: r, pieces: pieces, graph: graphSec, cache: c, rows: rows, dim: dim,
 		cosine: meta.GetMetric() == weftv1.Metric_METRIC_COSINE}
 	return g, ids, nil
 }
 
 // vectors fills dst[i] with row ids[i]'s vector as the graph holds it,
 // fetching the blocks that hold them concurrently.
-func (l *lazyVectors) vectors(ctx context.Context, ids []uint32, dst [][]float32) error {
+func (l *lazyVectors) vectors(ctx context.Context, ids []uint32, dst [][]float32, fs *FetchStats) error {
 	at := make(map[int]int, len(ids)) // block → its index in blocks
 	var blocks []int
 	for _, id := range ids {
@@ -141,10 +142,13 @@ func (l *lazyVectors) vectors(ctx context.Context, ids []uint32, dst [][]float32
 	miss := make([]bool, len(blocks))
 	cached := func(lo, hi int) error {
 		for i := lo; i < hi; i++ {
-			data, _, ok := l.cache.Cached(l.blockKey(blocks[i]))
+			data, src, ok := l.cache.Cached(l.blockKey(blocks[i]))
 			if !ok {
 				miss[i] = true
 				continue
+			}
+			if src == cache.SourceDisk {
+				fs.disk.Add(1)
 			}
 			v, err := l.decode(blocks[i], data)
 			if err != nil {
@@ -176,7 +180,7 @@ func (l *lazyVectors) vectors(ctx context.Context, ids []uint32, dst [][]float32
 	g.SetLimit(8)
 	for _, i := range missing {
 		g.Go(func() (err error) {
-			got[i], err = l.block(gctx, blocks[i])
+			got[i], err = l.block(gctx, blocks[i], fs)
 			return err
 		})
 	}
@@ -191,8 +195,8 @@ func (l *lazyVectors) vectors(ctx context.Context, ids []uint32, dst [][]float32
 }
 
 // block returns block b's vectors: from the cache, else read and checked.
-func (l *lazyVectors) block(ctx context.Context, b int) ([]float32, error) {
-	data, _, err := l.cache.Get(ctx, l.blockKey(b), func(ctx context.Context) ([]byte, error) {
+func (l *lazyVectors) block(ctx context.Context, b int, fs *FetchStats) ([]float32, error) {
+	data, src, err := l.cache.Get(ctx, l.blockKey(b), func(ctx context.Context) ([]byte, error) {
 		rg, err := l.pieces.Block(l.graph, b, l.rows, l.dim)
 		if err != nil {
 			return nil, fmt.Errorf("segment %s: %w", l.key, err)
@@ -206,11 +210,30 @@ func (l *lazyVectors) block(ctx context.Context, b int) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
+	switch src {
+	case cache.SourceDisk:
+		fs.disk.Add(1)
+	case cache.SourceLoad:
+		fs.bucket.Add(1)
+		fs.bytes.Add(uint64(len(data)))
+	}
 	return l.decode(b, data)
 }
 
-// blockKey is block b's key in the cache.
-func (l *lazyVectors) blockKey(b int) string { return l.key + "#v" + strconv.Itoa(b) }
+// FetchStats counts where a search's lazy vector blocks came from.
+type FetchStats struct {
+	disk, bucket, bytes atomic.Uint64
+}
+
+// Disk, Bucket and Bytes return the blocks read from the disk tier, the
+// ranged reads of the bucket, and the bytes those brought.
+func (f *FetchStats) Disk() uint64   { return f.disk.Load() }
+func (f *FetchStats) Bucket() uint64 { return f.bucket.Load() }
+func (f *FetchStats) Bytes() uint64  { return f.bytes.Load() }
+
+// blockKey is block b's key in the cache: short, as every lookup hashes
+// it, and unique, as segment ids are UUIDs.
+func (l *lazyVectors) blockKey(b int) string { return l.id + "#v" + strconv.Itoa(b) }
 
 // decode returns block b's vectors from its bytes.
 func (l *lazyVectors) decode(b int, data []byte) ([]float32, error) {

@@ -354,6 +354,9 @@ type SearchResult struct {
 	Shards []ShardReport
 	// Err is a lazy segment's failed read: the search stopped.
 	Err error
+	// Fetched says where lazy segments' vector blocks came from; nil
+	// when no lazy segment was searched.
+	Fetched *FetchStats
 }
 
 // ShardReport is what a search did in one shard: a segment, or the WAL
@@ -476,7 +479,10 @@ func (s *State) Search(q []float32, k int, allow AllowFunc, o SearchOptions) Sea
 			var reads int
 			found, n, res.Err = g.Graph.SearchCodesBatch(q, k, o.Ef, o.Refine, g.Codes, func(ids []uint32, dst [][]float32) error {
 				reads = len(ids)
-				return g.lazy.vectors(ctx, ids, dst)
+				if res.Fetched == nil {
+					res.Fetched = &FetchStats{}
+				}
+				return g.lazy.vectors(ctx, ids, dst, res.Fetched)
 			})
 			if res.Err != nil {
 				return res
