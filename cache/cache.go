@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -122,6 +123,15 @@ func (c *Cache) Get(ctx context.Context, key string, load Loader) ([]byte, Sourc
 	case <-ctx.Done():
 		return nil, 0, ctx.Err()
 	}
+}
+
+// Put stores a piece fetched ahead of need (a segment warmed before the
+// manifest naming it is served): offered to RAM, written to the disk tier.
+// It keeps its own copy of data.
+func (c *Cache) Put(key string, data []byte) {
+	data = bytes.Clone(data)
+	c.ram.offer(key, data)
+	c.writeDisk(key, data)
 }
 
 // Cached returns the piece's bytes when RAM or the disk tier holds them,

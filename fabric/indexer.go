@@ -142,13 +142,62 @@ func (s *Server) followManifests(ctx context.Context, ns *namespace) {
 		}
 		rctx, cancel := context.WithTimeout(ctx, s.bucketTimeout)
 		v, err := ns.manifests.Head(rctx)
-		if err == nil && v > ns.manifest.Load().GetVersion() {
-			err = s.adopt(rctx, ns)
-		}
 		cancel()
+		if err == nil && v > ns.manifest.Load().GetVersion() {
+			wctx, cancel := context.WithTimeout(ctx, 10*s.bucketTimeout)
+			s.prewarm(wctx, ns)
+			err = s.adopt(wctx, ns)
+			cancel()
+		}
 		if err != nil && ctx.Err() == nil && !generationClosed(err) {
 			s.log.Warn("following the manifests of another process's indexer failed; retrying", "namespace", ns.name, "err", err)
 		}
+	}
+}
+
+// prewarm reads into the cache the vector blocks of the segments that the
+// newest manifest names and the served state lacks (a lazy process only),
+// so that adopting it never makes warm queries cold: a compaction's
+// segments are new objects, whose blocks no query has fetched yet. A
+// segment it cannot warm is only logged: the queries fetch its blocks.
+func (s *Server) prewarm(ctx context.Context, ns *namespace) {
+	if s.cache == nil || !s.index.Disabled {
+		return
+	}
+	v, payload, err := ns.manifests.Latest(ctx)
+	if err != nil || v <= ns.manifest.Load().GetVersion() {
+		return
+	}
+	man := &storagev1.Manifest{}
+	if err := proto.Unmarshal(payload, man); err != nil {
+		return
+	}
+	st := ns.state()
+	st.RLock()
+	have := make(map[string]bool, len(st.Segs))
+	for _, g := range st.Segs {
+		have[g.ID] = true
+	}
+	st.RUnlock()
+	want := ns.segmentMeta()
+	for _, ref := range man.GetSegments() {
+		if have[ref.GetId()] {
+			continue
+		}
+		key := ns.gen.SegmentKey(ref.GetId())
+		start := time.Now()
+		seg, _, err := workers.OpenLazySegment(ctx, s.bucket, key, ref.GetId(), int(ref.GetNavBytes()), want, s.cache)
+		var n uint64
+		if err == nil {
+			n, err = seg.WarmVectors(ctx)
+		}
+		if err != nil {
+			if !errors.Is(err, workers.ErrNotLazy) {
+				s.log.Warn("warming a new segment failed; its first queries fetch its vectors", "namespace", ns.name, "segment", key, "err", err)
+			}
+			continue
+		}
+		s.log.Info("warmed a new segment before serving it", "namespace", ns.name, "segment", key, "bytes", n, "seconds", time.Since(start).Seconds())
 	}
 }
 

@@ -5,9 +5,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/weftdb/weft/cache"
 	"github.com/weftdb/weft/fabric"
 	"github.com/weftdb/weft/objstore"
@@ -164,5 +166,106 @@ func TestLazyDamagedBlock(t *testing.T) {
 	_, err = lazy.query.Query(t.Context(), connect.NewRequest(&weftv1.QueryRequest{Namespace: "dmg", Vector: docs[3].Vector, TopK: 5}))
 	if connect.CodeOf(err) != connect.CodeUnavailable || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "checksum") {
 		t.Fatalf("a damaged vector block: %v, want Unavailable naming %s and the checksum", err, key)
+	}
+}
+
+// TestLazyWarmsCompactedSegments: a lazy process that follows another's
+// indexer reads the vector blocks of the segments a new manifest brings
+// into its cache before serving that manifest, so the first query after a
+// compaction fetches nothing from the bucket.
+func TestLazyWarmsCompactedSegments(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	bucket := objstore.NewInMemory()
+	idx := eagerIndex
+	idx.Codes = true
+	w := serveFabric(t, fabric.Config{Bucket: bucket, Index: idx, WriteLease: testLease})
+	createNamespace(t, w, "warm", 16, weftv1.Metric_METRIC_L2)
+	docs := mixture(r, 3000, 16)
+	upsert(t, w, "warm", docs[:1500])
+	waitIndexed(t, w, "warm")
+
+	c, err := cache.New(cache.Options{RAMBytes: 1 << 20, DiskDir: t.TempDir(), DiskBytes: 1 << 30}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	follower := serveFabric(t, fabric.Config{Bucket: bucket, Index: fabric.IndexConfig{Disabled: true, Idle: 20 * time.Millisecond},
+		WriteLease: testLease, Cache: c})
+	search := &weftv1.SearchParams{Ef: 64, Refine: 64}
+	_ = query(t, follower, &weftv1.QueryRequest{Namespace: "warm", Vector: docs[0].Vector, TopK: 10, Search: search, Consistency: weftv1.Consistency_CONSISTENCY_EVENTUAL})
+
+	// More writes; the indexer folds them and, after a pause, merges
+	// everything into one new segment.
+	upsert(t, w, "warm", docs[1500:])
+	var want *weftv1.NamespaceStats
+	deadline := time.Now().Add(30 * time.Second)
+	for want = waitIndexed(t, w, "warm"); want.GetSegments() != 1; want = waitIndexed(t, w, "warm") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no merge into one segment within 30 s: %v", want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for {
+		got, err := follower.ns.GetNamespace(t.Context(), connect.NewRequest(&weftv1.GetNamespaceRequest{Name: "warm"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Msg.GetStats().GetManifestVersion() >= want.GetManifestVersion() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the follower serves manifest %d, not %d", got.Msg.GetStats().GetManifestVersion(), want.GetManifestVersion())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := range 20 {
+		got := query(t, follower, &weftv1.QueryRequest{Namespace: "warm", Vector: docs[r.IntN(len(docs))].Vector, TopK: 10, Search: search, Consistency: weftv1.Consistency_CONSISTENCY_EVENTUAL})
+		if st := got.GetStats(); st.GetBucketRequests() != 0 || st.GetCacheTemperature() == weftv1.CacheTemperature_CACHE_TEMPERATURE_COLD {
+			t.Fatalf("query %d after the compaction: %v", i, st)
+		}
+	}
+}
+
+// TestPinnedNamespaceStays: a pinned namespace loads when the server starts
+// and stays loaded past the idle period; another one unloads.
+func TestPinnedNamespaceStays(t *testing.T) {
+	bucket := objstore.NewInMemory()
+	w := startServer(t, bucket)
+	r := rand.New(rand.NewPCG(27, 28))
+	for _, ns := range []string{"pinned", "loose"} {
+		createNamespace(t, w, ns, 4, weftv1.Metric_METRIC_L2)
+		upsert(t, w, ns, randomDocs(r, 10, 4, "d"))
+	}
+	reg := prometheus.NewRegistry()
+	s := serveFabric(t, fabric.Config{Bucket: bucket, Index: fabric.IndexConfig{Disabled: true}, WriteLease: testLease, UnloadIdle: 100 * time.Millisecond,
+		Pinned: []string{"pinned"}, Registerer: reg})
+	for _, ns := range []string{"loose", "pinned"} {
+		_ = query(t, s, &weftv1.QueryRequest{Namespace: ns, Vector: []float32{1, 2, 3, 4}, TopK: 1})
+	}
+	unloaded := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "weft_namespaces_unloaded_total" {
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return 0
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for unloaded() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the loose namespace never unloaded")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // three idle periods more
+	if n := unloaded(); n != 1 {
+		t.Fatalf("%v namespaces unloaded, want only the loose one", n)
+	}
+	if _, err := fabric.New(fabric.Config{Bucket: bucket, Pinned: []string{"no/such name"}}); err == nil {
+		t.Fatal("a pinned namespace with a bad name was accepted")
 	}
 }

@@ -78,6 +78,9 @@ type Config struct {
 	// memory, vectors fetched block by block through it as refines need
 	// them. nil: segments are read whole.
 	Cache *cache.Cache
+	// Pinned namespaces load when the server starts and never unload when
+	// idle.
+	Pinned []string
 }
 
 // DefaultWriteLease is the write lease when Config.WriteLease is zero.
@@ -106,6 +109,7 @@ type Server struct {
 	unloadIdle    time.Duration
 	coldQueries   bool
 	cache         *cache.Cache
+	pinned        map[string]bool
 
 	// ctx ends when the server closes: it stops indexers and pending
 	// garbage collection.
@@ -157,6 +161,7 @@ func New(cfg Config) (*Server, error) {
 		unloadIdle:    cfg.UnloadIdle,
 		coldQueries:   cfg.ColdQueries,
 		cache:         cfg.Cache,
+		pinned:        make(map[string]bool, len(cfg.Pinned)),
 		id:            uuid.NewString(),
 		writeLease:    max(lease, 0),
 		bucket:        cfg.Bucket,
@@ -168,6 +173,14 @@ func New(cfg Config) (*Server, error) {
 		ctx:           ctx,
 		close:         cancel,
 		namespaces:    make(map[string]*namespace),
+	}
+	for _, name := range cfg.Pinned {
+		if err := validNamespaceName(name); err != nil {
+			cancel()
+			return nil, fmt.Errorf("pinned namespace: %w", err)
+		}
+		s.pinned[name] = true
+		s.lookup(name) // loads in the background
 	}
 	go s.runRecallSampler()
 	if s.unloadIdle > 0 {

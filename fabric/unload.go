@@ -51,7 +51,7 @@ func (s *Server) idleNamespaces() []*namespace {
 		default:
 			continue // loading
 		}
-		if ns.loadErr != nil || time.Since(time.Unix(0, ns.lastUsed.Load())) < s.unloadIdle ||
+		if ns.loadErr != nil || s.pinned[name] || time.Since(time.Unix(0, ns.lastUsed.Load())) < s.unloadIdle ||
 			ns.indexing.Load() || (!s.index.Disabled && ns.unindexed.Load() > 0) {
 			continue
 		}

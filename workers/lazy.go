@@ -284,3 +284,39 @@ func (g *Segment) materialize(ctx context.Context) error {
 // Lazy reports whether g fetches its vectors on demand (not yet
 // materialised).
 func (g *Segment) Lazy() bool { return g.lazy != nil && !g.lazy.done.Load() }
+
+// warmChunk is how many vector blocks WarmVectors reads at once.
+const warmChunk = 256
+
+// WarmVectors reads every vector block of a lazy segment into the cache
+// (its disk tier, and RAM as admission allows), so that queries on it find
+// them there: a segment a compaction published is warmed before the
+// manifest naming it is served. It returns the bytes read; a segment that
+// is not lazy needs nothing.
+func (g *Segment) WarmVectors(ctx context.Context) (uint64, error) {
+	l := g.lazy
+	if l == nil {
+		return 0, nil
+	}
+	var read uint64
+	for lo := 0; lo < len(l.pieces.BlockCRC); lo += warmChunk {
+		hi := min(lo+warmChunk, len(l.pieces.BlockCRC))
+		ranges := make([]segment.Range, 0, hi-lo)
+		for b := lo; b < hi; b++ {
+			rg, err := l.pieces.Block(l.graph, b, l.rows, l.dim)
+			if err != nil {
+				return read, fmt.Errorf("segment %s: %w", l.key, err)
+			}
+			ranges = append(ranges, rg)
+		}
+		got, err := l.reader.ReadRanges(ctx, ranges)
+		if err != nil {
+			return read, err
+		}
+		for i, data := range got {
+			l.cache.Put(l.blockKey(lo+i), data)
+			read += uint64(len(data))
+		}
+	}
+	return read, nil
+}

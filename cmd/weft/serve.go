@@ -58,6 +58,7 @@ type serveFlags struct {
 	physics         objstore.Physics
 	coldQueries     bool
 	cache           cache.Options
+	pinned          []string
 	unloadIdle      time.Duration
 	timeouts        httpTimeouts
 }
@@ -92,6 +93,14 @@ func (c *serveFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&c.cache.RAMBytes, "cache.ram-bytes", 0, "With --index.disabled, open segments lazily: graph links, codes, ids and attributes in memory, vectors fetched block by block as refines need them through a RAM cache of this many bytes (0: read segments whole). Segments without codes (--index.codes) are read whole.")
 	fs.StringVar(&c.cache.DiskDir, "cache.dir", "", "A local folder for the segment cache's disk tier, between RAM and the bucket (needs --cache.ram-bytes).")
 	fs.Int64Var(&c.cache.DiskBytes, "cache.disk-bytes", 0, "The disk tier's budget in bytes (needs --cache.dir).")
+	fs.Func("namespace-pin", "A namespace to load at start and never unload when idle (repeat the flag, or a comma-separated list).", func(v string) error {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				c.pinned = append(c.pinned, name)
+			}
+		}
+		return nil
+	})
 	fs.BoolVar(&c.coldQueries, "cold-queries", true, "Answer the queries that arrive while their namespace loads from the bucket by ranged reads of the segments' nearest clusters (three dependent round trips) instead of waiting for the load. Queries with filters, plugins, attributes, vectors or explain always wait.")
 	fs.DurationVar(&c.unloadIdle, "namespace-unload-idle", 10*time.Minute, "Drop a namespace from memory once no request used it for this long and everything written is indexed (the next request loads it again); 0: never.")
 	fs.IntVar(&c.maxDocuments, "limits.max-documents", 0, "Most documents in one namespace; upserts that would add past it are refused (ResourceExhausted); 0: no limit.")
@@ -151,7 +160,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Plugins: store, Index: c.index, WriteLease: writeLease(c.writeLease),
 		RecallSample: c.recallSample, RecallSampleCPU: c.recallSampleCPU, RecallAlarm: c.recallAlarm, Auth: keys,
 		KeyRate: c.keyRate, KeyInFlight: c.keyInFlight, MaxDocuments: c.maxDocuments, UnloadIdle: c.unloadIdle, ColdQueries: c.coldQueries,
-		Cache: segCache})
+		Cache: segCache, Pinned: c.pinned})
 	if err != nil {
 		return err
 	}
