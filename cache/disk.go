@@ -187,7 +187,10 @@ func (d *diskTier) get(key string) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	raw := make([]byte, loc.len)
+	// Read so that the data, after the header and key, lands 8-byte
+	// aligned: callers use it in place (float32 vectors) without a copy.
+	pad := -(headerSize + len(key)) & 7
+	raw := make([]byte, int64(pad)+loc.len)[pad:]
 	loc.s.mu.RLock()
 	if loc.s.f == nil { // evicted meanwhile
 		loc.s.mu.RUnlock()
