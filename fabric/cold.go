@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -22,19 +23,20 @@ import (
 //  1. the namespace's config and its pointer (the newest manifest, inline);
 //  2. each segment's header and clusters section (one ranged read each,
 //     nav_bytes long), and beside them the checks that the pointer's
-//     manifest is the newest and, for STRONG, the WAL entries after it
-//     (read at once, up to coldTailEntries: lease renewals, which change
-//     nothing; any write makes the query wait for the load);
+//     manifest is the newest and, for STRONG, a listing of the WAL entries
+//     after it;
 //  3. the vectors and ids of the clusters nearest the query (ranged reads,
-//     nearby ones merged), scored exactly.
+//     nearby ones merged), scored exactly, and beside them the WAL entries
+//     listed (up to coldTailEntries: lease renewals, which change nothing;
+//     any write makes the query wait for the load).
 //
 // Whatever it cannot answer this way (a filter, plugins, attributes or
 // vectors in the results, explain, a stale pointer, an unindexed WAL tail,
 // segments without clusters) waits for the load as before.
 
 // coldTailEntries is how many WAL entries after the manifest's a STRONG
-// cold query reads at once; more, and it waits for the load.
-const coldTailEntries = 8
+// cold query reads (at once, in round 3); more, and it waits for the load.
+const coldTailEntries = 64
 
 // coldRoundTrips is the number of dependent bucket rounds a cold answer
 // takes.
@@ -125,23 +127,15 @@ func (s *Server) answerCold(ctx context.Context, m *weftv1.QueryRequest) (*weftv
 	strong := m.GetConsistency() != weftv1.Consistency_CONSISTENCY_EVENTUAL
 	wg.Go(func() { newer, newerErr = s.bucket.Exists(ctx, gen.ManifestKey(ptr.Version+1)) })
 	// A STRONG answer must see every acknowledged write: the WAL entries
-	// after the manifest's, read at once (lease renewals gather there
-	// while queries come, empty until a fold collects them).
-	var tail [coldTailEntries]*storagev1.WALBatch
-	var tailErrs [coldTailEntries]error
+	// after the manifest's, listed now and read in round 3 beside the
+	// clusters (lease renewals gather there while queries come, empty
+	// until a fold collects them).
+	wal := objstore.NewWAL(s.bucket, gen.WALPrefix())
+	var tailSeqs []uint64
+	var tailErr error
 	if strong {
-		wal := objstore.NewWAL(s.bucket, gen.WALPrefix())
-		for i := range tail {
-			wg.Go(func() {
-				payload, err := wal.Read(ctx, man.GetWalSequence()+1+uint64(i))
-				if err == nil {
-					tail[i] = &storagev1.WALBatch{}
-					err = proto.Unmarshal(payload, tail[i])
-				}
-				tailErrs[i] = err
-			})
-		}
-		stats.BucketRequests += coldTailEntries
+		wg.Go(func() { tailSeqs, tailErr = wal.List(ctx, man.GetWalSequence()) })
+		stats.BucketRequests++
 	}
 	for i, ref := range man.GetSegments() {
 		wg.Go(func() {
@@ -150,40 +144,52 @@ func (s *Server) answerCold(ctx context.Context, m *weftv1.QueryRequest) (*weftv
 	}
 	wg.Wait()
 	stats.BucketRequests++ // the newer-manifest check
-	walSeq := man.GetWalSequence()
-	tailDone := !strong
-	for i, b := range tail {
-		switch err := tailErrs[i]; {
-		case tailDone:
-		case errors.Is(err, objstore.ErrNotFound):
-			tailDone = true // the WAL ends here
-		case err != nil:
-			newerErr = errors.Join(newerErr, err)
-		case batchChanges(b) > 0:
-			return nil, errNotCold // writes the segments lack: the load applies them
-		default:
-			walSeq++
-		}
+	if err := errors.Join(newerErr, tailErr); err != nil {
+		return nil, fmt.Errorf("cold query of %s: %w", name, err)
 	}
-	if newerErr != nil {
-		return nil, fmt.Errorf("cold query of %s: %w", name, newerErr)
-	}
-	if newer || !tailDone {
+	if newer || len(tailSeqs) > coldTailEntries {
 		return nil, errNotCold // the load reads what follows the pointer
+	}
+	walSeq := man.GetWalSequence()
+	for _, seq := range tailSeqs {
+		if seq != walSeq+1 {
+			return nil, errNotCold // a gap: an append in flight; the load waits for it
+		}
+		walSeq = seq
 	}
 	if err := errors.Join(segErrs...); err != nil {
 		return nil, s.notCold(ctx, name, err)
 	}
 	timer.done("cold-navigate")
 
-	// Round 3: the nearest clusters' rows.
+	// Round 3: the nearest clusters' rows, and the WAL entries listed.
 	opts, _ := searchPlan(m, meta, int(m.GetTopK()))
 	k := int(m.GetTopK())
+	changed := make([]bool, len(tailSeqs))
+	tailErrs := make([]error, len(tailSeqs))
+	for i, seq := range tailSeqs {
+		wg.Go(func() {
+			payload, err := wal.Read(ctx, seq)
+			b := &storagev1.WALBatch{}
+			if err == nil {
+				err = proto.Unmarshal(payload, b)
+			}
+			changed[i], tailErrs[i] = batchChanges(b) > 0, err
+		})
+	}
+	stats.BucketRequests += uint32(len(tailSeqs))
 	hits, cs, err := workers.ColdSearch(ctx, segs, queryVector(m.GetVector(), meta), meta.GetMetric(), k, coldProbes(opts.Ef), nil)
+	wg.Wait()
 	stats.BucketRequests += uint32(cs.Requests)
 	stats.BytesFetched = cs.Bytes
 	if err != nil {
 		return nil, s.notCold(ctx, name, err)
+	}
+	if err := errors.Join(tailErrs...); err != nil {
+		return nil, fmt.Errorf("cold query of %s: %w", name, err)
+	}
+	if slices.Contains(changed, true) {
+		return nil, errNotCold // writes the segments lack: the load applies them
 	}
 	timer.done("cold-search")
 	st := workers.State{Metric: meta.GetMetric()}
