@@ -172,25 +172,9 @@ func TestColdQueryNeverStale(t *testing.T) {
 
 	// Damage one cluster's vectors in every segment: a cold query that
 	// reads it fails naming the segment.
-	names, err := bucket.List(t.Context(), "namespaces/stale/")
-	if err != nil {
-		t.Fatal(err)
-	}
 	damaged := ""
-	for _, name := range names {
-		if !strings.Contains(name, "/segments/") {
-			continue
-		}
-		data, err := bucket.Get(t.Context(), name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := segment.Decode(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nav, _ := h.Section(segment.KindClusters, 0)
-		navBytes, _ := h.SectionBytes(data, nav)
+	for _, name := range segmentObjects(t, bucket, "stale") {
+		data, h, navBytes := segmentSection(t, bucket, name, segment.KindClusters)
 		cl, err := segment.DecodeClusters(navBytes)
 		if err != nil {
 			t.Fatal(err)
@@ -207,7 +191,7 @@ func TestColdQueryNeverStale(t *testing.T) {
 		damaged = name
 	}
 	c = coldServer(t, bucket, 20*time.Millisecond)
-	_, err = c.query.Query(t.Context(), connect.NewRequest(&weftv1.QueryRequest{Namespace: "stale", Vector: q, TopK: 10, Consistency: weftv1.Consistency_CONSISTENCY_EVENTUAL}))
+	_, err := c.query.Query(t.Context(), connect.NewRequest(&weftv1.QueryRequest{Namespace: "stale", Vector: q, TopK: 10, Consistency: weftv1.Consistency_CONSISTENCY_EVENTUAL}))
 	if connect.CodeOf(err) != connect.CodeUnavailable || !strings.Contains(err.Error(), damaged) || damaged == "" {
 		t.Fatalf("a damaged cluster: %v, want an error naming the segment", err)
 	}
@@ -272,4 +256,46 @@ func TestColdQueryPassesLeaseRenewals(t *testing.T) {
 		s.GetWalSequence() < st.GetWalSequence() || got.GetResults()[0].GetId() != "d7" {
 		t.Fatalf("with %d renewals after the manifest: %v, %v (WAL at %d)", n, s, resultIDs(got.GetResults()), st.GetWalSequence())
 	}
+}
+
+// segmentObjects returns the names of namespace ns's segment objects.
+func segmentObjects(t *testing.T, bucket objstore.Bucket, ns string) []string {
+	t.Helper()
+	names, err := bucket.List(t.Context(), objstore.NamespacePrefix(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var segs []string
+	for _, n := range names {
+		if strings.Contains(n, "/segments/") {
+			segs = append(segs, n)
+		}
+	}
+	if len(segs) == 0 {
+		t.Fatalf("namespace %s has no segment", ns)
+	}
+	return segs
+}
+
+// segmentSection reads segment object name whole and returns its bytes,
+// header and the bytes of its section of kind.
+func segmentSection(t *testing.T, bucket objstore.Bucket, name string, kind segment.Kind) ([]byte, *segment.Header, []byte) {
+	t.Helper()
+	data, err := bucket.Get(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := segment.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, ok := h.Section(kind, 0)
+	if !ok {
+		t.Fatalf("segment %s has no %v section", name, kind)
+	}
+	b, err := h.SectionBytes(data, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data, h, b
 }

@@ -33,6 +33,17 @@ func lazyServer(t *testing.T, bucket objstore.Bucket, ramBytes int64, dir string
 	return serveFabric(t, fabric.Config{Bucket: bucket, Index: fabric.IndexConfig{Disabled: true}, WriteLease: testLease, Cache: c}), c
 }
 
+// codesIndexing serves bucket with an eager indexer whose segments carry
+// codes, and creates namespace ns there.
+func codesIndexing(t *testing.T, bucket objstore.Bucket, ns string, dim uint32, metric weftv1.Metric) clients {
+	t.Helper()
+	idx := eagerIndex
+	idx.Codes = true
+	w := serveFabric(t, fabric.Config{Bucket: bucket, Index: idx, WriteLease: testLease})
+	createNamespace(t, w, ns, dim, metric)
+	return w
+}
+
 // TestLazySegments: a server whose segments are lazy (links and codes in
 // memory, vectors through a small cache) answers exactly what a server
 // holding the whole segments answers with the same search on codes, while
@@ -43,10 +54,7 @@ func TestLazySegments(t *testing.T) {
 	for _, metric := range []weftv1.Metric{weftv1.Metric_METRIC_L2, weftv1.Metric_METRIC_COSINE} {
 		t.Run(metric.String(), func(t *testing.T) {
 			bucket := objstore.NewInMemory()
-			idx := eagerIndex
-			idx.Codes = true
-			w := serveFabric(t, fabric.Config{Bucket: bucket, Index: idx, WriteLease: testLease})
-			createNamespace(t, w, "lazy", 32, metric)
+			w := codesIndexing(t, bucket, "lazy", 32, metric)
 			docs := mixture(r, 4000, 32)
 			all := map[string]*weftv1.Document{}
 			for i := 0; i < len(docs); i += 1000 {
@@ -122,33 +130,12 @@ func TestLazySegments(t *testing.T) {
 func TestLazyDamagedBlock(t *testing.T) {
 	r := rand.New(rand.NewPCG(23, 24))
 	bucket := objstore.NewInMemory()
-	idx := eagerIndex
-	idx.Codes = true
-	w := serveFabric(t, fabric.Config{Bucket: bucket, Index: idx, WriteLease: testLease})
-	createNamespace(t, w, "dmg", 16, weftv1.Metric_METRIC_L2)
+	w := codesIndexing(t, bucket, "dmg", 16, weftv1.Metric_METRIC_L2)
 	docs := randomDocs(r, 2000, 16, "d")
 	upsert(t, w, "dmg", docs)
 	waitIndexed(t, w, "dmg")
-	names, err := bucket.List(t.Context(), "namespaces/dmg/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var key string
-	for _, n := range names {
-		if strings.Contains(n, "/segments/") {
-			key = n
-		}
-	}
-	data, err := bucket.Get(t.Context(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := segment.Decode(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps, _ := h.Section(segment.KindPieces, 0)
-	pb, _ := h.SectionBytes(data, ps)
+	key := segmentObjects(t, bucket, "dmg")[0]
+	data, h, pb := segmentSection(t, bucket, key, segment.KindPieces)
 	p, err := segment.DecodePieces(pb)
 	if err != nil {
 		t.Fatal(err)
@@ -176,10 +163,7 @@ func TestLazyDamagedBlock(t *testing.T) {
 func TestLazyWarmsCompactedSegments(t *testing.T) {
 	r := rand.New(rand.NewPCG(25, 26))
 	bucket := objstore.NewInMemory()
-	idx := eagerIndex
-	idx.Codes = true
-	w := serveFabric(t, fabric.Config{Bucket: bucket, Index: idx, WriteLease: testLease})
-	createNamespace(t, w, "warm", 16, weftv1.Metric_METRIC_L2)
+	w := codesIndexing(t, bucket, "warm", 16, weftv1.Metric_METRIC_L2)
 	docs := mixture(r, 3000, 16)
 	upsert(t, w, "warm", docs[:1500])
 	waitIndexed(t, w, "warm")

@@ -73,15 +73,9 @@ func RunCold(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if procs < 1 || perProc < 1 {
 		return errors.New("--processes and --queries must be positive")
 	}
-	ds, err := loadDataset(dir)
+	ds, name, err := benchDataset(dir, name, k)
 	if err != nil {
 		return err
-	}
-	if name == "" {
-		name = "bench-" + sanitize(ds.name)
-	}
-	if k < 1 || k > ds.gtK {
-		return fmt.Errorf("--k must be in 1..%d", ds.gtK)
 	}
 	truth := func(qi int) float64 { return float64(ds.gtDist[qi*ds.gtK+k-1]) }
 	var ready, first, recalls, reqs, bytes []float64

@@ -98,15 +98,9 @@ func RunQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if conc < 1 || loadConc < 1 || runs < 1 || nqOpt < 1 || filterPct < 0 || filterPct > 100 || nprobe < 0 || refine < 0 {
 		return errors.New("--concurrency, --load-concurrency, --runs and --queries must be positive, --filter-percent in 0..100, --nprobe at least 0")
 	}
-	ds, err := loadDataset(dir)
+	ds, name, err := benchDataset(dir, name, k)
 	if err != nil {
 		return err
-	}
-	if name == "" {
-		name = "bench-" + sanitize(ds.name)
-	}
-	if k < 1 || k > ds.gtK {
-		return fmt.Errorf("--k must be in 1..%d", ds.gtK)
 	}
 	nq := min(ds.nq, nqOpt)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: max(conc, loadConc) + 4}}
@@ -168,6 +162,22 @@ func RunQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	return nil
+}
+
+// benchDataset loads the dataset in dir and checks k against its ground
+// truth; name defaults to the namespace `--load true` makes for it.
+func benchDataset(dir, name string, k int) (*dataset, string, error) {
+	ds, err := loadDataset(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	if name == "" {
+		name = "bench-" + sanitize(ds.name)
+	}
+	if k < 1 || k > ds.gtK {
+		return nil, "", fmt.Errorf("--k must be in 1..%d", ds.gtK)
+	}
+	return ds, name, nil
 }
 
 func cmpFloat(a, b float64) int {
