@@ -192,10 +192,9 @@ func (s *Server) answerCold(ctx context.Context, m *weftv1.QueryRequest) (*weftv
 		return nil, errNotCold // writes the segments lack: the load applies them
 	}
 	timer.done("cold-search")
-	st := workers.State{Metric: meta.GetMetric()}
 	results := make([]*weftv1.QueryResult, len(hits))
 	for i, h := range hits {
-		d := st.Finish(h.Dist)
+		d := workers.Finish(meta.GetMetric(), h.Dist)
 		results[i] = &weftv1.QueryResult{Id: h.ID, Distance: d, Score: -d}
 	}
 	stats.DocumentsScanned, stats.DocumentsMatched = uint64(cs.Scanned), uint64(cs.Scanned)

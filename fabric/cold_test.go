@@ -25,11 +25,12 @@ func coldServer(t *testing.T, bucket objstore.Bucket, latency time.Duration) cli
 		WriteLease: testLease, ColdQueries: true})
 }
 
-// indexedNamespace writes docs into namespace ns of bucket through an
-// indexing server and waits until they are in segments.
-func indexedNamespace(t *testing.T, bucket objstore.Bucket, ns string, metric weftv1.Metric, docs []*weftv1.Document) map[string]*weftv1.Document {
+// indexedNamespace writes docs into namespace ns of bucket through a server
+// indexing with idx, waits until they are in segments, and returns the
+// server and the documents by id.
+func indexedNamespace(t *testing.T, bucket objstore.Bucket, idx fabric.IndexConfig, ns string, metric weftv1.Metric, docs []*weftv1.Document) (clients, map[string]*weftv1.Document) {
 	t.Helper()
-	w := startIndexing(t, bucket)
+	w := serveFabric(t, fabric.Config{Bucket: bucket, Index: idx, WriteLease: testLease})
 	createNamespace(t, w, ns, uint32(len(docs[0].Vector)), metric)
 	all := map[string]*weftv1.Document{}
 	for i := 0; i < len(docs); i += 1000 {
@@ -39,7 +40,7 @@ func indexedNamespace(t *testing.T, bucket objstore.Bucket, ns string, metric we
 		all[d.Id] = d
 	}
 	waitIndexed(t, w, ns)
-	return all
+	return w, all
 }
 
 // TestColdQuery: a new process answers its first queries from the bucket
@@ -52,7 +53,7 @@ func TestColdQuery(t *testing.T) {
 		t.Run(metric.String(), func(t *testing.T) {
 			bucket := objstore.NewInMemory()
 			// 5,000 rows make 5 clusters: a cold query scores all of them.
-			all := indexedNamespace(t, bucket, "cold", metric, randomDocs(r, 5000, 16, "d"))
+			_, all := indexedNamespace(t, bucket, eagerIndex, "cold", metric, randomDocs(r, 5000, 16, "d"))
 			c := coldServer(t, bucket, 30*time.Millisecond)
 			q := randomDocs(r, 1, 16, "q")[0].Vector
 			got := query(t, c, &weftv1.QueryRequest{Namespace: "cold", Vector: q, TopK: 10})
@@ -98,7 +99,7 @@ func TestColdQueryRecall(t *testing.T) {
 	const n, dim = 50000, 8
 	docs := mixture(r, n, dim)
 	bucket := objstore.NewInMemory()
-	all := indexedNamespace(t, bucket, "coldr", weftv1.Metric_METRIC_L2, docs)
+	_, all := indexedNamespace(t, bucket, eagerIndex, "coldr", weftv1.Metric_METRIC_L2, docs)
 	var recall float64
 	const queries = 20
 	for i := range queries {
@@ -132,10 +133,7 @@ func TestColdQueryNeverStale(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	bucket := objstore.NewInMemory()
 	docs := randomDocs(r, 3000, 8, "d")
-	w := startIndexing(t, bucket)
-	createNamespace(t, w, "stale", 8, weftv1.Metric_METRIC_L2)
-	upsert(t, w, "stale", docs)
-	waitIndexed(t, w, "stale")
+	w, _ := indexedNamespace(t, bucket, eagerIndex, "stale", weftv1.Metric_METRIC_L2, docs)
 	q := docs[17].Vector
 	// Delete the query's own document and its nearest neighbour; once
 	// folded, the manifest lists them as deleted rows of the segment (or a
@@ -217,10 +215,7 @@ func TestColdQueryPassesLeaseRenewals(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	bucket := objstore.NewInMemory()
 	docs := randomDocs(r, 2000, 8, "d")
-	w := startIndexing(t, bucket)
-	createNamespace(t, w, "renew", 8, weftv1.Metric_METRIC_L2)
-	upsert(t, w, "renew", docs)
-	waitIndexed(t, w, "renew")
+	w, _ := indexedNamespace(t, bucket, eagerIndex, "renew", weftv1.Metric_METRIC_L2, docs)
 	// Renewals after the newest manifest, as the bucket shows them.
 	pending := func() (after uint64, last uint64) {
 		p, err := objstore.ReadPointer(t.Context(), bucket, "renew")

@@ -186,11 +186,7 @@ func (s *Server) prewarm(ctx context.Context, ns *namespace) {
 		}
 		key := ns.gen.SegmentKey(ref.GetId())
 		start := time.Now()
-		seg, _, err := workers.OpenLazySegment(ctx, s.bucket, key, ref.GetId(), int(ref.GetNavBytes()), want, s.cache)
-		var n uint64
-		if err == nil {
-			n, err = seg.WarmVectors(ctx)
-		}
+		n, err := workers.WarmSegment(ctx, s.bucket, key, ref.GetId(), int(ref.GetNavBytes()), want, s.cache)
 		if err != nil {
 			if !errors.Is(err, workers.ErrNotLazy) {
 				s.log.Warn("warming a new segment failed; its first queries fetch its vectors", "namespace", ns.name, "segment", key, "err", err)

@@ -181,14 +181,7 @@ func TestIndexerProcess(t *testing.T) {
 	disabled := eagerIndex
 	disabled.Disabled = true
 	w := serveFabric(t, fabric.Config{Bucket: bucket, Index: disabled, WriteLease: testLease})
-	ix, err := fabric.New(fabric.Config{Bucket: bucket, Index: eagerIndex, WriteLease: testLease})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); ix.IndexBucket(ctx, 20*time.Millisecond) }()
-	t.Cleanup(func() { cancel(); <-done; ix.Close() })
+	bucketIndexer(t, fabric.Config{Bucket: bucket, Index: eagerIndex, WriteLease: testLease}, 20*time.Millisecond)
 
 	createNamespace(t, w, "split", 8, weftv1.Metric_METRIC_L2)
 	r := rand.New(rand.NewPCG(9, 10))
@@ -252,14 +245,7 @@ func TestWriterReadsItsWritesWhileAdopting(t *testing.T) {
 	w := serveFabric(t, fabric.Config{Bucket: bucket, Index: disabled, WriteLease: time.Minute})
 	fast := eagerIndex
 	fast.Idle = 2 * time.Millisecond
-	ix, err := fabric.New(fabric.Config{Bucket: bucket, Index: fast, WriteLease: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); ix.IndexBucket(ctx, 2*time.Millisecond) }()
-	t.Cleanup(func() { cancel(); <-done; ix.Close() })
+	bucketIndexer(t, fabric.Config{Bucket: bucket, Index: fast, WriteLease: -1}, 2*time.Millisecond)
 
 	createNamespace(t, w, "own", 2, weftv1.Metric_METRIC_L2)
 	r := rand.New(rand.NewPCG(13, 14))
@@ -455,14 +441,7 @@ func TestIndexerUnloadsIdleNamespaces(t *testing.T) {
 	disabled.Disabled = true
 	w := serveFabric(t, fabric.Config{Bucket: bucket, Index: disabled, WriteLease: testLease})
 	reg := prometheus.NewRegistry()
-	ix, err := fabric.New(fabric.Config{Bucket: bucket, Index: eagerIndex, WriteLease: -1, UnloadIdle: 200 * time.Millisecond, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); ix.IndexBucket(ctx, 20*time.Millisecond) }()
-	t.Cleanup(func() { cancel(); <-done; ix.Close() })
+	bucketIndexer(t, fabric.Config{Bucket: bucket, Index: eagerIndex, WriteLease: -1, UnloadIdle: 200 * time.Millisecond, Registerer: reg}, 20*time.Millisecond)
 	unloads := func() float64 {
 		mfs, _ := reg.Gather()
 		for _, mf := range mfs {
@@ -614,4 +593,18 @@ func TestCodesSearch(t *testing.T) {
 	if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "refine") {
 		t.Fatalf("refine over the limit: %v", err)
 	}
+}
+
+// bucketIndexer runs cfg's server as `weft indexer` does (IndexBucket,
+// polling every poll) until the test ends.
+func bucketIndexer(t *testing.T, cfg fabric.Config, poll time.Duration) {
+	t.Helper()
+	ix, err := fabric.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ix.IndexBucket(ctx, poll) }()
+	t.Cleanup(func() { cancel(); <-done; ix.Close() })
 }

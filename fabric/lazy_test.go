@@ -33,16 +33,9 @@ func lazyServer(t *testing.T, bucket objstore.Bucket, ramBytes int64, dir string
 	return serveFabric(t, fabric.Config{Bucket: bucket, Index: fabric.IndexConfig{Disabled: true}, WriteLease: testLease, Cache: c}), c
 }
 
-// codesIndexing serves bucket with an eager indexer whose segments carry
-// codes, and creates namespace ns there.
-func codesIndexing(t *testing.T, bucket objstore.Bucket, ns string, dim uint32, metric weftv1.Metric) clients {
-	t.Helper()
-	idx := eagerIndex
-	idx.Codes = true
-	w := serveFabric(t, fabric.Config{Bucket: bucket, Index: idx, WriteLease: testLease})
-	createNamespace(t, w, ns, dim, metric)
-	return w
-}
+// codesIndex is eagerIndex with codes in the segments, which lazy
+// segments need.
+var codesIndex = func() fabric.IndexConfig { c := eagerIndex; c.Codes = true; return c }()
 
 // TestLazySegments: a server whose segments are lazy (links and codes in
 // memory, vectors through a small cache) answers exactly what a server
@@ -54,16 +47,8 @@ func TestLazySegments(t *testing.T) {
 	for _, metric := range []weftv1.Metric{weftv1.Metric_METRIC_L2, weftv1.Metric_METRIC_COSINE} {
 		t.Run(metric.String(), func(t *testing.T) {
 			bucket := objstore.NewInMemory()
-			w := codesIndexing(t, bucket, "lazy", 32, metric)
 			docs := mixture(r, 4000, 32)
-			all := map[string]*weftv1.Document{}
-			for i := 0; i < len(docs); i += 1000 {
-				upsert(t, w, "lazy", docs[i:i+1000])
-			}
-			for _, d := range docs {
-				all[d.Id] = d
-			}
-			waitIndexed(t, w, "lazy")
+			_, all := indexedNamespace(t, bucket, codesIndex, "lazy", metric, docs)
 
 			full := serveFabric(t, fabric.Config{Bucket: bucket, Index: fabric.IndexConfig{Disabled: true}, WriteLease: testLease})
 			const budget = 64 << 10 // 500 of the 4,000 vectors
@@ -130,10 +115,8 @@ func TestLazySegments(t *testing.T) {
 func TestLazyDamagedBlock(t *testing.T) {
 	r := rand.New(rand.NewPCG(23, 24))
 	bucket := objstore.NewInMemory()
-	w := codesIndexing(t, bucket, "dmg", 16, weftv1.Metric_METRIC_L2)
 	docs := randomDocs(r, 2000, 16, "d")
-	upsert(t, w, "dmg", docs)
-	waitIndexed(t, w, "dmg")
+	indexedNamespace(t, bucket, codesIndex, "dmg", weftv1.Metric_METRIC_L2, docs)
 	key := segmentObjects(t, bucket, "dmg")[0]
 	data, h, pb := segmentSection(t, bucket, key, segment.KindPieces)
 	p, err := segment.DecodePieces(pb)
@@ -163,10 +146,8 @@ func TestLazyDamagedBlock(t *testing.T) {
 func TestLazyWarmsCompactedSegments(t *testing.T) {
 	r := rand.New(rand.NewPCG(25, 26))
 	bucket := objstore.NewInMemory()
-	w := codesIndexing(t, bucket, "warm", 16, weftv1.Metric_METRIC_L2)
 	docs := mixture(r, 3000, 16)
-	upsert(t, w, "warm", docs[:1500])
-	waitIndexed(t, w, "warm")
+	w, _ := indexedNamespace(t, bucket, codesIndex, "warm", weftv1.Metric_METRIC_L2, docs[:1500])
 
 	c, err := cache.New(cache.Options{RAMBytes: 1 << 20, DiskDir: t.TempDir(), DiskBytes: 1 << 30}, nil)
 	if err != nil {

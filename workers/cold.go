@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/weftdb/weft/index/distance"
 	"github.com/weftdb/weft/index/topk"
@@ -37,14 +36,9 @@ func OpenColdSegment(ctx context.Context, b objstore.Reader, key string, navByte
 	if err != nil {
 		return nil, err
 	}
-	meta := &storagev1.SegmentMeta{}
-	if err := proto.Unmarshal(r.Header().Meta, meta); err != nil {
-		return nil, fmt.Errorf("segment %s: metadata: %w", key, err)
-	}
-	if meta.GetNamespace() != want.GetNamespace() || meta.GetGeneration() != want.GetGeneration() ||
-		meta.GetDimension() != want.GetDimension() || meta.GetMetric() != want.GetMetric() {
-		return nil, fmt.Errorf("segment %s belongs to namespace %q generation %s (dimension %d, %s), not %q generation %s",
-			key, meta.GetNamespace(), meta.GetGeneration(), meta.GetDimension(), meta.GetMetric(), want.GetNamespace(), want.GetGeneration())
+	meta, err := segmentMeta(key, r.Header(), want)
+	if err != nil {
+		return nil, err
 	}
 	secs, err := r.Read(ctx, segment.Ref{Kind: segment.KindClusters})
 	if err != nil {

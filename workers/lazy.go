@@ -285,19 +285,43 @@ func (g *Segment) materialize(ctx context.Context) error {
 // materialised).
 func (g *Segment) Lazy() bool { return g.lazy != nil && !g.lazy.done.Load() }
 
-// warmChunk is how many vector blocks WarmVectors reads at once.
+// WarmSegment reads every vector block of segment key into c (its disk
+// tier, and RAM as admission allows), so that queries on it find them
+// there: a segment a compaction published is warmed before the manifest
+// naming it is served. It reads the header and the pieces section, then
+// the vectors: none of what OpenLazySegment keeps in memory. It returns the
+// bytes of vectors read; ErrNotLazy for a segment without pieces.
+func WarmSegment(ctx context.Context, b objstore.Reader, key, id string, prefix int, want *storagev1.SegmentMeta, c *cache.Cache) (uint64, error) {
+	r, err := segment.OpenPrefix(ctx, b, key, max(prefix, segment.PrefetchSize))
+	if err != nil {
+		return 0, err
+	}
+	meta, err := segmentMeta(id, r.Header(), want)
+	if err != nil {
+		return 0, err
+	}
+	graphSec, hasGraph := r.Header().Section(segment.KindGraph, shard0)
+	if _, ok := r.Header().Section(segment.KindPieces, shard0); !ok || !hasGraph {
+		return 0, ErrNotLazy
+	}
+	secs, err := r.Read(ctx, segment.Ref{Kind: segment.KindPieces})
+	if err != nil {
+		return 0, err
+	}
+	pieces, err := segment.DecodePieces(secs[0])
+	if err != nil {
+		return 0, fmt.Errorf("segment %s: %w", id, err)
+	}
+	l := &lazyVectors{key: key, id: id, reader: r, pieces: pieces, graph: graphSec, cache: c,
+		rows: int(meta.GetRows()), dim: int(meta.GetDimension())}
+	return l.warm(ctx)
+}
+
+// warmChunk is how many vector blocks warm reads at once.
 const warmChunk = 256
 
-// WarmVectors reads every vector block of a lazy segment into the cache
-// (its disk tier, and RAM as admission allows), so that queries on it find
-// them there: a segment a compaction published is warmed before the
-// manifest naming it is served. It returns the bytes read; a segment that
-// is not lazy needs nothing.
-func (g *Segment) WarmVectors(ctx context.Context) (uint64, error) {
-	l := g.lazy
-	if l == nil {
-		return 0, nil
-	}
+// warm reads every block into the cache and returns the bytes read.
+func (l *lazyVectors) warm(ctx context.Context) (uint64, error) {
 	var read uint64
 	for lo := 0; lo < len(l.pieces.BlockCRC); lo += warmChunk {
 		hi := min(lo+warmChunk, len(l.pieces.BlockCRC))

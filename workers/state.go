@@ -670,8 +670,12 @@ func (s *State) kernel() (distance.Func, float32, float32) {
 }
 
 // Finish turns a scan distance into the distance the API reports.
-func (s *State) Finish(d float32) float32 {
-	if s.Metric == weftv1.Metric_METRIC_L2 {
+func (s *State) Finish(d float32) float32 { return Finish(s.Metric, d) }
+
+// Finish turns a search distance of metric m into the one answers carry:
+// squared L2 becomes L2; the others are as searched.
+func Finish(m weftv1.Metric, d float32) float32 {
+	if m == weftv1.Metric_METRIC_L2 {
 		return float32(math.Sqrt(float64(d)))
 	}
 	return d
