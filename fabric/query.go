@@ -65,9 +65,20 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 	if m.GetConsistency() != weftv1.Consistency_CONSISTENCY_EVENTUAL {
 		h.s.renewLeaseSoon(ns)
 	}
-	chain, err := h.s.resolvePlugins(ctx, append(slices.Clip(meta.GetDefaultPlugins()), m.GetPlugins()...))
+	calls := append(slices.Clip(meta.GetDefaultPlugins()), m.GetPlugins()...)
+	chain, err := h.s.resolvePlugins(ctx, calls)
 	if err != nil {
 		return nil, err
+	}
+	if h.s.pool != nil && !chain.Has(plugins.HookRerank) && !m.GetExplainExact() {
+		// A fabric of workers (fanout.go). Rerank hooks and explain_exact
+		// need every candidate's document at hand: the fabric's own state
+		// answers those.
+		resp, err := h.s.fanOut(ctx, m, req.Header().Get("Authorization"), ns, meta, calls, timer)
+		if err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(resp), nil
 	}
 
 	q := queryVector(m.GetVector(), meta)

@@ -81,6 +81,9 @@ type Config struct {
 	// Pinned namespaces load when the server starts and never unload when
 	// idle.
 	Pinned []string
+	// Cluster, when it names workers, makes this server a fabric: queries
+	// fan out to the workers (fanout.go).
+	Cluster ClusterConfig
 }
 
 // DefaultWriteLease is the write lease when Config.WriteLease is zero.
@@ -110,6 +113,7 @@ type Server struct {
 	coldQueries   bool
 	cache         *cache.Cache
 	pinned        map[string]bool
+	pool          *workerPool // nil: queries search this process's state
 
 	// ctx ends when the server closes: it stops indexers and pending
 	// garbage collection.
@@ -173,6 +177,9 @@ func New(cfg Config) (*Server, error) {
 		ctx:           ctx,
 		close:         cancel,
 		namespaces:    make(map[string]*namespace),
+	}
+	if cfg.Cluster.Members != nil {
+		s.pool = newWorkerPool(cfg.Cluster)
 	}
 	for _, name := range cfg.Pinned {
 		if err := validNamespaceName(name); err != nil {

@@ -26,7 +26,7 @@ func (h workerService) SearchShards(ctx context.Context, req *connect.Request[wo
 	q := &weftv1.QueryRequest{Namespace: m.GetNamespace(), Vector: m.GetVector(), TopK: m.GetTopK(), Filter: m.GetFilter(),
 		Search: m.GetSearch(), Consistency: m.GetConsistency(), Plugins: m.GetPlugins()}
 	strong := m.GetConsistency() != weftv1.Consistency_CONSISTENCY_EVENTUAL
-	ns, err := h.s.forSearch(ctx, m.GetNamespace(), m.GetConsistency())
+	ns, err := h.s.forShards(ctx, m)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func (h workerService) SearchShards(ctx context.Context, req *connect.Request[wo
 	if st.Lazy() {
 		lazyPlan(&opts)
 	}
-	if st.Lazy() && m.GetIncludeVectors() {
+	if st.Lazy() && (m.GetIncludeVectors() || m.GetIncludeAttributes()) {
 		if err := st.Materialize(ctx); err != nil {
 			return nil, lazyUnavailable(ns, err)
 		}
@@ -98,6 +98,16 @@ func (h workerService) SearchShards(ctx context.Context, req *connect.Request[wo
 		return nil, lazyUnavailable(ns, found.Err)
 	}
 	resp.DocumentsScanned, resp.ShardsProbed, resp.GraphDistances = found.Matched, uint32(found.Segments), found.Graph
+	resp.CacheTemperature = weftv1.CacheTemperature_CACHE_TEMPERATURE_HOT
+	if f := found.Fetched; f != nil {
+		switch {
+		case f.Bucket() > 0:
+			resp.CacheTemperature = weftv1.CacheTemperature_CACHE_TEMPERATURE_COLD
+		case f.Disk() > 0:
+			resp.CacheTemperature = weftv1.CacheTemperature_CACHE_TEMPERATURE_WARM
+		}
+		resp.BucketRequests, resp.BytesFetched = uint32(f.Bucket()), f.Bytes()
+	}
 	if opts.Tail && st.Base < len(st.IDs) {
 		resp.ShardsProbed++
 	}
@@ -109,12 +119,62 @@ func (h workerService) SearchShards(ctx context.Context, req *connect.Request[wo
 		if m.GetIncludeVectors() {
 			c.Vector = st.Vector(hit.ID)
 		}
+		if m.GetIncludeAttributes() {
+			c.Attributes = st.Attrs(int(hit.ID))
+		}
 		resp.Candidates = append(resp.Candidates, c)
 	}
 	if opts.Explain {
 		resp.Shards = shardExplains(found.Shards)
 	}
 	return connect.NewResponse(resp), nil
+}
+
+// forShards returns the namespace ready for a shard search: for a STRONG
+// one that names the fabric's WAL head, without a bucket request once this
+// worker has applied it, else caught up to it; for one that names a newer
+// manifest than this worker serves, with that manifest adopted. Anything
+// else is a query's usual refresh (forSearch).
+func (s *Server) forShards(ctx context.Context, m *workerv1.SearchShardsRequest) (*namespace, error) {
+	strong := m.GetConsistency() != weftv1.Consistency_CONSISTENCY_EVENTUAL
+	minSeq, minVersion := m.GetMinWalSequence(), m.GetManifestVersion()
+	if strong && minSeq == 0 {
+		return s.forSearch(ctx, m.GetNamespace(), m.GetConsistency())
+	}
+	ns, err := s.namespace(ctx, m.GetNamespace())
+	if err != nil {
+		return nil, err
+	}
+	s.heal(ctx, ns)
+	behind := func() (seq, version bool) {
+		st := ns.state()
+		st.RLock()
+		applied := st.Applied
+		st.RUnlock()
+		return strong && applied < minSeq, ns.manifest.Load().GetVersion() < minVersion
+	}
+	if seq, version := behind(); !seq && !version {
+		return ns, nil
+	}
+	ns.walMu.Lock()
+	defer ns.walMu.Unlock()
+	if ns.deleted.Load() {
+		return nil, errNamespaceNotFound(ns.name)
+	}
+	if _, version := behind(); version {
+		if err := s.adoptAndCatchUpLocked(ctx, ns); err != nil {
+			return nil, err
+		}
+	}
+	if seq, _ := behind(); seq {
+		if _, err := s.catchUpLocked(ctx, ns); err != nil {
+			return nil, err
+		}
+	}
+	if seq, _ := behind(); seq {
+		return nil, unavailable("wal-behind", "namespace %q: this worker cannot read WAL entry %d yet; retry", ns.name, minSeq)
+	}
+	return ns, nil
 }
 
 // Warm loads the namespace (its newest manifest's segments and the WAL

@@ -584,6 +584,35 @@ func (s *State) route(q []float32) []routed {
 	return r
 }
 
+// ShardRoute is a segment as a query routes to it (Routes).
+type ShardRoute struct {
+	ID   string
+	List bool // an IVF list (SearchOptions.NProbe counts these)
+	Live int  // rows not deleted
+	// Bound is the least distance, as answers carry it, that a row of the
+	// segment can have from the query; Bounded is false when there is none
+	// (no centroid, or a dot-product namespace).
+	Bound   float32
+	Bounded bool
+}
+
+// Routes returns the segments in the order a search of q visits them,
+// nearest centroid first, each with the least distance a row of it can
+// have: a fabric routes its fan-out with them as Search routes itself. q
+// is normalised for cosine. The caller holds the read lock.
+func (s *State) Routes(q []float32) []ShardRoute {
+	out := make([]ShardRoute, 0, len(s.Segs))
+	for _, r := range s.route(q) {
+		g := s.Segs[r.seg]
+		sr := ShardRoute{ID: g.ID, List: g.List, Live: g.Graph.Live()}
+		if r.bound > 0 {
+			sr.Bound, sr.Bounded = s.Finish(s.boundDist(r.bound)), true
+		}
+		out = append(out, sr)
+	}
+	return out
+}
+
 // boundDist turns an L2 lower bound into the graphs' distance: squared L2
 // for l2, 1 − cos = L2²/2 between unit vectors for cosine; dot products
 // have no such bound.

@@ -866,8 +866,16 @@ type QueryStats struct {
 	// for a query served from memory.
 	BucketRequests   uint32 `protobuf:"varint,10,opt,name=bucket_requests,json=bucketRequests,proto3" json:"bucket_requests,omitempty"`
 	BucketRoundTrips uint32 `protobuf:"varint,11,opt,name=bucket_round_trips,json=bucketRoundTrips,proto3" json:"bucket_round_trips,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The shards that could not be searched (with allow_partial), by id.
+	FailedShardIds []string `protobuf:"bytes,12,rep,name=failed_shard_ids,json=failedShardIds,proto3" json:"failed_shard_ids,omitempty"`
+	// In a cluster (weft fabric): the workers asked, and the shard requests
+	// sent again to another worker after a failure (retries) or because the
+	// first was slow (hedges).
+	Workers       uint32 `protobuf:"varint,13,opt,name=workers,proto3" json:"workers,omitempty"`
+	Retries       uint32 `protobuf:"varint,14,opt,name=retries,proto3" json:"retries,omitempty"`
+	Hedges        uint32 `protobuf:"varint,15,opt,name=hedges,proto3" json:"hedges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *QueryStats) Reset() {
@@ -973,6 +981,34 @@ func (x *QueryStats) GetBucketRequests() uint32 {
 func (x *QueryStats) GetBucketRoundTrips() uint32 {
 	if x != nil {
 		return x.BucketRoundTrips
+	}
+	return 0
+}
+
+func (x *QueryStats) GetFailedShardIds() []string {
+	if x != nil {
+		return x.FailedShardIds
+	}
+	return nil
+}
+
+func (x *QueryStats) GetWorkers() uint32 {
+	if x != nil {
+		return x.Workers
+	}
+	return 0
+}
+
+func (x *QueryStats) GetRetries() uint32 {
+	if x != nil {
+		return x.Retries
+	}
+	return 0
+}
+
+func (x *QueryStats) GetHedges() uint32 {
+	if x != nil {
+		return x.Hedges
 	}
 	return 0
 }
@@ -1100,7 +1136,7 @@ const file_weft_v1_query_proto_rawDesc = "" +
 	"attributes\x1aV\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12-\n" +
-	"\x05value\x18\x02 \x01(\v2\x17.weft.v1.AttributeValueR\x05value:\x028\x01\"\xf0\x03\n" +
+	"\x05value\x18\x02 \x01(\v2\x17.weft.v1.AttributeValueR\x05value:\x028\x01\"\xe6\x04\n" +
 	"\n" +
 	"QueryStats\x12+\n" +
 	"\x11documents_scanned\x18\x01 \x01(\x04R\x10documentsScanned\x12+\n" +
@@ -1114,7 +1150,11 @@ const file_weft_v1_query_proto_rawDesc = "" +
 	"\x0fgraph_distances\x18\t \x01(\x04R\x0egraphDistances\x12'\n" +
 	"\x0fbucket_requests\x18\n" +
 	" \x01(\rR\x0ebucketRequests\x12,\n" +
-	"\x12bucket_round_trips\x18\v \x01(\rR\x10bucketRoundTrips\"Z\n" +
+	"\x12bucket_round_trips\x18\v \x01(\rR\x10bucketRoundTrips\x12(\n" +
+	"\x10failed_shard_ids\x18\f \x03(\tR\x0efailedShardIds\x12\x18\n" +
+	"\aworkers\x18\r \x01(\rR\aworkers\x12\x18\n" +
+	"\aretries\x18\x0e \x01(\rR\aretries\x12\x16\n" +
+	"\x06hedges\x18\x0f \x01(\rR\x06hedges\"Z\n" +
 	"\vStageTiming\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x125\n" +
 	"\bduration\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bduration*\\\n" +

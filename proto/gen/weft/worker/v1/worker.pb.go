@@ -26,8 +26,9 @@ type SearchShardsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// The manifest version the fabric routed with; 0: the worker's newest.
-	// A worker serving another version searches what it holds and reports
-	// the named shards it does not hold as failed.
+	// A worker serving an older version adopts the newest first; one serving
+	// a newer version searches what it holds and reports the named shards it
+	// does not hold as failed (the fabric then routes again).
 	ManifestVersion uint64 `protobuf:"varint,2,opt,name=manifest_version,json=manifestVersion,proto3" json:"manifest_version,omitempty"`
 	// Segment ids, and "wal-tail" for the unindexed tail (STRONG only);
 	// empty: every segment and, for STRONG, the tail.
@@ -44,9 +45,15 @@ type SearchShardsRequest struct {
 	Plugins     []*v1.PluginCall `protobuf:"bytes,9,rep,name=plugins,proto3" json:"plugins,omitempty"`
 	Consistency v1.Consistency   `protobuf:"varint,10,opt,name=consistency,proto3,enum=weft.v1.Consistency" json:"consistency,omitempty"`
 	// Fill SearchShardsResponse.shards.
-	Explain       bool `protobuf:"varint,11,opt,name=explain,proto3" json:"explain,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Explain bool `protobuf:"varint,11,opt,name=explain,proto3" json:"explain,omitempty"`
+	// The fabric's WAL head for a STRONG query: a worker that has applied
+	// this entry searches without reading the bucket; one behind catches up
+	// to it first. 0: the worker checks the bucket as a STRONG query does.
+	MinWalSequence uint64 `protobuf:"varint,12,opt,name=min_wal_sequence,json=minWalSequence,proto3" json:"min_wal_sequence,omitempty"`
+	// Fill Candidate.attributes.
+	IncludeAttributes bool `protobuf:"varint,13,opt,name=include_attributes,json=includeAttributes,proto3" json:"include_attributes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *SearchShardsRequest) Reset() {
@@ -156,6 +163,20 @@ func (x *SearchShardsRequest) GetExplain() bool {
 	return false
 }
 
+func (x *SearchShardsRequest) GetMinWalSequence() uint64 {
+	if x != nil {
+		return x.MinWalSequence
+	}
+	return 0
+}
+
+func (x *SearchShardsRequest) GetIncludeAttributes() bool {
+	if x != nil {
+		return x.IncludeAttributes
+	}
+	return false
+}
+
 type SearchShardsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Nearest first.
@@ -172,8 +193,11 @@ type SearchShardsResponse struct {
 	ShardsProbed    uint32 `protobuf:"varint,8,opt,name=shards_probed,json=shardsProbed,proto3" json:"shards_probed,omitempty"`
 	// Distances computed walking the shards' graphs.
 	GraphDistances uint64 `protobuf:"varint,9,opt,name=graph_distances,json=graphDistances,proto3" json:"graph_distances,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Where the searched data came from, and the bucket requests it took.
+	CacheTemperature v1.CacheTemperature `protobuf:"varint,10,opt,name=cache_temperature,json=cacheTemperature,proto3,enum=weft.v1.CacheTemperature" json:"cache_temperature,omitempty"`
+	BucketRequests   uint32              `protobuf:"varint,11,opt,name=bucket_requests,json=bucketRequests,proto3" json:"bucket_requests,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *SearchShardsResponse) Reset() {
@@ -269,13 +293,28 @@ func (x *SearchShardsResponse) GetGraphDistances() uint64 {
 	return 0
 }
 
+func (x *SearchShardsResponse) GetCacheTemperature() v1.CacheTemperature {
+	if x != nil {
+		return x.CacheTemperature
+	}
+	return v1.CacheTemperature(0)
+}
+
+func (x *SearchShardsResponse) GetBucketRequests() uint32 {
+	if x != nil {
+		return x.BucketRequests
+	}
+	return 0
+}
+
 // Candidate is one document a shard proposes.
 type Candidate struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Distance      float32                `protobuf:"fixed32,2,opt,name=distance,proto3" json:"distance,omitempty"`
-	ShardId       string                 `protobuf:"bytes,3,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
-	Vector        []float32              `protobuf:"fixed32,4,rep,packed,name=vector,proto3" json:"vector,omitempty"`
+	state         protoimpl.MessageState        `protogen:"open.v1"`
+	Id            string                        `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Distance      float32                       `protobuf:"fixed32,2,opt,name=distance,proto3" json:"distance,omitempty"`
+	ShardId       string                        `protobuf:"bytes,3,opt,name=shard_id,json=shardId,proto3" json:"shard_id,omitempty"`
+	Vector        []float32                     `protobuf:"fixed32,4,rep,packed,name=vector,proto3" json:"vector,omitempty"`
+	Attributes    map[string]*v1.AttributeValue `protobuf:"bytes,5,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -334,6 +373,13 @@ func (x *Candidate) GetShardId() string {
 func (x *Candidate) GetVector() []float32 {
 	if x != nil {
 		return x.Vector
+	}
+	return nil
+}
+
+func (x *Candidate) GetAttributes() map[string]*v1.AttributeValue {
+	if x != nil {
+		return x.Attributes
 	}
 	return nil
 }
@@ -438,7 +484,7 @@ var File_weft_worker_v1_worker_proto protoreflect.FileDescriptor
 
 const file_weft_worker_v1_worker_proto_rawDesc = "" +
 	"\n" +
-	"\x1bweft/worker/v1/worker.proto\x12\x0eweft.worker.v1\x1a\x13weft/v1/query.proto\x1a\x13weft/v1/types.proto\"\xaa\x03\n" +
+	"\x1bweft/worker/v1/worker.proto\x12\x0eweft.worker.v1\x1a\x13weft/v1/query.proto\x1a\x13weft/v1/types.proto\"\x83\x04\n" +
 	"\x13SearchShardsRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12)\n" +
 	"\x10manifest_version\x18\x02 \x01(\x04R\x0fmanifestVersion\x12\x1b\n" +
@@ -451,7 +497,9 @@ const file_weft_worker_v1_worker_proto_rawDesc = "" +
 	"\aplugins\x18\t \x03(\v2\x13.weft.v1.PluginCallR\aplugins\x126\n" +
 	"\vconsistency\x18\n" +
 	" \x01(\x0e2\x14.weft.v1.ConsistencyR\vconsistency\x12\x18\n" +
-	"\aexplain\x18\v \x01(\bR\aexplain\"\x98\x03\n" +
+	"\aexplain\x18\v \x01(\bR\aexplain\x12(\n" +
+	"\x10min_wal_sequence\x18\f \x01(\x04R\x0eminWalSequence\x12-\n" +
+	"\x12include_attributes\x18\r \x01(\bR\x11includeAttributes\"\x89\x04\n" +
 	"\x14SearchShardsResponse\x129\n" +
 	"\n" +
 	"candidates\x18\x01 \x03(\v2\x19.weft.worker.v1.CandidateR\n" +
@@ -463,12 +511,21 @@ const file_weft_worker_v1_worker_proto_rawDesc = "" +
 	"\fwal_sequence\x18\x06 \x01(\x04R\vwalSequence\x12)\n" +
 	"\x10manifest_version\x18\a \x01(\x04R\x0fmanifestVersion\x12#\n" +
 	"\rshards_probed\x18\b \x01(\rR\fshardsProbed\x12'\n" +
-	"\x0fgraph_distances\x18\t \x01(\x04R\x0egraphDistances\"j\n" +
+	"\x0fgraph_distances\x18\t \x01(\x04R\x0egraphDistances\x12F\n" +
+	"\x11cache_temperature\x18\n" +
+	" \x01(\x0e2\x19.weft.v1.CacheTemperatureR\x10cacheTemperature\x12'\n" +
+	"\x0fbucket_requests\x18\v \x01(\rR\x0ebucketRequests\"\x8d\x02\n" +
 	"\tCandidate\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bdistance\x18\x02 \x01(\x02R\bdistance\x12\x19\n" +
 	"\bshard_id\x18\x03 \x01(\tR\ashardId\x12\x16\n" +
-	"\x06vector\x18\x04 \x03(\x02R\x06vector\"H\n" +
+	"\x06vector\x18\x04 \x03(\x02R\x06vector\x12I\n" +
+	"\n" +
+	"attributes\x18\x05 \x03(\v2).weft.worker.v1.Candidate.AttributesEntryR\n" +
+	"attributes\x1aV\n" +
+	"\x0fAttributesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12-\n" +
+	"\x05value\x18\x02 \x01(\v2\x17.weft.v1.AttributeValueR\x05value:\x028\x01\"H\n" +
 	"\vWarmRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1b\n" +
 	"\tshard_ids\x18\x02 \x03(\tR\bshardIds\"1\n" +
@@ -490,35 +547,41 @@ func file_weft_worker_v1_worker_proto_rawDescGZIP() []byte {
 	return file_weft_worker_v1_worker_proto_rawDescData
 }
 
-var file_weft_worker_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_weft_worker_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_weft_worker_v1_worker_proto_goTypes = []any{
 	(*SearchShardsRequest)(nil),  // 0: weft.worker.v1.SearchShardsRequest
 	(*SearchShardsResponse)(nil), // 1: weft.worker.v1.SearchShardsResponse
 	(*Candidate)(nil),            // 2: weft.worker.v1.Candidate
 	(*WarmRequest)(nil),          // 3: weft.worker.v1.WarmRequest
 	(*WarmResponse)(nil),         // 4: weft.worker.v1.WarmResponse
-	(*v1.Filter)(nil),            // 5: weft.v1.Filter
-	(*v1.SearchParams)(nil),      // 6: weft.v1.SearchParams
-	(*v1.PluginCall)(nil),        // 7: weft.v1.PluginCall
-	(v1.Consistency)(0),          // 8: weft.v1.Consistency
-	(*v1.ShardExplain)(nil),      // 9: weft.v1.ShardExplain
+	nil,                          // 5: weft.worker.v1.Candidate.AttributesEntry
+	(*v1.Filter)(nil),            // 6: weft.v1.Filter
+	(*v1.SearchParams)(nil),      // 7: weft.v1.SearchParams
+	(*v1.PluginCall)(nil),        // 8: weft.v1.PluginCall
+	(v1.Consistency)(0),          // 9: weft.v1.Consistency
+	(*v1.ShardExplain)(nil),      // 10: weft.v1.ShardExplain
+	(v1.CacheTemperature)(0),     // 11: weft.v1.CacheTemperature
+	(*v1.AttributeValue)(nil),    // 12: weft.v1.AttributeValue
 }
 var file_weft_worker_v1_worker_proto_depIdxs = []int32{
-	5, // 0: weft.worker.v1.SearchShardsRequest.filter:type_name -> weft.v1.Filter
-	6, // 1: weft.worker.v1.SearchShardsRequest.search:type_name -> weft.v1.SearchParams
-	7, // 2: weft.worker.v1.SearchShardsRequest.plugins:type_name -> weft.v1.PluginCall
-	8, // 3: weft.worker.v1.SearchShardsRequest.consistency:type_name -> weft.v1.Consistency
-	2, // 4: weft.worker.v1.SearchShardsResponse.candidates:type_name -> weft.worker.v1.Candidate
-	9, // 5: weft.worker.v1.SearchShardsResponse.shards:type_name -> weft.v1.ShardExplain
-	0, // 6: weft.worker.v1.WorkerService.SearchShards:input_type -> weft.worker.v1.SearchShardsRequest
-	3, // 7: weft.worker.v1.WorkerService.Warm:input_type -> weft.worker.v1.WarmRequest
-	1, // 8: weft.worker.v1.WorkerService.SearchShards:output_type -> weft.worker.v1.SearchShardsResponse
-	4, // 9: weft.worker.v1.WorkerService.Warm:output_type -> weft.worker.v1.WarmResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	6,  // 0: weft.worker.v1.SearchShardsRequest.filter:type_name -> weft.v1.Filter
+	7,  // 1: weft.worker.v1.SearchShardsRequest.search:type_name -> weft.v1.SearchParams
+	8,  // 2: weft.worker.v1.SearchShardsRequest.plugins:type_name -> weft.v1.PluginCall
+	9,  // 3: weft.worker.v1.SearchShardsRequest.consistency:type_name -> weft.v1.Consistency
+	2,  // 4: weft.worker.v1.SearchShardsResponse.candidates:type_name -> weft.worker.v1.Candidate
+	10, // 5: weft.worker.v1.SearchShardsResponse.shards:type_name -> weft.v1.ShardExplain
+	11, // 6: weft.worker.v1.SearchShardsResponse.cache_temperature:type_name -> weft.v1.CacheTemperature
+	5,  // 7: weft.worker.v1.Candidate.attributes:type_name -> weft.worker.v1.Candidate.AttributesEntry
+	12, // 8: weft.worker.v1.Candidate.AttributesEntry.value:type_name -> weft.v1.AttributeValue
+	0,  // 9: weft.worker.v1.WorkerService.SearchShards:input_type -> weft.worker.v1.SearchShardsRequest
+	3,  // 10: weft.worker.v1.WorkerService.Warm:input_type -> weft.worker.v1.WarmRequest
+	1,  // 11: weft.worker.v1.WorkerService.SearchShards:output_type -> weft.worker.v1.SearchShardsResponse
+	4,  // 12: weft.worker.v1.WorkerService.Warm:output_type -> weft.worker.v1.WarmResponse
+	11, // [11:13] is the sub-list for method output_type
+	9,  // [9:11] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_weft_worker_v1_worker_proto_init() }
@@ -532,7 +595,7 @@ func file_weft_worker_v1_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_worker_v1_worker_proto_rawDesc), len(file_weft_worker_v1_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
