@@ -40,10 +40,16 @@ test: checkgenerate ## everything CI runs
 	GOEXPERIMENT= $(GO) build ./index/...
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 	$(MAKE) test-s3
+	$(MAKE) test-cluster
 
 .PHONY: test-s3
 test-s3: ## the bucket acceptance suite and weft serve's S3 test against a real S3-compatible server on loopback (versitygw, built on first use)
 	scripts/s3-server.sh $(GO) test -count=1 -run 'TestRealS3|TestServeS3' -v ./objstore ./cmd/weft | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|SKIP'
+
+.PHONY: test-cluster
+test-cluster: ## 2 weft fabric + 3 weft worker + weft indexer processes on loopback over one bucket: Fashion-MNIST recall, nprobe, SIGKILL of a worker under load and of the writing fabric under writes
+	scripts/test-deps.sh
+	$(GO) test -count=1 -tags cluster -run 'TestCluster' -v -timeout 20m ./cmd/weft | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|cluster_test.go'
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME (make fuzz FUZZTIME=5m)

@@ -142,6 +142,15 @@ func (s *Server) appendLocked(ctx context.Context, ns *namespace, batch *storage
 		return 0, nil, err
 	}
 	for attempt := 0; ; attempt++ {
+		if s.foreignLeaseLocked(ns) > 0 {
+			// Learn the newest entries before waiting: the wait then runs
+			// from the newest lease, once, instead of once for the entry
+			// known and again for each found behind it at the append (a
+			// fabric taking over from a killed one waits one lease).
+			if _, err := s.catchUpLocked(ctx, ns); err != nil {
+				return 0, nil, err
+			}
+		}
 		if err := s.waitForeignLeaseLocked(ctx, ns); err != nil {
 			return 0, nil, err
 		}

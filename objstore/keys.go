@@ -28,6 +28,13 @@ const (
 // store refuses the second create.
 func ProbeKey(id string) string { return "probes/" + id }
 
+// WorkersPrefix is the folder of worker heartbeats (fabric's bucket
+// membership).
+func WorkersPrefix() string { return "workers/" }
+
+// WorkerKey is worker id's heartbeat object.
+func WorkerKey(id string) string { return WorkersPrefix() + id }
+
 // AuthKeysPrefix is the folder of API keys.
 func AuthKeysPrefix() string { return "auth/keys/" }
 

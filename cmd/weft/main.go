@@ -14,6 +14,8 @@ const usage = `usage: weft <command> [flags]
 
 commands:
   serve       everything in one process: the API over a folder or a bucket
+  fabric      the API front end of a cluster: writes, and queries fanned out to workers
+  worker      shard search for fabrics, over the bucket with a cache
   indexer     only the indexer, for servers run with --index.disabled on the same bucket
   keys        create, list and revoke API keys (an admin key in $WEFT_API_KEY)
   bench ann   in-process ANN index benchmark on a dataset folder (JSON lines)
@@ -33,7 +35,11 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	switch {
 	case len(args) >= 1 && args[0] == "serve":
-		return runServe(ctx, args[1:], os.Stderr)
+		return runServe(ctx, roleServe, args[1:], os.Stderr)
+	case len(args) >= 1 && args[0] == "fabric":
+		return runServe(ctx, roleFabric, args[1:], os.Stderr)
+	case len(args) >= 1 && args[0] == "worker":
+		return runServe(ctx, roleWorker, args[1:], os.Stderr)
 	case len(args) >= 1 && args[0] == "indexer":
 		return runIndexer(ctx, args[1:], os.Stderr)
 	case len(args) >= 1 && args[0] == "keys":

@@ -109,11 +109,17 @@ func (c *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.writeLease, "write-lease", fabric.DefaultWriteLease, "How long the process that last wrote a namespace answers STRONG queries without reading the bucket; another process that writes meanwhile waits up to this long, once. 0 disables leases.")
 }
 
-func runServe(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+// runServe is weft serve, weft fabric and weft worker: the same server,
+// with every role, as the API front end over workers (queries fan out to
+// them; it does not index), or as a worker (it does not index; fabrics ask
+// it for shard searches).
+func runServe(ctx context.Context, r role, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet(string(r), flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c serveFlags
 	c.register(fs)
+	var cl clusterFlags
+	cl.register(r, fs)
 	configPath := fs.String("config", os.Getenv("WEFT_CONFIG"), "YAML file of settings, keyed by flag name; flags and WEFT_* environment variables override it.")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -122,7 +128,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+		return fmt.Errorf("%s takes no arguments, got %q", r, fs.Args())
 	}
 	if err := applyConfig(fs, *configPath); err != nil {
 		return err
@@ -157,10 +163,21 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if segCache != nil {
 		defer segCache.Close()
 	}
+	var cluster fabric.ClusterConfig
+	switch r {
+	case roleFabric: // weft indexer indexes; workers search
+		c.index.Disabled, c.coldQueries = true, false
+		if cluster.Members, err = cl.members(ctx, bucket, log); err != nil {
+			return err
+		}
+		cluster.HedgeAfter, cluster.ShardTimeout = cl.hedgeAfter, cl.shardTimeout
+	case roleWorker:
+		c.index.Disabled = true
+	}
 	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Plugins: store, Index: c.index, WriteLease: writeLease(c.writeLease),
 		RecallSample: c.recallSample, RecallSampleCPU: c.recallSampleCPU, RecallAlarm: c.recallAlarm, Auth: keys,
 		KeyRate: c.keyRate, KeyInFlight: c.keyInFlight, MaxDocuments: c.maxDocuments, UnloadIdle: c.unloadIdle, ColdQueries: c.coldQueries,
-		Cache: segCache, Pinned: c.pinned})
+		Cache: segCache, Pinned: c.pinned, Cluster: cluster})
 	if err != nil {
 		return err
 	}
@@ -182,7 +199,19 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	mux := opsMux(reg, srv.Ready, metricsKeys, log)
 	srv.Handle(mux)
-	return serveHTTP(ctx, "weft serve", c.listen, mux, tlsCfg, c.timeouts, c.shutdownTimeout, log, "bucket", p.where)
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return err
+	}
+	if r == roleWorker { // fabrics find it by its heartbeats from now on
+		stop, err := cl.startHeartbeat(ctx, bucket, ln.Addr().String(), log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stop()
+	}
+	return serveListener(ctx, "weft "+string(r), ln, mux, tlsCfg, c.timeouts, c.shutdownTimeout, log, "bucket", p.where)
 }
 
 // process is what every role's process sets up first: its logger, its
@@ -322,6 +351,15 @@ func opsMux(reg *prometheus.Registry, ready func(context.Context) error, keys *a
 // and HTTP/2 over TLS. It logs "<name> listening" with the address and
 // attrs once it listens.
 func serveHTTP(ctx context.Context, name, addr string, h http.Handler, tlsCfg *tls.Config, timeouts httpTimeouts, shutdown time.Duration, log *slog.Logger, attrs ...any) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return serveListener(ctx, name, ln, h, tlsCfg, timeouts, shutdown, log, attrs...)
+}
+
+// serveListener is serveHTTP on a listener already open.
+func serveListener(ctx context.Context, name string, ln net.Listener, h http.Handler, tlsCfg *tls.Config, timeouts httpTimeouts, shutdown time.Duration, log *slog.Logger, attrs ...any) error {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	if tlsCfg != nil {
@@ -337,10 +375,6 @@ func serveHTTP(ctx context.Context, name, addr string, h http.Handler, tlsCfg *t
 		ReadTimeout:       timeouts.read,
 		IdleTimeout:       timeouts.idle,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
 	}
 	log.Info(name+" listening", append([]any{"addr", ln.Addr().String(), "tls", tlsCfg != nil}, attrs...)...)
 

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/weftdb/weft/fabric"
+	"github.com/weftdb/weft/objstore"
+)
+
+// role is what a process of the one binary plays: serve (all of it),
+// fabric (the API front end over workers) or worker (shard search).
+type role string
+
+const (
+	roleServe  role = "serve"
+	roleFabric role = "fabric"
+	roleWorker role = "worker"
+)
+
+// clusterFlags are the settings of weft fabric and weft worker.
+type clusterFlags struct {
+	workers      string        // fabric: where the workers are
+	workersPoll  time.Duration // fabric: how often DNS or heartbeats are read
+	hedgeAfter   time.Duration
+	shardTimeout time.Duration
+	advertise    string        // worker: the URL fabrics reach it at
+	heartbeat    time.Duration // worker: 0 writes none
+}
+
+func (c *clusterFlags) register(r role, fs flagSet) {
+	switch r {
+	case roleFabric:
+		fs.StringVar(&c.workers, "workers", "", "The workers queries fan out to: a comma-separated list of URLs (http://10.0.0.7:7600,...), dns:HOST:PORT for every address HOST resolves to (a Kubernetes headless Service), or bucket for the workers that write heartbeats into the bucket (weft worker --heartbeat).")
+		fs.DurationVar(&c.workersPoll, "workers.poll", 2*time.Second, "How often dns: and bucket membership is read again.")
+		fs.DurationVar(&c.hedgeAfter, "hedge-after", 50*time.Millisecond, "Send a shard request that has not answered after this long to the next worker as well; the first answer wins. Negative: never.")
+		fs.DurationVar(&c.shardTimeout, "shard-timeout", 10*time.Second, "The longest one shard request may take before the fabric tries another worker.")
+	case roleWorker:
+		fs.StringVar(&c.advertise, "advertise", "", "The URL fabrics reach this worker at, written into its heartbeat (default http:// and --listen).")
+		fs.DurationVar(&c.heartbeat, "heartbeat", 0, "Write a heartbeat object into the bucket this often, for fabrics started with --workers bucket; 0 writes none.")
+	}
+}
+
+// flagSet is the part of flag.FlagSet the registrations use.
+type flagSet interface {
+	StringVar(p *string, name, value, usage string)
+	DurationVar(p *time.Duration, name string, value time.Duration, usage string)
+}
+
+// members turns --workers into the fabric's membership; it runs until
+// ctx ends.
+func (c *clusterFlags) members(ctx context.Context, bucket objstore.Bucket, log *slog.Logger) (fabric.Members, error) {
+	w := strings.TrimSpace(c.workers)
+	switch {
+	case w == "":
+		return nil, errors.New("weft fabric needs --workers: a list of worker URLs, dns:HOST:PORT or bucket")
+	case w == "bucket":
+		return fabric.BucketMembers(ctx, bucket, c.workersPoll, log), nil
+	case strings.HasPrefix(w, "dns:"):
+		host, port, err := net.SplitHostPort(strings.TrimPrefix(w, "dns:"))
+		if err != nil || host == "" || port == "" {
+			return nil, fmt.Errorf("--workers %q: want dns:HOST:PORT, e.g. dns:weft-workers.default.svc.cluster.local:7600", w)
+		}
+		m, err := fabric.DNSMembers(ctx, "http", host, port, c.workersPoll, log)
+		if err != nil {
+			log.Warn("no workers resolved yet; retrying", "host", host, "err", err)
+		}
+		return m, nil
+	}
+	var urls fabric.StaticMembers
+	for _, s := range strings.Split(w, ",") {
+		s = strings.TrimRight(strings.TrimSpace(s), "/")
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return nil, fmt.Errorf("--workers: %q is not a worker URL: want http://HOST:PORT or https://HOST:PORT", s)
+		}
+		urls = append(urls, s)
+	}
+	return urls, nil
+}
+
+// startHeartbeat writes the worker's heartbeats until ctx ends, when
+// --heartbeat asks for them.
+func (c *clusterFlags) startHeartbeat(ctx context.Context, bucket objstore.Bucket, listen string, log *slog.Logger) (func(), error) {
+	if c.heartbeat <= 0 {
+		return func() {}, nil
+	}
+	adv := c.advertise
+	if adv == "" {
+		adv = "http://" + listen
+	}
+	if u, err := url.Parse(adv); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("--advertise %q: want the URL fabrics reach this worker at, e.g. http://10.0.0.7:7600", adv)
+	}
+	hctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fabric.Heartbeat(hctx, bucket, uuid.NewString(), adv, c.heartbeat, log)
+	}()
+	return func() { cancel(); <-done }, nil
+}
