@@ -75,7 +75,7 @@ func (s *Server) fanOut(ctx context.Context, m *weftv1.QueryRequest, authorizati
 		st := ns.state()
 		st.RLock()
 		applied := st.Applied
-		routes := st.Routes(q)
+		routes := st.Routes(q, opts.Tenants)
 		failedHere := slices.Clone(st.Failed)
 		st.RUnlock()
 		version := ns.manifest.Load().GetVersion()

@@ -367,7 +367,7 @@ func (s *Server) wantFold(ns *namespace) (fold, all bool) {
 		largest, rest, lists, listRows := 0, 0, 0, 0
 		for _, g := range st.Segs {
 			live := g.Graph.Live()
-			if g.List {
+			if g.Partitioned() { // IVF lists and tenant groups
 				lists += live
 				listRows += g.Rows
 				continue
@@ -453,22 +453,15 @@ func (s *Server) fold(ctx context.Context, ns *namespace, all bool) error {
 		refs = append(refs, ref)
 	}
 	if n := in.Rows.Len(); n > 0 {
-		meta := ns.segmentMeta()
-		meta.WalSequence = in.Applied
-		groups := []*workers.SegmentRows{&in.Rows}
-		if n > s.index.ShardRows {
-			meta.IvfList = true
-			k := workers.ListCount(n, s.index.ShardRows)
-			var err error
-			if groups, err = workers.Partition(ctx, &in.Rows, int(st.Dim), st.Metric, k, s.index.ShardRows, s.index.Threads); err != nil {
-				return err
-			}
+		conf, _ := ns.config()
+		split, err := workers.SplitFold(ctx, &in.Rows, conf.GetShardKey(), int(st.Dim), st.Metric, s.index.ShardRows, s.index.Threads)
+		if err != nil {
+			return err
 		}
-		for _, rows := range groups {
-			if rows.Len() == 0 {
-				continue
-			}
-			part, err := s.buildSegment(ctx, ns, meta, rows)
+		for _, fp := range split {
+			meta := ns.segmentMeta()
+			meta.WalSequence, meta.IvfList, meta.TenantGroup, meta.TenantGroups = in.Applied, fp.List, fp.Group, fp.Groups
+			part, err := s.buildSegment(ctx, ns, meta, fp.Rows)
 			if err != nil {
 				return err
 			}
@@ -548,7 +541,7 @@ func (s *Server) buildSegment(ctx context.Context, ns *namespace, meta *storagev
 // segmentRef is g as a manifest names it, without deleted rows.
 func segmentRef(g *workers.Segment) *storagev1.SegmentRef {
 	return &storagev1.SegmentRef{Id: g.ID, Rows: uint64(g.Rows), Bytes: uint64(g.Bytes),
-		Centroid: g.Centroid, Radius: g.Radius, IvfList: g.List, NavBytes: uint64(g.NavBytes)}
+		Centroid: g.Centroid, Radius: g.Radius, IvfList: g.List, NavBytes: uint64(g.NavBytes), TenantGroup: g.Group, TenantGroups: g.Groups}
 }
 
 // adopt serves the newest manifest in the bucket, published elsewhere.

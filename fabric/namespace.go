@@ -941,16 +941,16 @@ func (s *Server) updateNamespace(ctx context.Context, n *weftv1.Namespace, paths
 		return nil, err
 	}
 	if len(paths) == 0 {
-		return nil, invalid("update-mask", "update_mask is empty: name the fields to change (schema, default_plugins, default_search, recall_sample)")
+		return nil, invalid("update-mask", "update_mask is empty: name the fields to change (schema, default_plugins, default_search, recall_sample, shard_key_required)")
 	}
 	ns.metaMu.Lock()
 	defer ns.metaMu.Unlock()
 	next := proto.CloneOf(ns.meta)
 	for _, p := range paths {
 		switch p {
-		case "schema", "default_plugins", "default_search", "recall_sample":
+		case "schema", "default_plugins", "default_search", "recall_sample", "shard_key_required":
 		default:
-			return nil, invalid("update-mask", "update_mask path %q cannot change: use schema, default_plugins, default_search or recall_sample (dimension, metric and shard_key are fixed at creation)", p)
+			return nil, invalid("update-mask", "update_mask path %q cannot change: use schema, default_plugins, default_search, recall_sample or shard_key_required (dimension, metric and shard_key are fixed at creation)", p)
 		}
 	}
 	if slices.Contains(paths, "schema") {
@@ -979,6 +979,12 @@ func (s *Server) updateNamespace(ctx context.Context, n *weftv1.Namespace, paths
 			return nil, err
 		}
 		next.RecallSample = n.GetRecallSample()
+	}
+	if slices.Contains(paths, "shard_key_required") {
+		if n.GetShardKeyRequired() && next.GetShardKey() == "" {
+			return nil, invalid("namespace-shard-key-required", "namespace %q has no shard key: shard_key_required needs one, set at creation", ns.name)
+		}
+		next.ShardKeyRequired = n.GetShardKeyRequired()
 	}
 	data, err := protojson.Marshal(next)
 	if err != nil {

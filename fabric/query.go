@@ -162,7 +162,7 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 		}
 	}
 	stats.DocumentsScanned, stats.DocumentsMatched, stats.GraphDistances = found.Matched, found.Matched, found.Graph
-	if meta.GetShardKey() == "" && !chain.Has(plugins.HookRoute) {
+	if !chain.Has(plugins.HookRoute) { // segments; with route hooks, the partitions they probed
 		stats.ShardsProbed = uint32(found.Segments)
 		if opts.Tail && st.Base < len(st.IDs) {
 			stats.ShardsProbed++ // the WAL tail
@@ -367,6 +367,9 @@ func searchPlan(m *weftv1.QueryRequest, meta *weftv1.Namespace, want int) (worke
 	if o.NProbe == 0 && r == 0 {
 		o.NProbe = int(d.GetNprobe())
 	}
+	if vs, ok := workers.PinnedValues(m.GetFilter(), meta.GetShardKey()); ok {
+		o.Tenants = vs
+	}
 	o.Refine = int(p.GetRefine())
 	if o.Refine == 0 {
 		o.Refine = int(d.GetRefine())
@@ -391,6 +394,11 @@ func validQuery(m *weftv1.QueryRequest, meta *weftv1.Namespace) error {
 	}
 	if err := validPluginCalls("plugins", m.GetPlugins()); err != nil {
 		return err
+	}
+	if k := meta.GetShardKey(); meta.GetShardKeyRequired() {
+		if _, ok := workers.PinnedValues(m.GetFilter(), k); !ok {
+			return invalid("shard-key-required", "namespace %q requires every query to filter on its shard key %q: add an eq or in filter on %q (under and, if there are other conditions)", meta.GetName(), k, k)
+		}
 	}
 	switch m.GetConsistency() {
 	case weftv1.Consistency_CONSISTENCY_UNSPECIFIED, weftv1.Consistency_CONSISTENCY_STRONG, weftv1.Consistency_CONSISTENCY_EVENTUAL:

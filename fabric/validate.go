@@ -328,6 +328,8 @@ func validNewNamespace(n *weftv1.Namespace) *Error {
 		if err := validAttributeName("namespace.shard_key", k); err != nil {
 			return err
 		}
+	} else if n.GetShardKeyRequired() {
+		return invalid("namespace-shard-key-required", "namespace.shard_key_required needs namespace.shard_key: name the attribute queries must filter on")
 	}
 	if err := validPluginCalls("namespace.default_plugins", n.GetDefaultPlugins()); err != nil {
 		return err

@@ -36,18 +36,18 @@ func (s *State) FoldInput(all bool) FoldInput {
 	if len(s.IDs)-s.Base-len(s.free) >= indexed {
 		all = true
 	}
-	// IVF lists are merged only with everything (a re-partition): they
-	// are not a size tier of recent folds.
+	// IVF lists and tenant groups are merged only with everything (a
+	// re-partition): they are not a size tier of recent folds.
 	tiers := map[int]int{}
 	for _, g := range s.Segs {
-		if !g.List {
+		if !g.Partitioned() {
 			tiers[tier(g.Graph.Live())]++
 		}
 	}
 	for i, g := range s.Segs {
 		base := s.segBase[i]
 		live := g.Graph.Live()
-		if all || (!g.List && tiers[tier(live)] >= tierSegments) || 2*live < g.Rows {
+		if all || (!g.Partitioned() && tiers[tier(live)] >= tierSegments) || 2*live < g.Rows {
 			in.Merged = append(in.Merged, g.ID)
 			for row := range g.Rows {
 				if slot := base + row; s.IDs[slot] != "" {

@@ -106,7 +106,8 @@ func OpenLazySegment(ctx context.Context, b objstore.Reader, key, id string, pre
 		return nil, nil, fmt.Errorf("segment %s: %d rows, but %d ids, %d graph nodes of dimension %d, %d vector blocks",
 			id, rows, len(ids), graph.Len(), graph.Dim(), len(pieces.BlockCRC))
 	}
-	g := &Segment{ID: id, Rows: rows, Bytes: int(h.Size), Graph: graph, dim: dim, cols: decodedColumns(cols), List: meta.GetIvfList()}
+	g := &Segment{ID: id, Rows: rows, Bytes: int(h.Size), Graph: graph, dim: dim, cols: decodedColumns(cols), List: meta.GetIvfList(),
+		Group: meta.GetTenantGroup(), Groups: meta.GetTenantGroups()}
 	if g.Codes, err = hnsw.DecodeCodes(secs[2], graph); err != nil {
 		return nil, nil, fmt.Errorf("segment %s codes: %w", id, err)
 	}

@@ -86,6 +86,9 @@ type Segment struct {
 	// List reports one IVF list of a partition the indexer trained
 	// (SearchOptions.NProbe counts lists).
 	List bool
+	// Group and Groups say which tenant group the segment holds, in a
+	// namespace with a shard key (tenants.go); Groups ≤ 1: any.
+	Group, Groups uint32
 	// lazy, when not nil, fetches the vectors the graph does not hold
 	// (lazy.go).
 	lazy *lazyVectors
@@ -248,7 +251,8 @@ func OpenSegment(id string, data []byte, want *storagev1.SegmentMeta) (*Segment,
 		return nil, nil, fmt.Errorf("segment %s: %d rows, but %d ids, %d graph nodes of dimension %d",
 			id, rows, len(ids), graph.Len(), graph.Dim())
 	}
-	g := &Segment{ID: id, Rows: rows, Bytes: len(data), Graph: graph, dim: int(meta.GetDimension()), cols: cols, List: meta.GetIvfList()}
+	g := &Segment{ID: id, Rows: rows, Bytes: len(data), Graph: graph, dim: int(meta.GetDimension()), cols: cols, List: meta.GetIvfList(),
+		Group: meta.GetTenantGroup(), Groups: meta.GetTenantGroups()}
 	if s, ok := h.Section(segment.KindClusters, shard0); ok && s.Offset+s.Length <= 1<<30 {
 		g.NavBytes = int(s.Offset + s.Length)
 	}

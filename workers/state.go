@@ -373,8 +373,8 @@ type ShardReport struct {
 	// centroid, Bound the least any of its rows can have (0 without a
 	// centroid).
 	CentroidDistance, Bound float32
-	// Skipped says why the shard was not searched: "nprobe" or "bound";
-	// "" when it was.
+	// Skipped says why the shard was not searched: "tenant", "nprobe" or
+	// "bound"; "" when it was.
 	Skipped string
 }
 
@@ -392,6 +392,9 @@ type SearchOptions struct {
 	// searches every list that can still hold a row nearer than the k-th
 	// candidate. Segments that are not lists are always searched.
 	NProbe int
+	// Tenants, when not nil, are the shard-key values the query's filter
+	// pins (PinnedValues): segments of other tenant groups are skipped.
+	Tenants []string
 	Exact  bool // score segment rows exactly too (recall_target 1)
 	Tail   bool // scan the unindexed tail (STRONG); else segments only
 	// Done stops a long tail scan early when the request ends (nil: never);
@@ -445,6 +448,8 @@ func (s *State) Search(q []float32, k int, allow AllowFunc, o SearchOptions) Sea
 		report := ShardReport{Shard: g.ID, Rows: g.Rows, Live: g.Graph.Live(), Strategy: "graph", Allowed: g.Graph.Live(),
 			CentroidDistance: r.dist, Bound: r.bound}
 		switch {
+		case o.Tenants != nil && !g.HoldsAny(o.Tenants):
+			report.Skipped = "tenant"
 		case g.List && o.NProbe > 0 && lists >= o.NProbe:
 			report.Skipped = "nprobe"
 		case r.bound > 0 && s.boundDist(r.bound) > top.TightBound():
@@ -596,14 +601,18 @@ type ShardRoute struct {
 	Bounded bool
 }
 
-// Routes returns the segments in the order a search of q visits them,
+// Routes returns the segments in the order a search of q visits them
+// (only those that may hold tenants' rows, with tenants not nil),
 // nearest centroid first, each with the least distance a row of it can
 // have: a fabric routes its fan-out with them as Search routes itself. q
 // is normalised for cosine. The caller holds the read lock.
-func (s *State) Routes(q []float32) []ShardRoute {
+func (s *State) Routes(q []float32, tenants []string) []ShardRoute {
 	out := make([]ShardRoute, 0, len(s.Segs))
 	for _, r := range s.route(q) {
 		g := s.Segs[r.seg]
+		if tenants != nil && !g.HoldsAny(tenants) {
+			continue
+		}
 		sr := ShardRoute{ID: g.ID, List: g.List, Live: g.Graph.Live()}
 		if r.bound > 0 {
 			sr.Bound, sr.Bounded = s.Finish(s.boundDist(r.bound)), true

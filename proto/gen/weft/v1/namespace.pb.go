@@ -36,7 +36,9 @@ type Namespace struct {
 	// type; a declared one must always have its type.
 	Schema []*AttributeSchema `protobuf:"bytes,4,rep,name=schema,proto3" json:"schema,omitempty"`
 	// An attribute whose values partition the namespace (e.g. "tenant_id").
-	// Fixed at creation.
+	// Fixed at creation. The indexer keeps each value's documents in a few
+	// segments (tenant groups), and a query whose filter pins the key (eq,
+	// or in, alone or under and) searches only those.
 	ShardKey string `protobuf:"bytes,5,opt,name=shard_key,json=shardKey,proto3" json:"shard_key,omitempty"`
 	// Plugins that run in every query of the namespace, before those the
 	// query names.
@@ -52,9 +54,12 @@ type Namespace struct {
 	// The share of this namespace's approximate queries re-run exactly in
 	// the background to measure recall (GetNamespace's sampled_recall), in
 	// 0..1; 0 takes the server's --recall-sample.
-	RecallSample  float64 `protobuf:"fixed64,10,opt,name=recall_sample,json=recallSample,proto3" json:"recall_sample,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RecallSample float64 `protobuf:"fixed64,10,opt,name=recall_sample,json=recallSample,proto3" json:"recall_sample,omitempty"`
+	// Refuse queries whose filter does not pin the shard key
+	// (InvalidArgument) instead of searching every tenant's segments.
+	ShardKeyRequired bool `protobuf:"varint,11,opt,name=shard_key_required,json=shardKeyRequired,proto3" json:"shard_key_required,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Namespace) Reset() {
@@ -155,6 +160,13 @@ func (x *Namespace) GetRecallSample() float64 {
 		return x.RecallSample
 	}
 	return 0
+}
+
+func (x *Namespace) GetShardKeyRequired() bool {
+	if x != nil {
+		return x.ShardKeyRequired
+	}
+	return false
 }
 
 // AttributeSchema declares the type of one attribute.
@@ -989,7 +1001,7 @@ var File_weft_v1_namespace_proto protoreflect.FileDescriptor
 
 const file_weft_v1_namespace_proto_rawDesc = "" +
 	"\n" +
-	"\x17weft/v1/namespace.proto\x12\aweft.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13weft/v1/types.proto\"\xb3\x03\n" +
+	"\x17weft/v1/namespace.proto\x12\aweft.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13weft/v1/types.proto\"\xe1\x03\n" +
 	"\tNamespace\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tdimension\x18\x02 \x01(\rR\tdimension\x12'\n" +
@@ -1004,7 +1016,8 @@ const file_weft_v1_namespace_proto_rawDesc = "" +
 	"generation\x18\t \x01(\tR\n" +
 	"generation\x12#\n" +
 	"\rrecall_sample\x18\n" +
-	" \x01(\x01R\frecallSample\"Q\n" +
+	" \x01(\x01R\frecallSample\x12,\n" +
+	"\x12shard_key_required\x18\v \x01(\bR\x10shardKeyRequired\"Q\n" +
 	"\x0fAttributeSchema\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12*\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x16.weft.v1.AttributeTypeR\x04type\"\x8c\x03\n" +

@@ -155,7 +155,10 @@ type SegmentRef struct {
 	// clusters section (segment.KindClusters): one ranged read of it lets a
 	// cold reader pick clusters and read only their rows. 0 for segments
 	// written without clusters.
-	NavBytes      uint64 `protobuf:"varint,8,opt,name=nav_bytes,json=navBytes,proto3" json:"nav_bytes,omitempty"`
+	NavBytes uint64 `protobuf:"varint,8,opt,name=nav_bytes,json=navBytes,proto3" json:"nav_bytes,omitempty"`
+	// The tenant group the segment holds (SegmentMeta.tenant_group).
+	TenantGroup   uint32 `protobuf:"varint,9,opt,name=tenant_group,json=tenantGroup,proto3" json:"tenant_group,omitempty"`
+	TenantGroups  uint32 `protobuf:"varint,10,opt,name=tenant_groups,json=tenantGroups,proto3" json:"tenant_groups,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -246,6 +249,20 @@ func (x *SegmentRef) GetNavBytes() uint64 {
 	return 0
 }
 
+func (x *SegmentRef) GetTenantGroup() uint32 {
+	if x != nil {
+		return x.TenantGroup
+	}
+	return 0
+}
+
+func (x *SegmentRef) GetTenantGroups() uint32 {
+	if x != nil {
+		return x.TenantGroups
+	}
+	return 0
+}
+
 // SegmentMeta is a segment header's metadata.
 type SegmentMeta struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -263,7 +280,14 @@ type SegmentMeta struct {
 	// rows are those nearest its centroid); other segments hold the folds of
 	// recent writes. SearchParams.nprobe counts lists; the other segments
 	// are always searched.
-	IvfList       bool `protobuf:"varint,9,opt,name=ivf_list,json=ivfList,proto3" json:"ivf_list,omitempty"`
+	IvfList bool `protobuf:"varint,9,opt,name=ivf_list,json=ivfList,proto3" json:"ivf_list,omitempty"`
+	// In a namespace with a shard key, a fold splits its rows into
+	// tenant_groups groups by a hash of each row's shard-key value
+	// (workers.TenantGroup); the segment holds group tenant_group only, so a
+	// query that filters on the shard key searches only its tenants'
+	// segments. tenant_groups 0 or 1: rows of any tenant.
+	TenantGroup   uint32 `protobuf:"varint,10,opt,name=tenant_group,json=tenantGroup,proto3" json:"tenant_group,omitempty"`
+	TenantGroups  uint32 `protobuf:"varint,11,opt,name=tenant_groups,json=tenantGroups,proto3" json:"tenant_groups,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -359,6 +383,20 @@ func (x *SegmentMeta) GetIvfList() bool {
 		return x.IvfList
 	}
 	return false
+}
+
+func (x *SegmentMeta) GetTenantGroup() uint32 {
+	if x != nil {
+		return x.TenantGroup
+	}
+	return 0
+}
+
+func (x *SegmentMeta) GetTenantGroups() uint32 {
+	if x != nil {
+		return x.TenantGroups
+	}
+	return 0
 }
 
 // SegmentAttributes is a segment's attribute section: one entry per row.
@@ -521,7 +559,7 @@ const file_weft_storage_v1_manifest_proto_rawDesc = "" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12!\n" +
 	"\flease_writer\x18\a \x01(\tR\vleaseWriter\x12\x19\n" +
-	"\blease_ms\x18\b \x01(\rR\aleaseMs\"\xcc\x01\n" +
+	"\blease_ms\x18\b \x01(\rR\aleaseMs\"\x94\x02\n" +
 	"\n" +
 	"SegmentRef\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -531,7 +569,10 @@ const file_weft_storage_v1_manifest_proto_rawDesc = "" +
 	"\bcentroid\x18\x05 \x03(\x02R\bcentroid\x12\x16\n" +
 	"\x06radius\x18\x06 \x01(\x02R\x06radius\x12\x19\n" +
 	"\bivf_list\x18\a \x01(\bR\aivfList\x12\x1b\n" +
-	"\tnav_bytes\x18\b \x01(\x04R\bnavBytes\"\xad\x02\n" +
+	"\tnav_bytes\x18\b \x01(\x04R\bnavBytes\x12!\n" +
+	"\ftenant_group\x18\t \x01(\rR\vtenantGroup\x12#\n" +
+	"\rtenant_groups\x18\n" +
+	" \x01(\rR\ftenantGroups\"\xf5\x02\n" +
 	"\vSegmentMeta\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1e\n" +
 	"\n" +
@@ -543,7 +584,10 @@ const file_weft_storage_v1_manifest_proto_rawDesc = "" +
 	"\fwal_sequence\x18\x06 \x01(\x04R\vwalSequence\x12\x15\n" +
 	"\x06hnsw_m\x18\a \x01(\rR\x05hnswM\x120\n" +
 	"\x14hnsw_ef_construction\x18\b \x01(\rR\x12hnswEfConstruction\x12\x19\n" +
-	"\bivf_list\x18\t \x01(\bR\aivfList\"D\n" +
+	"\bivf_list\x18\t \x01(\bR\aivfList\x12!\n" +
+	"\ftenant_group\x18\n" +
+	" \x01(\rR\vtenantGroup\x12#\n" +
+	"\rtenant_groups\x18\v \x01(\rR\ftenantGroups\"D\n" +
 	"\x11SegmentAttributes\x12/\n" +
 	"\x04rows\x18\x01 \x03(\v2\x1b.weft.storage.v1.SegmentRowR\x04rows\"\xb1\x01\n" +
 	"\n" +
