@@ -12,6 +12,7 @@ import (
 	"github.com/weftdb/weft/objstore"
 	storagev1 "github.com/weftdb/weft/proto/gen/weft/storage/v1"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
+	workerv1 "github.com/weftdb/weft/proto/gen/weft/worker/v1"
 	"github.com/weftdb/weft/workers"
 )
 
@@ -81,7 +82,40 @@ func (s *Server) loading(name string) bool {
 	}
 }
 
+// coldRequest is what a cold search answers: a query (its vector, k,
+// search knobs, consistency), over the named segments only when shards is
+// not nil, of the manifest version the caller routed with when version is
+// not 0.
+type coldRequest struct {
+	query   *weftv1.QueryRequest
+	shards  []string
+	version uint64
+}
+
+// coldAnswer is a cold search's result.
+type coldAnswer struct {
+	hits    []workers.ColdHit
+	metric  weftv1.Metric
+	stats   *weftv1.QueryStats
+	missing []string // named shards the manifest does not have
+	version uint64   // the manifest searched
+}
+
 func (s *Server) answerCold(ctx context.Context, m *weftv1.QueryRequest) (*weftv1.QueryResponse, error) {
+	a, err := s.searchCold(ctx, coldRequest{query: m})
+	if err != nil {
+		return nil, err
+	}
+	results := make([]*weftv1.QueryResult, len(a.hits))
+	for i, h := range a.hits {
+		d := workers.Finish(a.metric, h.Dist)
+		results[i] = &weftv1.QueryResult{Id: h.ID, Distance: d, Score: -d}
+	}
+	return &weftv1.QueryResponse{Results: results, Stats: a.stats}, nil
+}
+
+func (s *Server) searchCold(ctx context.Context, req coldRequest) (*coldAnswer, error) {
+	m := req.query
 	timer := newStageTimer()
 	name := m.GetNamespace()
 	stats := &weftv1.QueryStats{CacheTemperature: weftv1.CacheTemperature_CACHE_TEMPERATURE_COLD,
@@ -107,10 +141,27 @@ func (s *Server) answerCold(ctx context.Context, m *weftv1.QueryRequest) (*weftv
 	}
 	man := &storagev1.Manifest{}
 	if err := proto.Unmarshal(ptr.Manifest, man); err != nil || man.GetVersion() != ptr.Version ||
-		man.GetNamespace() != name || man.GetGeneration() != ptr.Generation {
+		man.GetNamespace() != name || man.GetGeneration() != ptr.Generation || (req.version != 0 && man.GetVersion() != req.version) {
 		return nil, errNotCold
 	}
-	for _, ref := range man.GetSegments() {
+	refs := man.GetSegments()
+	var missing []string
+	if req.shards != nil {
+		byID := make(map[string]*storagev1.SegmentRef, len(refs))
+		for _, ref := range refs {
+			byID[ref.GetId()] = ref
+		}
+		refs = nil
+		for _, id := range req.shards {
+			switch ref := byID[id]; {
+			case ref != nil:
+				refs = append(refs, ref)
+			case id != walTailShard:
+				missing = append(missing, id)
+			}
+		}
+	}
+	for _, ref := range refs {
 		if ref.GetNavBytes() == 0 {
 			return nil, errNotCold
 		}
@@ -120,7 +171,7 @@ func (s *Server) answerCold(ctx context.Context, m *weftv1.QueryRequest) (*weftv
 	// Round 2: the segments' navigation, and that nothing is newer.
 	gen := objstore.Generation{Namespace: name, ID: ptr.Generation}
 	want := &storagev1.SegmentMeta{Namespace: name, Generation: gen.ID, Dimension: meta.GetDimension(), Metric: meta.GetMetric()}
-	segs := make([]*workers.ColdSegment, len(man.GetSegments()))
+	segs := make([]*workers.ColdSegment, len(refs))
 	segErrs := make([]error, len(segs))
 	var newer bool
 	var newerErr error
@@ -137,7 +188,7 @@ func (s *Server) answerCold(ctx context.Context, m *weftv1.QueryRequest) (*weftv
 		wg.Go(func() { tailSeqs, tailErr = wal.List(ctx, man.GetWalSequence()) })
 		stats.BucketRequests++
 	}
-	for i, ref := range man.GetSegments() {
+	for i, ref := range refs {
 		wg.Go(func() {
 			segs[i], segErrs[i] = workers.OpenColdSegment(ctx, s.bucket, gen.SegmentKey(ref.GetId()), int(ref.GetNavBytes()), ref.GetDeleted(), want)
 		})
@@ -192,16 +243,40 @@ func (s *Server) answerCold(ctx context.Context, m *weftv1.QueryRequest) (*weftv
 		return nil, errNotCold // writes the segments lack: the load applies them
 	}
 	timer.done("cold-search")
-	results := make([]*weftv1.QueryResult, len(hits))
-	for i, h := range hits {
-		d := workers.Finish(meta.GetMetric(), h.Dist)
-		results[i] = &weftv1.QueryResult{Id: h.ID, Distance: d, Score: -d}
-	}
 	stats.DocumentsScanned, stats.DocumentsMatched = uint64(cs.Scanned), uint64(cs.Scanned)
 	stats.ShardsProbed = uint32(len(segs))
 	stats.WalSequence = walSeq
 	stats.Timings = timer.timings
-	return &weftv1.QueryResponse{Results: results, Stats: stats}, nil
+	return &coldAnswer{hits: hits, metric: meta.GetMetric(), stats: stats, missing: missing, version: man.GetVersion()}, nil
+}
+
+// coldShards answers a shard request from the bucket when its namespace
+// is still loading in this worker (a worker scaled from zero), as
+// coldQuery does a query; ok is false when it must wait for the load.
+func (s *Server) coldShards(ctx context.Context, m *workerv1.SearchShardsRequest) (resp *workerv1.SearchShardsResponse, ok bool, err error) {
+	if !s.coldQueries || m.GetFilter() != nil || len(m.GetPlugins()) > 0 || m.GetIncludeVectors() ||
+		m.GetIncludeAttributes() || m.GetExplain() || m.GetSearch().GetRecallTarget() >= 1 {
+		return nil, false, nil
+	}
+	if validNamespaceName(m.GetNamespace()) != nil || !s.loading(m.GetNamespace()) {
+		return nil, false, nil
+	}
+	q := &weftv1.QueryRequest{Namespace: m.GetNamespace(), Vector: m.GetVector(), TopK: m.GetTopK(), Search: m.GetSearch(), Consistency: m.GetConsistency()}
+	a, err := s.searchCold(ctx, coldRequest{query: q, shards: m.GetShardIds(), version: m.GetManifestVersion()})
+	if errors.Is(err, errNotCold) || (err == nil && a.stats.GetWalSequence() < m.GetMinWalSequence()) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, true, err
+	}
+	resp = &workerv1.SearchShardsResponse{FailedShardIds: a.missing, DocumentsScanned: a.stats.GetDocumentsScanned(),
+		BytesFetched: a.stats.GetBytesFetched(), WalSequence: a.stats.GetWalSequence(), ManifestVersion: a.version,
+		ShardsProbed: a.stats.GetShardsProbed(), CacheTemperature: weftv1.CacheTemperature_CACHE_TEMPERATURE_COLD,
+		BucketRequests: a.stats.GetBucketRequests(), BucketRoundTrips: a.stats.GetBucketRoundTrips()}
+	for _, h := range a.hits {
+		resp.Candidates = append(resp.Candidates, &workerv1.Candidate{Id: h.ID, Distance: workers.Finish(a.metric, h.Dist)})
+	}
+	return resp, true, nil
 }
 
 // notCold hands a query whose segments could not be read cold (missing,

@@ -42,6 +42,7 @@ type fanTally struct {
 	scanned, graph  uint64
 	bytes           uint64
 	bucketRequests  uint32
+	roundTrips      uint32 // the most any worker's answer took
 	probed          uint32
 	temperature     weftv1.CacheTemperature
 	newerManifest   uint64 // a worker serves a newer manifest than the route's
@@ -58,6 +59,7 @@ func (t *fanTally) add(w *worker, resp *workerv1.SearchShardsResponse) {
 	t.graph += resp.GetGraphDistances()
 	t.bytes += resp.GetBytesFetched()
 	t.bucketRequests += resp.GetBucketRequests()
+	t.roundTrips = max(t.roundTrips, resp.GetBucketRoundTrips())
 	t.probed += resp.GetShardsProbed()
 	t.temperature = max(t.temperature, resp.GetCacheTemperature()) // HOT < WARM < COLD
 	t.explains = append(t.explains, resp.GetShards()...)
@@ -370,7 +372,7 @@ func terminal(err error) bool {
 func (s *Server) fanAnswer(m *weftv1.QueryRequest, ns *namespace, tally *fanTally, k int, timer *stageTimer) (*weftv1.QueryResponse, error) {
 	stats := &weftv1.QueryStats{CacheTemperature: max(tally.temperature, weftv1.CacheTemperature_CACHE_TEMPERATURE_HOT),
 		DocumentsScanned: tally.scanned, DocumentsMatched: tally.scanned, GraphDistances: tally.graph, BytesFetched: tally.bytes,
-		BucketRequests: tally.bucketRequests, ShardsProbed: tally.probed, Workers: uint32(len(tally.workers)),
+		BucketRequests: tally.bucketRequests, BucketRoundTrips: tally.roundTrips, ShardsProbed: tally.probed, Workers: uint32(len(tally.workers)),
 		Retries: tally.retries, Hedges: tally.hedges}
 	if len(tally.failed) > 0 {
 		ids := make([]string, 0, len(tally.failed))

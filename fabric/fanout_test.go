@@ -29,9 +29,17 @@ type testWorker struct {
 
 func startWorker(t *testing.T, bucket objstore.Bucket) *testWorker {
 	t.Helper()
-	cfg := eagerIndex
-	cfg.Disabled, cfg.Idle = true, 20*time.Millisecond // adopt new manifests soon
-	srv, err := fabric.New(fabric.Config{Bucket: bucket, Index: cfg, WriteLease: testLease})
+	return startWorkerWith(t, fabric.Config{Bucket: bucket})
+}
+
+// startWorkerWith starts a worker of cfg (its index settings made a
+// worker's).
+func startWorkerWith(t *testing.T, cfg fabric.Config) *testWorker {
+	t.Helper()
+	cfg.Index = eagerIndex
+	cfg.Index.Disabled, cfg.Index.Idle = true, 20*time.Millisecond // adopt new manifests soon
+	cfg.WriteLease = testLease
+	srv, err := fabric.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,4 +176,37 @@ func TestFabricFansOutToWorkers(t *testing.T) {
 		!slices.Contains(ps.GetFailedShardIds(), "wal-tail") {
 		t.Fatalf("allow_partial with every worker gone: %d results, stats %v; want none and every shard (tail too) listed failed", len(partial.Msg.GetResults()), ps)
 	}
+}
+
+// A worker scaled from zero answers its first shard request from the
+// bucket (the cold path of the cache issue, restricted to the shards the
+// fabric named) while its namespace loads: the fabric's answer says COLD
+// and is the exact top k when the probed clusters cover the shards; once
+// loaded, answers are HOT.
+func TestWorkerFromZeroAnswersCold(t *testing.T) {
+	bucket := objstore.NewInMemory()
+	_, all := indexedNamespace(t, bucket, eagerIndex, "zero", weftv1.Metric_METRIC_L2, randomDocs(rand.New(rand.NewPCG(41, 42)), 3000, 16, "d"))
+	slow := objstore.WithLatency(bucket, 30*time.Millisecond) // the load takes a while: the first answers are cold
+	worker := startWorkerWith(t, fabric.Config{Bucket: slow, ColdQueries: true})
+	f := serveFabric(t, fabric.Config{Bucket: bucket, Index: fabric.IndexConfig{Disabled: true}, WriteLease: testLease,
+		Cluster: fabric.ClusterConfig{Members: fabric.StaticMembers{worker.hs.URL}, HedgeAfter: -1}})
+	q := randomDocs(rand.New(rand.NewPCG(43, 44)), 1, 16, "q")[0].Vector
+	resp := query(t, f, &weftv1.QueryRequest{Namespace: "zero", Vector: q, TopK: 10})
+	if st := resp.GetStats(); st.GetCacheTemperature() != weftv1.CacheTemperature_CACHE_TEMPERATURE_COLD || st.GetBucketRequests() == 0 || st.GetBucketRoundTrips() != 3 || st.GetShardsFailed() != 0 {
+		t.Fatalf("first query through a worker from zero: stats %v, want COLD in 3 round trips and no failed shard", st)
+	}
+	// 3,000 rows are 3 clusters of ~1,024: a cold search scores them all.
+	checkResults(t, resp.GetResults(), reference(all, q, 10, weftv1.Metric_METRIC_L2, nil))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp = query(t, f, &weftv1.QueryRequest{Namespace: "zero", Vector: q, TopK: 10})
+		if resp.GetStats().GetCacheTemperature() == weftv1.CacheTemperature_CACHE_TEMPERATURE_HOT {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %v 30 s after the first query", resp.GetStats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	checkResults(t, resp.GetResults(), reference(all, q, 10, weftv1.Metric_METRIC_L2, nil))
 }

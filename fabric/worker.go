@@ -26,6 +26,12 @@ func (h workerService) SearchShards(ctx context.Context, req *connect.Request[wo
 	q := &weftv1.QueryRequest{Namespace: m.GetNamespace(), Vector: m.GetVector(), TopK: m.GetTopK(), Filter: m.GetFilter(),
 		Search: m.GetSearch(), Consistency: m.GetConsistency(), Plugins: m.GetPlugins()}
 	strong := m.GetConsistency() != weftv1.Consistency_CONSISTENCY_EVENTUAL
+	if resp, ok, err := h.s.coldShards(ctx, m); ok { // a worker scaled from zero
+		if err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(resp), nil
+	}
 	ns, err := h.s.forShards(ctx, m)
 	if err != nil {
 		return nil, err
@@ -107,6 +113,9 @@ func (h workerService) SearchShards(ctx context.Context, req *connect.Request[wo
 			resp.CacheTemperature = weftv1.CacheTemperature_CACHE_TEMPERATURE_WARM
 		}
 		resp.BucketRequests, resp.BytesFetched = uint32(f.Bucket()), f.Bytes()
+		if f.Bucket() > 0 {
+			resp.BucketRoundTrips = 1 // the blocks' reads run at once
+		}
 	}
 	if opts.Tail && st.Base < len(st.IDs) {
 		resp.ShardsProbed++

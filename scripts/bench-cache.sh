@@ -7,7 +7,9 @@
 #          with --objstore-latency LATENCY, timed from start to /readyz and
 #          to the answer of its first query (cold: three dependent rounds of
 #          bucket requests); then one process per 100 queries with a slow
-#          bucket (so its load takes long) for the cold path's recall.
+#          bucket (so its load takes long) for the cold path's recall; then
+#          PROCESSES new `weft worker`s, one at a time, behind a warm
+#          `weft fabric`: the first query of a worker scaled from zero.
 #   warm   for each of WARM_DATASETS: the same folder served whole and
 #          lazily (--index.disabled --cache.ram-bytes = 1/8 of the vectors'
 #          float32 bytes, with a disk tier), alternating ROUNDS times, the
@@ -17,7 +19,7 @@
 # Environment: COLD_DATASETS [fashion-sift-1000000-128-euclidean],
 # WARM_DATASETS [fashion-mnist-784-euclidean gcide-words-100-angular],
 # PROCESSES [20], LATENCY [50ms], ROUNDS [3], QUERIES [2000],
-# ADDR [127.0.0.1:7613]. Loading the million-vector set takes ~10 minutes.
+# ADDR [127.0.0.1:7613], FABRIC_ADDR [127.0.0.1:7614]. Loading the million-vector set takes ~10 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COLD_DATASETS=${COLD_DATASETS-fashion-sift-1000000-128-euclidean}
@@ -27,6 +29,7 @@ LATENCY=${LATENCY:-50ms}
 ROUNDS=${ROUNDS:-3}
 QUERIES=${QUERIES:-2000}
 ADDR=${ADDR:-127.0.0.1:7613}
+FABRIC_ADDR=${FABRIC_ADDR:-127.0.0.1:7614}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 GOEXPERIMENT=simd go build -o "$work/weft" ./cmd/weft
@@ -47,6 +50,12 @@ for name in $COLD_DATASETS; do
 	load "$name" "$work/$name"
 	"$work/weft" bench cold --data "$D" --bucket "$work/$name" --processes "$PROCESSES" --latency "$LATENCY" | tail -1
 	"$work/weft" bench cold --data "$D" --bucket "$work/$name" --processes 3 --queries 100 --latency "$LATENCY" --bandwidth 20000000 | tail -1
+	# A worker scaled from zero behind a warm fabric (issue 17).
+	"$work/weft" fabric --listen "$FABRIC_ADDR" --data "$work/$name" --workers bucket --workers.poll 100ms --log-level warn &
+	for _ in $(seq 300); do curl -sf "http://$FABRIC_ADDR/readyz" >/dev/null && break; sleep 0.1; done
+	curl -sf -H 'content-type: application/json' -d "{\"name\":\"bench-$name\"}" "http://$FABRIC_ADDR/weft.v1.NamespaceService/GetNamespace" >/dev/null
+	"$work/weft" bench cold --data "$D" --bucket "$work/$name" --fabric "http://$FABRIC_ADDR" --processes "$PROCESSES" --latency "$LATENCY" | tail -1
+	kill %1; wait %1 || true
 	rm -rf "$work/$name"
 done
 

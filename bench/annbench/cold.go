@@ -31,6 +31,13 @@ import (
 // --queries N > 1 sends N queries to each process, one after the other:
 // those that come back COLD measure the cold path's recall over more
 // queries (with a low --objstore-bandwidth the load takes long enough).
+//
+// With --fabric URL (a running `weft fabric --workers bucket` on the same
+// bucket, warm) each run starts a `weft worker --heartbeat` instead, waits
+// --membership-wait for the fabric to see it (its only worker), and sends
+// the queries through the fabric: a worker scaled from zero. It stops each
+// worker with SIGTERM (which removes its heartbeat) and waits
+// --membership-wait again.
 func RunCold(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, _, err := parseOptions(args)
 	if err != nil {
@@ -67,6 +74,11 @@ func RunCold(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	binary := o.str("weft", self)
+	fabricURL := o.str("fabric", "")
+	memberWait, err := time.ParseDuration(o.str("membership-wait", "600ms"))
+	if err != nil {
+		return fmt.Errorf("--membership-wait: %w", err)
+	}
 	if err := o.checkAllRead(); err != nil {
 		return err
 	}
@@ -86,8 +98,12 @@ func RunCold(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-		cmd := exec.CommandContext(ctx, binary, "serve", "--data", bucket, "--listen", addr, "--index.disabled",
-			"--objstore-latency", latency.String(), "--objstore-bandwidth", bandwidth, "--log-level", "warn")
+		args := []string{"serve", "--index.disabled"}
+		if fabricURL != "" {
+			args = []string{"worker", "--heartbeat", "100ms"}
+		}
+		cmd := exec.CommandContext(ctx, binary, append(args, "--data", bucket, "--listen", addr,
+			"--objstore-latency", latency.String(), "--objstore-bandwidth", bandwidth, "--log-level", "warn")...)
 		cmd.Stderr = stderr
 		start := time.Now()
 		if err := cmd.Start(); err != nil {
@@ -99,6 +115,10 @@ func RunCold(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 			return err
+		}
+		if fabricURL != "" {
+			base = fabricURL
+			time.Sleep(memberWait) // the fabric reads heartbeats every --workers.poll
 		}
 		qc := weftv1connect.NewQueryServiceClient(http.DefaultClient, base)
 		for j := range perProc {
@@ -141,6 +161,12 @@ func RunCold(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			if _, err := fmt.Fprintln(stdout, line); err != nil {
 				return err
 			}
+		}
+		if fabricURL != "" {
+			_ = cmd.Process.Signal(syscall.SIGTERM) // removes its heartbeat
+			_ = cmd.Wait()
+			time.Sleep(memberWait)
+			continue
 		}
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()

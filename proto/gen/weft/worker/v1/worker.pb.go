@@ -196,6 +196,8 @@ type SearchShardsResponse struct {
 	// Where the searched data came from, and the bucket requests it took.
 	CacheTemperature v1.CacheTemperature `protobuf:"varint,10,opt,name=cache_temperature,json=cacheTemperature,proto3,enum=weft.v1.CacheTemperature" json:"cache_temperature,omitempty"`
 	BucketRequests   uint32              `protobuf:"varint,11,opt,name=bucket_requests,json=bucketRequests,proto3" json:"bucket_requests,omitempty"`
+	// How many of those depended on an earlier one's answer.
+	BucketRoundTrips uint32 `protobuf:"varint,12,opt,name=bucket_round_trips,json=bucketRoundTrips,proto3" json:"bucket_round_trips,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -303,6 +305,13 @@ func (x *SearchShardsResponse) GetCacheTemperature() v1.CacheTemperature {
 func (x *SearchShardsResponse) GetBucketRequests() uint32 {
 	if x != nil {
 		return x.BucketRequests
+	}
+	return 0
+}
+
+func (x *SearchShardsResponse) GetBucketRoundTrips() uint32 {
+	if x != nil {
+		return x.BucketRoundTrips
 	}
 	return 0
 }
@@ -499,7 +508,7 @@ const file_weft_worker_v1_worker_proto_rawDesc = "" +
 	" \x01(\x0e2\x14.weft.v1.ConsistencyR\vconsistency\x12\x18\n" +
 	"\aexplain\x18\v \x01(\bR\aexplain\x12(\n" +
 	"\x10min_wal_sequence\x18\f \x01(\x04R\x0eminWalSequence\x12-\n" +
-	"\x12include_attributes\x18\r \x01(\bR\x11includeAttributes\"\x89\x04\n" +
+	"\x12include_attributes\x18\r \x01(\bR\x11includeAttributes\"\xb7\x04\n" +
 	"\x14SearchShardsResponse\x129\n" +
 	"\n" +
 	"candidates\x18\x01 \x03(\v2\x19.weft.worker.v1.CandidateR\n" +
@@ -514,7 +523,8 @@ const file_weft_worker_v1_worker_proto_rawDesc = "" +
 	"\x0fgraph_distances\x18\t \x01(\x04R\x0egraphDistances\x12F\n" +
 	"\x11cache_temperature\x18\n" +
 	" \x01(\x0e2\x19.weft.v1.CacheTemperatureR\x10cacheTemperature\x12'\n" +
-	"\x0fbucket_requests\x18\v \x01(\rR\x0ebucketRequests\"\x8d\x02\n" +
+	"\x0fbucket_requests\x18\v \x01(\rR\x0ebucketRequests\x12,\n" +
+	"\x12bucket_round_trips\x18\f \x01(\rR\x10bucketRoundTrips\"\x8d\x02\n" +
 	"\tCandidate\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bdistance\x18\x02 \x01(\x02R\bdistance\x12\x19\n" +
