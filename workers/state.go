@@ -395,8 +395,8 @@ type SearchOptions struct {
 	// Tenants, when not nil, are the shard-key values the query's filter
 	// pins (PinnedValues): segments of other tenant groups are skipped.
 	Tenants []string
-	Exact  bool // score segment rows exactly too (recall_target 1)
-	Tail   bool // scan the unindexed tail (STRONG); else segments only
+	Exact   bool // score segment rows exactly too (recall_target 1)
+	Tail    bool // scan the unindexed tail (STRONG); else segments only
 	// Done stops a long tail scan early when the request ends (nil: never);
 	// the caller then fails the query with the context's error.
 	Done <-chan struct{}
