@@ -40,6 +40,7 @@ test: checkgenerate ## everything CI runs
 	GOEXPERIMENT= $(GO) build ./index/...
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 	$(MAKE) test-s3
+	$(MAKE) test-deploy
 	$(MAKE) test-cluster
 
 .PHONY: test-s3
@@ -50,6 +51,10 @@ test-s3: ## the bucket acceptance suite and weft serve's S3 test against a real 
 test-cluster: ## 2 weft fabric + 3 weft worker + weft indexer processes on loopback over one bucket: Fashion-MNIST recall, nprobe, SIGKILL of a worker under load and of the writing fabric under writes
 	scripts/test-deps.sh
 	$(GO) test -count=1 -tags cluster -run 'TestCluster' -v -timeout 20m ./cmd/weft | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|cluster_test.go'
+
+.PHONY: test-deploy
+test-deploy: ## decode examples/deploy's manifests strictly with the Kubernetes API types and check every weft command line in them (a module of its own)
+	cd examples/deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME (make fuzz FUZZTIME=5m)

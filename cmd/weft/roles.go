@@ -32,7 +32,7 @@ type clusterFlags struct {
 	workersPoll  time.Duration // fabric: how often DNS or heartbeats are read
 	hedgeAfter   time.Duration
 	shardTimeout time.Duration
-	advertise    string        // worker: the URL fabrics reach it at
+	advertise    string        // worker: the URL fabrics reach it at; default from the listener
 	heartbeat    time.Duration // worker: 0 writes none
 }
 
@@ -44,7 +44,7 @@ func (c *clusterFlags) register(r role, fs flagSet) {
 		fs.DurationVar(&c.hedgeAfter, "hedge-after", 50*time.Millisecond, "Send a shard request that has not answered after this long to the next worker as well; the first answer wins. Negative: never.")
 		fs.DurationVar(&c.shardTimeout, "shard-timeout", 10*time.Second, "The longest one shard request may take before the fabric tries another worker.")
 	case roleWorker:
-		fs.StringVar(&c.advertise, "advertise", "", "The URL fabrics reach this worker at, written into its heartbeat (default http:// and --listen).")
+		fs.StringVar(&c.advertise, "advertise", "", "The URL fabrics reach this worker at, written into its heartbeat (default: http:// and the address it listens on; for 0.0.0.0, this machine's first non-loopback IPv4 address).")
 		fs.DurationVar(&c.heartbeat, "heartbeat", 0, "Write a heartbeat object into the bucket this often, for fabrics started with --workers bucket; 0 writes none.")
 	}
 }
@@ -95,7 +95,16 @@ func (c *clusterFlags) startHeartbeat(ctx context.Context, bucket objstore.Bucke
 	}
 	adv := c.advertise
 	if adv == "" {
-		adv = "http://" + listen
+		host, port, err := net.SplitHostPort(listen)
+		if err != nil {
+			return nil, err
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			if host, err = interfaceAddr(); err != nil {
+				return nil, fmt.Errorf("--advertise is unset and %w: set it to the URL fabrics reach this worker at", err)
+			}
+		}
+		adv = "http://" + net.JoinHostPort(host, port)
 	}
 	if u, err := url.Parse(adv); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("--advertise %q: want the URL fabrics reach this worker at, e.g. http://10.0.0.7:7600", adv)
@@ -107,4 +116,20 @@ func (c *clusterFlags) startHeartbeat(ctx context.Context, bucket objstore.Bucke
 		fabric.Heartbeat(hctx, bucket, uuid.NewString(), adv, c.heartbeat, log)
 	}()
 	return func() { cancel(); <-done }, nil
+}
+
+// interfaceAddr is the first IPv4 address of this machine that is not a
+// loopback one (a container's or a pod's own), for a worker listening on
+// every interface.
+func interfaceAddr() (string, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "", err
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			return n.IP.String(), nil
+		}
+	}
+	return "", errors.New("no interface has a non-loopback IPv4 address")
 }
