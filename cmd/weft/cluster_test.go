@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -129,52 +130,59 @@ func TestCluster(t *testing.T) {
 		}
 	}
 
-	// SIGKILL a worker under steady load: 2 clients for 6 s, the kill at 1.5 s.
+	// Steady load from 2 clients for 6 s; at 1.5 s, stop is called.
 	type outcome struct {
 		at    time.Duration
 		err   error
 		hits  int
 		stats *weftv1.QueryStats
 	}
-	var mu sync.Mutex
-	var outcomes []outcome
-	loadStart := time.Now()
-	var wg sync.WaitGroup
-	for c := range 2 {
-		wg.Go(func() {
-			for i := c; time.Since(loadStart) < 6*time.Second && i < 100_000; i += 2 {
-				qi := i % len(test)
-				resp, err := queries[c].Query(ctx, connect.NewRequest(&weftv1.QueryRequest{Namespace: "fashion", Vector: vec(test[qi]), TopK: 10}))
-				o := outcome{at: time.Since(loadStart), err: err}
-				if err == nil {
-					o.hits, o.stats = hits(qi, resp.Msg.GetResults()), resp.Msg.GetStats()
+	underLoad := func(what string, stop func()) (retried int) {
+		t.Helper()
+		var mu sync.Mutex
+		var outcomes []outcome
+		loadStart := time.Now()
+		var wg sync.WaitGroup
+		for c := range 2 {
+			wg.Go(func() {
+				for i := c; time.Since(loadStart) < 6*time.Second && i < 100_000; i += 2 {
+					qi := i % len(test)
+					resp, err := queries[c].Query(ctx, connect.NewRequest(&weftv1.QueryRequest{Namespace: "fashion", Vector: vec(test[qi]), TopK: 10}))
+					o := outcome{at: time.Since(loadStart), err: err}
+					if err == nil {
+						o.hits, o.stats = hits(qi, resp.Msg.GetResults()), resp.Msg.GetStats()
+					}
+					mu.Lock()
+					outcomes = append(outcomes, o)
+					mu.Unlock()
 				}
-				mu.Lock()
-				outcomes = append(outcomes, o)
-				mu.Unlock()
+			})
+		}
+		time.Sleep(1500 * time.Millisecond)
+		stop()
+		stoppedAt := time.Since(loadStart)
+		wg.Wait()
+		failed, found := 0, 0
+		for _, o := range outcomes {
+			if o.err != nil {
+				failed++
+				t.Errorf("query at %v (%s at %v): %v", o.at, what, stoppedAt, o.err)
+				continue
 			}
-		})
-	}
-	time.Sleep(1500 * time.Millisecond)
-	workers[0].kill()
-	killedAt := time.Since(loadStart)
-	wg.Wait()
-	failed, found, retried := 0, 0, 0
-	for _, o := range outcomes {
-		if o.err != nil {
-			failed++
-			t.Errorf("query at %v (worker killed at %v): %v", o.at, killedAt, o.err)
-			continue
+			found += o.hits
+			if o.stats.GetRetries() > 0 {
+				retried++
+			}
 		}
-		found += o.hits
-		if o.stats.GetRetries() > 0 {
-			retried++
+		r := float64(found) / float64(10*(len(outcomes)-failed))
+		t.Logf("%s under load: %d queries, %d failed, %d retried on another worker, recall@10 %.4f", what, len(outcomes), failed, retried, r)
+		if failed > 0 || r < 0.95 {
+			t.Fatalf("%s under load: %d of %d queries failed, recall@10 %.4f: want none failed and recall ≥ 0.95", what, failed, len(outcomes), r)
 		}
+		return retried
 	}
-	r = float64(found) / float64(10*(len(outcomes)-failed))
-	t.Logf("under load: %d queries, %d failed, %d retried on another worker after the kill at %v, recall@10 %.4f", len(outcomes), failed, retried, killedAt, r)
-	if failed > 0 || r < 0.95 || retried == 0 {
-		t.Fatalf("a worker killed under load: %d of %d queries failed, recall@10 %.4f, %d retried: want none failed, recall ≥ 0.95 and the dead worker's shards retried", failed, len(outcomes), r, retried)
+	if underLoad("worker 0 killed (SIGKILL)", workers[0].kill) == 0 {
+		t.Fatal("no query retried the killed worker's shards on another worker")
 	}
 	// Once its heartbeats stop moving, the fabrics route around it.
 	time.Sleep(2 * time.Second)
@@ -183,6 +191,17 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("after the membership dropped the killed worker: recall@10 %.4f, stats %v: want ≥ 0.95, no retry, ≤ 2 workers", r, last)
 	}
 	t.Logf("after reassignment: recall@10 %.4f, last stats %v", r, last)
+	// SIGTERM drains a worker: it removes its heartbeat, finishes what it
+	// has in flight, and the fabrics route around it.
+	underLoad("worker 1 stopped (SIGTERM)", func() { _ = workers[1].cmd.Process.Signal(syscall.SIGTERM) })
+	<-workers[1].done
+	if code := workers[1].cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("worker 1 exited with %d after SIGTERM:\n%s", code, workers[1].logs.String())
+	}
+	r, _, last = recall(nil)
+	if r < 0.95 || last.GetRetries() != 0 || last.GetWorkers() != 1 {
+		t.Fatalf("after worker 1 drained: recall@10 %.4f, stats %v: want ≥ 0.95, no retry, 1 worker", r, last)
+	}
 
 	// SIGKILL the writing fabric under writes; the client moves on to the
 	// other fabric.
