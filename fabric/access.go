@@ -59,6 +59,7 @@ var procedures = map[string]access{
 	weftv1connect.AuthServiceRevokeKeyProcedure:            {weftv1.Role_ROLE_ADMIN, nil},
 	workerv1connect.WorkerServiceSearchShardsProcedure:     {weftv1.Role_ROLE_READ, nsOf[*workerv1.SearchShardsRequest]},
 	workerv1connect.WorkerServiceWarmProcedure:             {weftv1.Role_ROLE_READ, nsOf[*workerv1.WarmRequest]},
+	workerv1connect.WorkerServiceWalHeadProcedure:          {weftv1.Role_ROLE_READ, nsOf[*workerv1.WalHeadRequest]},
 }
 
 // listedNamespaces stands for ListNamespaces' namespaces: any key may

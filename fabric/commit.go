@@ -156,7 +156,7 @@ func (s *Server) appendLocked(ctx context.Context, ns *namespace, batch *storage
 		}
 		s.stampLocked(ns, batch)
 		seq := ns.state().Applied + 1 // only this goroutine changes applied while it holds walMu
-		head := &storagev1.WALBatch{Nonce: batch.GetNonce(), Writer: batch.GetWriter(), LeaseMs: batch.GetLeaseMs()}
+		head := &storagev1.WALBatch{Nonce: batch.GetNonce(), Writer: batch.GetWriter(), LeaseMs: batch.GetLeaseMs(), WriterUrl: batch.GetWriterUrl()}
 		size := proto.Size(head)
 		for _, w := range wire {
 			size += len(w)
@@ -175,7 +175,7 @@ func (s *Server) appendLocked(ctx context.Context, ns *namespace, batch *storage
 		if err == nil {
 			s.metrics.walAppends.Observe(time.Since(start).Seconds())
 			results := ns.applyLocked(seq, batch)
-			s.noteBatchLocked(ns, batch.GetWriter(), batch.GetLeaseMs(), start)
+			s.noteBatchLocked(ns, batch.GetWriter(), batch.GetWriterUrl(), batch.GetLeaseMs(), start)
 			return seq, results, nil
 		}
 		if !errors.Is(err, objstore.ErrExists) || attempt == 100 {

@@ -14,6 +14,7 @@ import (
 
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 	workerv1 "github.com/weftdb/weft/proto/gen/weft/worker/v1"
+	"github.com/weftdb/weft/proto/gen/weft/worker/v1/workerv1connect"
 	"github.com/weftdb/weft/workers"
 )
 
@@ -47,7 +48,8 @@ type fanTally struct {
 	temperature     weftv1.CacheTemperature
 	newerManifest   uint64 // a worker serves a newer manifest than the route's
 	explains        []*weftv1.ShardExplain
-	fatal           error // a worker's answer that is the query's (bad input)
+	fatal           error  // a worker's answer that is the query's (bad input)
+	walSequence     uint64 // the newest state a worker searched
 }
 
 func (t *fanTally) add(w *worker, resp *workerv1.SearchShardsResponse) {
@@ -63,6 +65,7 @@ func (t *fanTally) add(w *worker, resp *workerv1.SearchShardsResponse) {
 	t.probed += resp.GetShardsProbed()
 	t.temperature = max(t.temperature, resp.GetCacheTemperature()) // HOT < WARM < COLD
 	t.explains = append(t.explains, resp.GetShards()...)
+	t.walSequence = max(t.walSequence, resp.GetWalSequence())
 }
 
 // fanOut answers query m, whose namespace is ns, from the workers.
@@ -73,10 +76,17 @@ func (s *Server) fanOut(ctx context.Context, m *weftv1.QueryRequest, authorizati
 	k := int(m.GetTopK())
 	strong := m.GetConsistency() != weftv1.Consistency_CONSISTENCY_EVENTUAL
 	opts, _ := searchPlan(m, meta, k)
+	var head uint64
+	if strong {
+		var err error
+		if head, err = s.walHead(ctx, ns, authorization); err != nil {
+			return nil, err
+		}
+		timer.done("wal-head")
+	}
 	for attempt := 0; ; attempt++ {
 		st := ns.state()
 		st.RLock()
-		applied := st.Applied
 		routes := st.Routes(q, opts.Tenants)
 		failedHere := slices.Clone(st.Failed)
 		st.RUnlock()
@@ -86,7 +96,7 @@ func (s *Server) fanOut(ctx context.Context, m *weftv1.QueryRequest, authorizati
 			Filter: m.GetFilter(), Search: m.GetSearch(), IncludeVectors: m.GetIncludeVectors(), IncludeAttributes: m.GetIncludeAttributes(),
 			Plugins: calls, Consistency: m.GetConsistency(), Explain: m.GetExplain()}
 		if strong {
-			req.MinWalSequence = applied
+			req.MinWalSequence = head
 		}
 		tally := &fanTally{failed: map[string]error{}, workers: map[string]bool{}}
 		for _, f := range failedHere { // segments the fabric itself could not read: no route knows them
@@ -403,10 +413,7 @@ func (s *Server) fanAnswer(m *weftv1.QueryRequest, ns *namespace, tally *fanTall
 		results = append(results, &weftv1.QueryResult{Id: c.GetId(), Distance: c.GetDistance(), Score: -c.GetDistance(),
 			Vector: c.GetVector(), Attributes: c.GetAttributes()})
 	}
-	st := ns.state()
-	st.RLock()
-	stats.WalSequence = st.Applied
-	st.RUnlock()
+	stats.WalSequence = tally.walSequence
 	timer.done("merge")
 	stats.Timings = timer.timings
 	var explain *weftv1.QueryExplain
@@ -431,4 +438,36 @@ func (s *Server) adoptVersion(ctx context.Context, ns *namespace, v uint64) erro
 		return nil
 	}
 	return s.adoptAndCatchUpLocked(ctx, ns)
+}
+
+// walHead is the namespace's last WAL entry for a STRONG query: known here
+// while this process holds the write lease; else asked of the process that
+// does (WalHead: one call inside the cluster instead of a bucket request);
+// else learned from the bucket (refresh).
+func (s *Server) walHead(ctx context.Context, ns *namespace, authorization string) (uint64, error) {
+	applied := func() uint64 {
+		st := ns.state()
+		st.RLock()
+		defer st.RUnlock()
+		return st.Applied
+	}
+	if ns.holdsLease() {
+		return applied(), nil
+	}
+	if lh := ns.holder.Load(); lh != nil && time.Now().Before(lh.until) && lh.url != s.advertise {
+		r := connect.NewRequest(&workerv1.WalHeadRequest{Namespace: ns.name})
+		if authorization != "" {
+			r.Header().Set("Authorization", authorization)
+		}
+		hctx, cancel := context.WithTimeout(ctx, s.pool.cfg.ShardTimeout)
+		resp, err := workerv1connect.NewWorkerServiceClient(s.forwardTo, lh.url).WalHead(hctx, r)
+		cancel()
+		if err == nil && resp.Msg.GetHoldsLease() {
+			return max(resp.Msg.GetWalSequence(), applied()), nil
+		}
+	}
+	if err := s.refresh(ctx, ns); err != nil {
+		return 0, err
+	}
+	return applied(), nil
 }

@@ -78,6 +78,9 @@ func (h documentService) Upsert(ctx context.Context, req *connect.Request[weftv1
 	if err := validUpsert(ns, docs); err != nil {
 		return nil, err
 	}
+	if resp, ok, err := h.s.forwardUpsert(ctx, ns, req); ok {
+		return resp, err
+	}
 	ids := make([]string, len(docs))
 	fresh := make([]bool, len(docs))
 	for i, d := range docs {
@@ -171,6 +174,9 @@ func (h documentService) Delete(ctx context.Context, req *connect.Request[weftv1
 	default:
 		return nil, invalid("delete-empty", "set ids or filter: a delete must say what to delete")
 	}
+	if resp, ok, err := h.s.forwardDelete(ctx, ns, req); ok {
+		return resp, err
+	}
 	seq, result, err := h.s.write(ctx, ns, op, nil)
 	if err != nil {
 		return nil, err
@@ -250,6 +256,9 @@ func (h documentService) UpdateAttributes(ctx context.Context, req *connect.Requ
 				return nil, err
 			}
 		}
+	}
+	if resp, ok, err := h.s.forwardUpdate(ctx, ns, req); ok {
+		return resp, err
 	}
 	op := &storagev1.WALOp{Op: &storagev1.WALOp_UpdateAttributes{UpdateAttributes: &storagev1.UpdateAttributesOp{Updates: updates}}}
 	seq, result, err := h.s.write(ctx, ns, op, nil)

@@ -34,8 +34,13 @@ const leaseTrust = 0.9
 // noteBatchLocked records the writer and lease of the newest batch this
 // process applied or adopted; at is when it began appending it (its own)
 // or learned of it. The caller holds walMu.
-func (s *Server) noteBatchLocked(ns *namespace, writer string, leaseMs uint32, at time.Time) {
+func (s *Server) noteBatchLocked(ns *namespace, writer, writerURL string, leaseMs uint32, at time.Time) {
 	ns.leaseWriter, ns.leaseFor, ns.leaseFrom = writer, time.Duration(leaseMs)*time.Millisecond, at
+	if writer != s.id && leaseMs > 0 && writerURL != "" {
+		ns.holder.Store(&leaseHolder{url: writerURL, until: at.Add(ns.leaseFor)})
+	} else {
+		ns.holder.Store(nil)
+	}
 	if writer != s.id {
 		if writer != "" { // "": no batch yet, or one of a release without leases
 			ns.lastForeign = at
@@ -48,6 +53,13 @@ func (s *Server) noteBatchLocked(ns *namespace, writer string, leaseMs uint32, a
 		return
 	}
 	ns.trustUntil.Store(at.Add(time.Duration(leaseTrust * float64(ns.leaseFor))).UnixNano())
+}
+
+// leaseHolder is another process that holds a namespace's write lease
+// and takes its writes at url (WALBatch.writer_url) until then.
+type leaseHolder struct {
+	url   string
+	until time.Time
 }
 
 // holdsLease reports whether no other process can have appended to the
@@ -69,7 +81,7 @@ func (s *Server) foreignLeaseLocked(ns *namespace) time.Duration {
 // take a lease when no other writer was seen lately. The caller holds
 // walMu.
 func (s *Server) stampLocked(ns *namespace, b *storagev1.WALBatch) {
-	b.Writer, b.LeaseMs = s.id, 0
+	b.Writer, b.LeaseMs, b.WriterUrl = s.id, 0, s.advertise
 	if s.writeLease > 0 && time.Since(ns.lastForeign) > 2*s.writeLease {
 		b.LeaseMs = uint32(s.writeLease.Milliseconds())
 	}

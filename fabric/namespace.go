@@ -74,6 +74,9 @@ type namespace struct {
 	leaseFrom   time.Time
 	lastForeign time.Time
 	trustUntil  atomic.Int64 // Unix ns
+	// holder is the process whose write lease the newest batch took, when
+	// another one that takes forwarded writes; nil: none.
+	holder atomic.Pointer[leaseHolder]
 	renewing    atomic.Bool
 
 	recall recallSamples // sampled recall (recall.go)
@@ -272,7 +275,7 @@ func (s *Server) loadNamespace(ctx context.Context, ns *namespace) error {
 	ns.st.Store(st)
 	ns.manifest.Store(man)
 	ns.headChecked.Store(start.UnixNano())
-	s.noteBatchLocked(ns, man.GetLeaseWriter(), man.GetLeaseMs(), time.Now())
+	s.noteBatchLocked(ns, man.GetLeaseWriter(), "", man.GetLeaseMs(), time.Now())
 	n, err := s.catchUpLocked(ctx, ns)
 	if generationClosed(err) {
 		// A delete stopped after closing the generation: finish it.
@@ -503,7 +506,7 @@ func (s *Server) catchUpLocked(ctx context.Context, ns *namespace) (int, error) 
 				return 0, fmt.Errorf("WAL of %s jumps from entry %d to %d", ns.name, st.Applied, seq)
 			}
 			ns.applyLocked(seq, batches[i])
-			s.noteBatchLocked(ns, batches[i].GetWriter(), batches[i].GetLeaseMs(), time.Now())
+			s.noteBatchLocked(ns, batches[i].GetWriter(), batches[i].GetWriterUrl(), batches[i].GetLeaseMs(), time.Now())
 			if st.Closed {
 				s.closedLocked(ns)
 				return 0, errGenerationClosed(ns.name)
@@ -615,7 +618,7 @@ func (s *Server) adoptLocked(ctx context.Context, ns *namespace) error {
 		return err
 	}
 	if covers { // entries this process never read: honour their lease
-		s.noteBatchLocked(ns, man.GetLeaseWriter(), man.GetLeaseMs(), time.Now())
+		s.noteBatchLocked(ns, man.GetLeaseWriter(), "", man.GetLeaseMs(), time.Now())
 	}
 	ns.headChecked.Store(start.UnixNano())
 	s.log.Info("adopted a manifest published elsewhere", "namespace", ns.name, "manifest", man.GetVersion(), "wal_sequence", man.GetWalSequence())

@@ -51,7 +51,15 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 		}
 		return connect.NewResponse(resp), nil
 	}
-	ns, err := h.s.forSearch(ctx, m.GetNamespace(), m.GetConsistency())
+	var ns *namespace
+	var err error
+	if h.s.pool != nil { // a fabric: the fan-out learns the WAL head (fanout.go)
+		if ns, err = h.s.namespace(ctx, m.GetNamespace()); err == nil {
+			h.s.heal(ctx, ns)
+		}
+	} else {
+		ns, err = h.s.forSearch(ctx, m.GetNamespace(), m.GetConsistency())
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -79,6 +87,11 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 			return nil, err
 		}
 		return connect.NewResponse(resp), nil
+	}
+	if h.s.pool != nil {
+		if ns, err = h.s.forSearch(ctx, m.GetNamespace(), m.GetConsistency()); err != nil {
+			return nil, err
+		}
 	}
 
 	q := queryVector(m.GetVector(), meta)

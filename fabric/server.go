@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,6 +85,11 @@ type Config struct {
 	// Cluster, when it names workers, makes this server a fabric: queries
 	// fan out to the workers (fanout.go).
 	Cluster ClusterConfig
+	// Advertise is the URL other processes reach this one's API at. When
+	// set, the WAL batches it writes name it, and while its write lease
+	// holds other processes forward their writes to it (forward.go)
+	// instead of waiting the lease out.
+	Advertise string
 }
 
 // DefaultWriteLease is the write lease when Config.WriteLease is zero.
@@ -114,6 +120,8 @@ type Server struct {
 	cache         *cache.Cache
 	pinned        map[string]bool
 	pool          *workerPool // nil: queries search this process's state
+	advertise     string
+	forwardTo     *http.Client // carries writes forwarded to a lease holder
 
 	// ctx ends when the server closes: it stops indexers and pending
 	// garbage collection.
@@ -181,6 +189,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Cluster.Members != nil {
 		s.pool = newWorkerPool(cfg.Cluster)
 	}
+	s.advertise = strings.TrimRight(cfg.Advertise, "/")
+	s.forwardTo = &http.Client{Transport: http.DefaultTransport}
 	for _, name := range cfg.Pinned {
 		if err := validNamespaceName(name); err != nil {
 			cancel()

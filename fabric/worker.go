@@ -206,3 +206,21 @@ func (h workerService) Warm(ctx context.Context, req *connect.Request[workerv1.W
 	}
 	return connect.NewResponse(&workerv1.WarmResponse{BytesLoaded: n}), nil
 }
+
+// WalHead tells another fabric the namespace's last WAL entry when this
+// process holds its write lease (and so knows every entry), else only
+// what it applied.
+func (h workerService) WalHead(ctx context.Context, req *connect.Request[workerv1.WalHeadRequest]) (*connect.Response[workerv1.WalHeadResponse], error) {
+	ns, err := h.s.namespace(ctx, req.Msg.GetNamespace())
+	if err != nil {
+		return nil, err
+	}
+	holds := ns.holdsLease()
+	st := ns.state()
+	st.RLock()
+	seq := st.Applied
+	st.RUnlock()
+	// Checked again after reading applied: the lease must have held
+	// throughout (a lapse between the two would let another append).
+	return connect.NewResponse(&workerv1.WalHeadResponse{HoldsLease: holds && ns.holdsLease(), WalSequence: seq}), nil
+}

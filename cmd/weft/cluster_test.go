@@ -203,8 +203,9 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("after worker 1 drained: recall@10 %.4f, stats %v: want ≥ 0.95, no retry, 1 worker", r, last)
 	}
 
-	// SIGKILL the writing fabric under writes; the client moves on to the
-	// other fabric.
+	// Writes through both fabrics: fabric 0 writes first and takes the
+	// write lease, fabric 1 forwards its writes there. Then SIGKILL fabric
+	// 0 under writes; the client moves on to fabric 1, which takes over.
 	docs := []weftv1connect.DocumentServiceClient{
 		weftv1connect.NewDocumentServiceClient(http.DefaultClient, fabrics[0].addr),
 		weftv1connect.NewDocumentServiceClient(http.DefaultClient, fabrics[1].addr),
@@ -213,8 +214,11 @@ func TestCluster(t *testing.T) {
 	var acked []string
 	var killed time.Time
 	var takeover time.Duration
-	target := 0
+	target, forwarded := 0, 0
 	for batch := 0; batch < 10_000 && (killed.IsZero() || time.Since(killed) < 10*time.Second) && takeover == 0; batch++ {
+		if killed.IsZero() {
+			target = min(batch, 1) * (batch % 2) // the first to fabric 0, then both in turn
+		}
 		if killed.IsZero() && batch == 20 {
 			fabrics[0].kill()
 			killed = time.Now()
@@ -227,7 +231,10 @@ func TestCluster(t *testing.T) {
 			}
 			ds = append(ds, &weftv1.Document{Id: fmt.Sprintf("w%d-%d", batch, i), Vector: v})
 		}
-		_, err := docs[target].Upsert(ctx, connect.NewRequest(&weftv1.UpsertRequest{Namespace: "fashion", Documents: ds}))
+		resp, err := docs[target].Upsert(ctx, connect.NewRequest(&weftv1.UpsertRequest{Namespace: "fashion", Documents: ds}))
+		if err == nil && killed.IsZero() && target == 1 && resp.Header().Get("Weft-Forwarded-By") != "" {
+			forwarded++
+		}
 		if err != nil {
 			if killed.IsZero() {
 				t.Fatalf("write %d before any kill: %v", batch, err)
@@ -243,7 +250,10 @@ func TestCluster(t *testing.T) {
 			takeover = time.Since(killed)
 		}
 	}
-	t.Logf("the writing fabric killed: the other acknowledged its first write %v later; %d documents acknowledged", takeover, len(acked))
+	t.Logf("%d of fabric 1's writes forwarded to the lease holder; the writing fabric killed: the other acknowledged its first write %v later; %d documents acknowledged", forwarded, takeover, len(acked))
+	if forwarded < 10 {
+		t.Fatalf("%d of fabric 1's 10 writes before the kill were forwarded to fabric 0, which held the write lease: want all", forwarded)
+	}
 	if takeover == 0 || takeover > 3*time.Second+time.Second {
 		t.Fatalf("takeover after %v: want within the 3 s write lease (and the bucket's round trips)", takeover)
 	}

@@ -32,7 +32,7 @@ type clusterFlags struct {
 	workersPoll  time.Duration // fabric: how often DNS or heartbeats are read
 	hedgeAfter   time.Duration
 	shardTimeout time.Duration
-	advertise    string        // worker: the URL fabrics reach it at; default from the listener
+	advertise    string        // the URL other processes reach it at; default from the listener
 	heartbeat    time.Duration // worker: 0 writes none
 }
 
@@ -43,6 +43,7 @@ func (c *clusterFlags) register(r role, fs flagSet) {
 		fs.DurationVar(&c.workersPoll, "workers.poll", 2*time.Second, "How often dns: and bucket membership is read again.")
 		fs.DurationVar(&c.hedgeAfter, "hedge-after", 50*time.Millisecond, "Send a shard request that has not answered after this long to the next worker as well; the first answer wins. Negative: never.")
 		fs.DurationVar(&c.shardTimeout, "shard-timeout", 10*time.Second, "The longest one shard request may take before the fabric tries another worker.")
+		fs.StringVar(&c.advertise, "advertise", "", "The URL other fabrics reach this one's API at: while it holds a namespace's write lease they forward writes to it (default: http:// and the address it listens on; for 0.0.0.0, this machine's first non-loopback IPv4 address).")
 	case roleWorker:
 		fs.StringVar(&c.advertise, "advertise", "", "The URL fabrics reach this worker at, written into its heartbeat (default: http:// and the address it listens on; for 0.0.0.0, this machine's first non-loopback IPv4 address).")
 		fs.DurationVar(&c.heartbeat, "heartbeat", 0, "Write a heartbeat object into the bucket this often, for fabrics started with --workers bucket; 0 writes none.")
@@ -87,27 +88,41 @@ func (c *clusterFlags) members(ctx context.Context, bucket objstore.Bucket, log 
 	return urls, nil
 }
 
+// advertiseURL is --advertise, or by default the URL of the address the
+// process listens on (for 0.0.0.0 or ::, this machine's first
+// non-loopback IPv4 address).
+func (c *clusterFlags) advertiseURL(listen string, tls bool) (string, error) {
+	if adv := c.advertise; adv != "" {
+		if u, err := url.Parse(adv); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return "", fmt.Errorf("--advertise %q: want the URL other processes reach this one at, e.g. http://10.0.0.7:7600", adv)
+		}
+		return strings.TrimRight(adv, "/"), nil
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", err
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if host, err = interfaceAddr(); err != nil {
+			return "", fmt.Errorf("--advertise is unset and %w: set it to the URL other processes reach this one at", err)
+		}
+	}
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), nil
+}
+
 // startHeartbeat writes the worker's heartbeats until ctx ends, when
 // --heartbeat asks for them.
-func (c *clusterFlags) startHeartbeat(ctx context.Context, bucket objstore.Bucket, listen string, log *slog.Logger) (func(), error) {
+func (c *clusterFlags) startHeartbeat(ctx context.Context, bucket objstore.Bucket, listen string, tls bool, log *slog.Logger) (func(), error) {
 	if c.heartbeat <= 0 {
 		return func() {}, nil
 	}
-	adv := c.advertise
-	if adv == "" {
-		host, port, err := net.SplitHostPort(listen)
-		if err != nil {
-			return nil, err
-		}
-		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-			if host, err = interfaceAddr(); err != nil {
-				return nil, fmt.Errorf("--advertise is unset and %w: set it to the URL fabrics reach this worker at", err)
-			}
-		}
-		adv = "http://" + net.JoinHostPort(host, port)
-	}
-	if u, err := url.Parse(adv); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("--advertise %q: want the URL fabrics reach this worker at, e.g. http://10.0.0.7:7600", adv)
+	adv, err := c.advertiseURL(listen, tls)
+	if err != nil {
+		return nil, err
 	}
 	hctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

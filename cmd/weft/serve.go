@@ -163,26 +163,6 @@ func runServe(ctx context.Context, r role, args []string, stderr io.Writer) erro
 	if segCache != nil {
 		defer segCache.Close()
 	}
-	var cluster fabric.ClusterConfig
-	switch r {
-	case roleFabric: // weft indexer indexes; workers search
-		c.index.Disabled, c.coldQueries = true, false
-		if cluster.Members, err = cl.members(ctx, bucket, log); err != nil {
-			return err
-		}
-		cluster.HedgeAfter, cluster.ShardTimeout = cl.hedgeAfter, cl.shardTimeout
-	case roleWorker:
-		c.index.Disabled = true
-	}
-	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Plugins: store, Index: c.index, WriteLease: writeLease(c.writeLease),
-		RecallSample: c.recallSample, RecallSampleCPU: c.recallSampleCPU, RecallAlarm: c.recallAlarm, Auth: keys,
-		KeyRate: c.keyRate, KeyInFlight: c.keyInFlight, MaxDocuments: c.maxDocuments, UnloadIdle: c.unloadIdle, ColdQueries: c.coldQueries,
-		Cache: segCache, Pinned: c.pinned, Cluster: cluster})
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-
 	tlsCfg, err := tlsConfig(c.tlsCert, c.tlsKey, c.tlsClientCA, log)
 	if err != nil {
 		return err
@@ -193,20 +173,43 @@ func runServe(ctx context.Context, r role, args []string, stderr io.Writer) erro
 	if c.authMetrics && keys == nil {
 		return errors.New("--auth.metrics needs API keys (--auth or a bootstrap key)")
 	}
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // when serving never started
+	var cluster fabric.ClusterConfig
+	var advertise string
+	switch r {
+	case roleFabric: // weft indexer indexes; workers search
+		c.index.Disabled, c.coldQueries = true, false
+		if cluster.Members, err = cl.members(ctx, bucket, log); err != nil {
+			return err
+		}
+		cluster.HedgeAfter, cluster.ShardTimeout = cl.hedgeAfter, cl.shardTimeout
+		if advertise, err = cl.advertiseURL(ln.Addr().String(), tlsCfg != nil); err != nil {
+			return err
+		}
+	case roleWorker:
+		c.index.Disabled = true
+	}
+	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Plugins: store, Index: c.index, WriteLease: writeLease(c.writeLease),
+		RecallSample: c.recallSample, RecallSampleCPU: c.recallSampleCPU, RecallAlarm: c.recallAlarm, Auth: keys,
+		KeyRate: c.keyRate, KeyInFlight: c.keyInFlight, MaxDocuments: c.maxDocuments, UnloadIdle: c.unloadIdle, ColdQueries: c.coldQueries,
+		Cache: segCache, Pinned: c.pinned, Cluster: cluster, Advertise: advertise})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
 	var metricsKeys *auth.Store
 	if c.authMetrics {
 		metricsKeys = keys
 	}
 	mux := opsMux(reg, srv.Ready, metricsKeys, log)
 	srv.Handle(mux)
-	ln, err := net.Listen("tcp", c.listen)
-	if err != nil {
-		return err
-	}
 	if r == roleWorker { // fabrics find it by its heartbeats from now on
-		stop, err := cl.startHeartbeat(ctx, bucket, ln.Addr().String(), log)
+		stop, err := cl.startHeartbeat(ctx, bucket, ln.Addr().String(), tlsCfg != nil, log)
 		if err != nil {
-			ln.Close()
 			return err
 		}
 		defer stop()

@@ -39,7 +39,11 @@ type WALBatch struct {
 	// lease_ms after a process learns of this entry it appends nothing to
 	// the WAL, so the writer, until lease_ms after it began the append,
 	// knows of every entry without reading the bucket.
-	LeaseMs       uint32 `protobuf:"varint,4,opt,name=lease_ms,json=leaseMs,proto3" json:"lease_ms,omitempty"`
+	LeaseMs uint32 `protobuf:"varint,4,opt,name=lease_ms,json=leaseMs,proto3" json:"lease_ms,omitempty"`
+	// Where the writer takes the namespace's writes while its lease holds
+	// (its API's URL, weft fabric --advertise): other fabrics forward writes
+	// there instead of waiting the lease out. Empty: nowhere.
+	WriterUrl     string `protobuf:"bytes,5,opt,name=writer_url,json=writerUrl,proto3" json:"writer_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -100,6 +104,13 @@ func (x *WALBatch) GetLeaseMs() uint32 {
 		return x.LeaseMs
 	}
 	return 0
+}
+
+func (x *WALBatch) GetWriterUrl() string {
+	if x != nil {
+		return x.WriterUrl
+	}
+	return ""
 }
 
 // WALOp is one write operation.
@@ -420,12 +431,14 @@ var File_weft_storage_v1_wal_proto protoreflect.FileDescriptor
 
 const file_weft_storage_v1_wal_proto_rawDesc = "" +
 	"\n" +
-	"\x19weft/storage/v1/wal.proto\x12\x0fweft.storage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16weft/v1/document.proto\x1a\x13weft/v1/types.proto\"}\n" +
+	"\x19weft/storage/v1/wal.proto\x12\x0fweft.storage.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16weft/v1/document.proto\x1a\x13weft/v1/types.proto\"\x9c\x01\n" +
 	"\bWALBatch\x12(\n" +
 	"\x03ops\x18\x01 \x03(\v2\x16.weft.storage.v1.WALOpR\x03ops\x12\x14\n" +
 	"\x05nonce\x18\x02 \x01(\fR\x05nonce\x12\x16\n" +
 	"\x06writer\x18\x03 \x01(\tR\x06writer\x12\x19\n" +
-	"\blease_ms\x18\x04 \x01(\rR\aleaseMs\"\xbf\x02\n" +
+	"\blease_ms\x18\x04 \x01(\rR\aleaseMs\x12\x1d\n" +
+	"\n" +
+	"writer_url\x18\x05 \x01(\tR\twriterUrl\"\xbf\x02\n" +
 	"\x05WALOp\x123\n" +
 	"\x06upsert\x18\x01 \x01(\v2\x19.weft.storage.v1.UpsertOpH\x00R\x06upsert\x12=\n" +
 	"\n" +

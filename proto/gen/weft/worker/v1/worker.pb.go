@@ -22,6 +22,104 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type WalHeadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WalHeadRequest) Reset() {
+	*x = WalHeadRequest{}
+	mi := &file_weft_worker_v1_worker_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WalHeadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WalHeadRequest) ProtoMessage() {}
+
+func (x *WalHeadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_worker_v1_worker_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WalHeadRequest.ProtoReflect.Descriptor instead.
+func (*WalHeadRequest) Descriptor() ([]byte, []int) {
+	return file_weft_worker_v1_worker_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *WalHeadRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+type WalHeadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether this process holds the lease; without it wal_sequence is only
+	// what it applied, not the head.
+	HoldsLease    bool   `protobuf:"varint,1,opt,name=holds_lease,json=holdsLease,proto3" json:"holds_lease,omitempty"`
+	WalSequence   uint64 `protobuf:"varint,2,opt,name=wal_sequence,json=walSequence,proto3" json:"wal_sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WalHeadResponse) Reset() {
+	*x = WalHeadResponse{}
+	mi := &file_weft_worker_v1_worker_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WalHeadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WalHeadResponse) ProtoMessage() {}
+
+func (x *WalHeadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_weft_worker_v1_worker_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WalHeadResponse.ProtoReflect.Descriptor instead.
+func (*WalHeadResponse) Descriptor() ([]byte, []int) {
+	return file_weft_worker_v1_worker_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *WalHeadResponse) GetHoldsLease() bool {
+	if x != nil {
+		return x.HoldsLease
+	}
+	return false
+}
+
+func (x *WalHeadResponse) GetWalSequence() uint64 {
+	if x != nil {
+		return x.WalSequence
+	}
+	return 0
+}
+
 type SearchShardsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -58,7 +156,7 @@ type SearchShardsRequest struct {
 
 func (x *SearchShardsRequest) Reset() {
 	*x = SearchShardsRequest{}
-	mi := &file_weft_worker_v1_worker_proto_msgTypes[0]
+	mi := &file_weft_worker_v1_worker_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -70,7 +168,7 @@ func (x *SearchShardsRequest) String() string {
 func (*SearchShardsRequest) ProtoMessage() {}
 
 func (x *SearchShardsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_worker_v1_worker_proto_msgTypes[0]
+	mi := &file_weft_worker_v1_worker_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -83,7 +181,7 @@ func (x *SearchShardsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchShardsRequest.ProtoReflect.Descriptor instead.
 func (*SearchShardsRequest) Descriptor() ([]byte, []int) {
-	return file_weft_worker_v1_worker_proto_rawDescGZIP(), []int{0}
+	return file_weft_worker_v1_worker_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *SearchShardsRequest) GetNamespace() string {
@@ -204,7 +302,7 @@ type SearchShardsResponse struct {
 
 func (x *SearchShardsResponse) Reset() {
 	*x = SearchShardsResponse{}
-	mi := &file_weft_worker_v1_worker_proto_msgTypes[1]
+	mi := &file_weft_worker_v1_worker_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -216,7 +314,7 @@ func (x *SearchShardsResponse) String() string {
 func (*SearchShardsResponse) ProtoMessage() {}
 
 func (x *SearchShardsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_worker_v1_worker_proto_msgTypes[1]
+	mi := &file_weft_worker_v1_worker_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -229,7 +327,7 @@ func (x *SearchShardsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchShardsResponse.ProtoReflect.Descriptor instead.
 func (*SearchShardsResponse) Descriptor() ([]byte, []int) {
-	return file_weft_worker_v1_worker_proto_rawDescGZIP(), []int{1}
+	return file_weft_worker_v1_worker_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SearchShardsResponse) GetCandidates() []*Candidate {
@@ -330,7 +428,7 @@ type Candidate struct {
 
 func (x *Candidate) Reset() {
 	*x = Candidate{}
-	mi := &file_weft_worker_v1_worker_proto_msgTypes[2]
+	mi := &file_weft_worker_v1_worker_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -342,7 +440,7 @@ func (x *Candidate) String() string {
 func (*Candidate) ProtoMessage() {}
 
 func (x *Candidate) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_worker_v1_worker_proto_msgTypes[2]
+	mi := &file_weft_worker_v1_worker_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -355,7 +453,7 @@ func (x *Candidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Candidate.ProtoReflect.Descriptor instead.
 func (*Candidate) Descriptor() ([]byte, []int) {
-	return file_weft_worker_v1_worker_proto_rawDescGZIP(), []int{2}
+	return file_weft_worker_v1_worker_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Candidate) GetId() string {
@@ -403,7 +501,7 @@ type WarmRequest struct {
 
 func (x *WarmRequest) Reset() {
 	*x = WarmRequest{}
-	mi := &file_weft_worker_v1_worker_proto_msgTypes[3]
+	mi := &file_weft_worker_v1_worker_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -415,7 +513,7 @@ func (x *WarmRequest) String() string {
 func (*WarmRequest) ProtoMessage() {}
 
 func (x *WarmRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_worker_v1_worker_proto_msgTypes[3]
+	mi := &file_weft_worker_v1_worker_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -428,7 +526,7 @@ func (x *WarmRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WarmRequest.ProtoReflect.Descriptor instead.
 func (*WarmRequest) Descriptor() ([]byte, []int) {
-	return file_weft_worker_v1_worker_proto_rawDescGZIP(), []int{3}
+	return file_weft_worker_v1_worker_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *WarmRequest) GetNamespace() string {
@@ -454,7 +552,7 @@ type WarmResponse struct {
 
 func (x *WarmResponse) Reset() {
 	*x = WarmResponse{}
-	mi := &file_weft_worker_v1_worker_proto_msgTypes[4]
+	mi := &file_weft_worker_v1_worker_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +564,7 @@ func (x *WarmResponse) String() string {
 func (*WarmResponse) ProtoMessage() {}
 
 func (x *WarmResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_weft_worker_v1_worker_proto_msgTypes[4]
+	mi := &file_weft_worker_v1_worker_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +577,7 @@ func (x *WarmResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WarmResponse.ProtoReflect.Descriptor instead.
 func (*WarmResponse) Descriptor() ([]byte, []int) {
-	return file_weft_worker_v1_worker_proto_rawDescGZIP(), []int{4}
+	return file_weft_worker_v1_worker_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *WarmResponse) GetBytesLoaded() uint64 {
@@ -493,7 +591,13 @@ var File_weft_worker_v1_worker_proto protoreflect.FileDescriptor
 
 const file_weft_worker_v1_worker_proto_rawDesc = "" +
 	"\n" +
-	"\x1bweft/worker/v1/worker.proto\x12\x0eweft.worker.v1\x1a\x13weft/v1/query.proto\x1a\x13weft/v1/types.proto\"\x83\x04\n" +
+	"\x1bweft/worker/v1/worker.proto\x12\x0eweft.worker.v1\x1a\x13weft/v1/query.proto\x1a\x13weft/v1/types.proto\".\n" +
+	"\x0eWalHeadRequest\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\"U\n" +
+	"\x0fWalHeadResponse\x12\x1f\n" +
+	"\vholds_lease\x18\x01 \x01(\bR\n" +
+	"holdsLease\x12!\n" +
+	"\fwal_sequence\x18\x02 \x01(\x04R\vwalSequence\"\x83\x04\n" +
 	"\x13SearchShardsRequest\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12)\n" +
 	"\x10manifest_version\x18\x02 \x01(\x04R\x0fmanifestVersion\x12\x1b\n" +
@@ -540,10 +644,11 @@ const file_weft_worker_v1_worker_proto_rawDesc = "" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1b\n" +
 	"\tshard_ids\x18\x02 \x03(\tR\bshardIds\"1\n" +
 	"\fWarmResponse\x12!\n" +
-	"\fbytes_loaded\x18\x01 \x01(\x04R\vbytesLoaded2\xb2\x01\n" +
+	"\fbytes_loaded\x18\x01 \x01(\x04R\vbytesLoaded2\x83\x02\n" +
 	"\rWorkerService\x12^\n" +
 	"\fSearchShards\x12#.weft.worker.v1.SearchShardsRequest\x1a$.weft.worker.v1.SearchShardsResponse\"\x03\x90\x02\x01\x12A\n" +
-	"\x04Warm\x12\x1b.weft.worker.v1.WarmRequest\x1a\x1c.weft.worker.v1.WarmResponseB:Z8github.com/weftdb/weft/proto/gen/weft/worker/v1;workerv1b\x06proto3"
+	"\x04Warm\x12\x1b.weft.worker.v1.WarmRequest\x1a\x1c.weft.worker.v1.WarmResponse\x12O\n" +
+	"\aWalHead\x12\x1e.weft.worker.v1.WalHeadRequest\x1a\x1f.weft.worker.v1.WalHeadResponse\"\x03\x90\x02\x01B:Z8github.com/weftdb/weft/proto/gen/weft/worker/v1;workerv1b\x06proto3"
 
 var (
 	file_weft_worker_v1_worker_proto_rawDescOnce sync.Once
@@ -557,38 +662,42 @@ func file_weft_worker_v1_worker_proto_rawDescGZIP() []byte {
 	return file_weft_worker_v1_worker_proto_rawDescData
 }
 
-var file_weft_worker_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_weft_worker_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_weft_worker_v1_worker_proto_goTypes = []any{
-	(*SearchShardsRequest)(nil),  // 0: weft.worker.v1.SearchShardsRequest
-	(*SearchShardsResponse)(nil), // 1: weft.worker.v1.SearchShardsResponse
-	(*Candidate)(nil),            // 2: weft.worker.v1.Candidate
-	(*WarmRequest)(nil),          // 3: weft.worker.v1.WarmRequest
-	(*WarmResponse)(nil),         // 4: weft.worker.v1.WarmResponse
-	nil,                          // 5: weft.worker.v1.Candidate.AttributesEntry
-	(*v1.Filter)(nil),            // 6: weft.v1.Filter
-	(*v1.SearchParams)(nil),      // 7: weft.v1.SearchParams
-	(*v1.PluginCall)(nil),        // 8: weft.v1.PluginCall
-	(v1.Consistency)(0),          // 9: weft.v1.Consistency
-	(*v1.ShardExplain)(nil),      // 10: weft.v1.ShardExplain
-	(v1.CacheTemperature)(0),     // 11: weft.v1.CacheTemperature
-	(*v1.AttributeValue)(nil),    // 12: weft.v1.AttributeValue
+	(*WalHeadRequest)(nil),       // 0: weft.worker.v1.WalHeadRequest
+	(*WalHeadResponse)(nil),      // 1: weft.worker.v1.WalHeadResponse
+	(*SearchShardsRequest)(nil),  // 2: weft.worker.v1.SearchShardsRequest
+	(*SearchShardsResponse)(nil), // 3: weft.worker.v1.SearchShardsResponse
+	(*Candidate)(nil),            // 4: weft.worker.v1.Candidate
+	(*WarmRequest)(nil),          // 5: weft.worker.v1.WarmRequest
+	(*WarmResponse)(nil),         // 6: weft.worker.v1.WarmResponse
+	nil,                          // 7: weft.worker.v1.Candidate.AttributesEntry
+	(*v1.Filter)(nil),            // 8: weft.v1.Filter
+	(*v1.SearchParams)(nil),      // 9: weft.v1.SearchParams
+	(*v1.PluginCall)(nil),        // 10: weft.v1.PluginCall
+	(v1.Consistency)(0),          // 11: weft.v1.Consistency
+	(*v1.ShardExplain)(nil),      // 12: weft.v1.ShardExplain
+	(v1.CacheTemperature)(0),     // 13: weft.v1.CacheTemperature
+	(*v1.AttributeValue)(nil),    // 14: weft.v1.AttributeValue
 }
 var file_weft_worker_v1_worker_proto_depIdxs = []int32{
-	6,  // 0: weft.worker.v1.SearchShardsRequest.filter:type_name -> weft.v1.Filter
-	7,  // 1: weft.worker.v1.SearchShardsRequest.search:type_name -> weft.v1.SearchParams
-	8,  // 2: weft.worker.v1.SearchShardsRequest.plugins:type_name -> weft.v1.PluginCall
-	9,  // 3: weft.worker.v1.SearchShardsRequest.consistency:type_name -> weft.v1.Consistency
-	2,  // 4: weft.worker.v1.SearchShardsResponse.candidates:type_name -> weft.worker.v1.Candidate
-	10, // 5: weft.worker.v1.SearchShardsResponse.shards:type_name -> weft.v1.ShardExplain
-	11, // 6: weft.worker.v1.SearchShardsResponse.cache_temperature:type_name -> weft.v1.CacheTemperature
-	5,  // 7: weft.worker.v1.Candidate.attributes:type_name -> weft.worker.v1.Candidate.AttributesEntry
-	12, // 8: weft.worker.v1.Candidate.AttributesEntry.value:type_name -> weft.v1.AttributeValue
-	0,  // 9: weft.worker.v1.WorkerService.SearchShards:input_type -> weft.worker.v1.SearchShardsRequest
-	3,  // 10: weft.worker.v1.WorkerService.Warm:input_type -> weft.worker.v1.WarmRequest
-	1,  // 11: weft.worker.v1.WorkerService.SearchShards:output_type -> weft.worker.v1.SearchShardsResponse
-	4,  // 12: weft.worker.v1.WorkerService.Warm:output_type -> weft.worker.v1.WarmResponse
-	11, // [11:13] is the sub-list for method output_type
-	9,  // [9:11] is the sub-list for method input_type
+	8,  // 0: weft.worker.v1.SearchShardsRequest.filter:type_name -> weft.v1.Filter
+	9,  // 1: weft.worker.v1.SearchShardsRequest.search:type_name -> weft.v1.SearchParams
+	10, // 2: weft.worker.v1.SearchShardsRequest.plugins:type_name -> weft.v1.PluginCall
+	11, // 3: weft.worker.v1.SearchShardsRequest.consistency:type_name -> weft.v1.Consistency
+	4,  // 4: weft.worker.v1.SearchShardsResponse.candidates:type_name -> weft.worker.v1.Candidate
+	12, // 5: weft.worker.v1.SearchShardsResponse.shards:type_name -> weft.v1.ShardExplain
+	13, // 6: weft.worker.v1.SearchShardsResponse.cache_temperature:type_name -> weft.v1.CacheTemperature
+	7,  // 7: weft.worker.v1.Candidate.attributes:type_name -> weft.worker.v1.Candidate.AttributesEntry
+	14, // 8: weft.worker.v1.Candidate.AttributesEntry.value:type_name -> weft.v1.AttributeValue
+	2,  // 9: weft.worker.v1.WorkerService.SearchShards:input_type -> weft.worker.v1.SearchShardsRequest
+	5,  // 10: weft.worker.v1.WorkerService.Warm:input_type -> weft.worker.v1.WarmRequest
+	0,  // 11: weft.worker.v1.WorkerService.WalHead:input_type -> weft.worker.v1.WalHeadRequest
+	3,  // 12: weft.worker.v1.WorkerService.SearchShards:output_type -> weft.worker.v1.SearchShardsResponse
+	6,  // 13: weft.worker.v1.WorkerService.Warm:output_type -> weft.worker.v1.WarmResponse
+	1,  // 14: weft.worker.v1.WorkerService.WalHead:output_type -> weft.worker.v1.WalHeadResponse
+	12, // [12:15] is the sub-list for method output_type
+	9,  // [9:12] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -605,7 +714,7 @@ func file_weft_worker_v1_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_weft_worker_v1_worker_proto_rawDesc), len(file_weft_worker_v1_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,6 +38,8 @@ const (
 	WorkerServiceSearchShardsProcedure = "/weft.worker.v1.WorkerService/SearchShards"
 	// WorkerServiceWarmProcedure is the fully-qualified name of the WorkerService's Warm RPC.
 	WorkerServiceWarmProcedure = "/weft.worker.v1.WorkerService/Warm"
+	// WorkerServiceWalHeadProcedure is the fully-qualified name of the WorkerService's WalHead RPC.
+	WorkerServiceWalHeadProcedure = "/weft.worker.v1.WorkerService/WalHead"
 )
 
 // WorkerServiceClient is a client for the weft.worker.v1.WorkerService service.
@@ -47,6 +49,10 @@ type WorkerServiceClient interface {
 	SearchShards(context.Context, *connect.Request[v1.SearchShardsRequest]) (*connect.Response[v1.SearchShardsResponse], error)
 	// Warm loads the named shards' navigation data into the worker's cache.
 	Warm(context.Context, *connect.Request[v1.WarmRequest]) (*connect.Response[v1.WarmResponse], error)
+	// WalHead asks the process holding a namespace's write lease for the
+	// last WAL entry: while the lease holds it knows every entry, so a
+	// fabric's STRONG query learns the head from it instead of the bucket.
+	WalHead(context.Context, *connect.Request[v1.WalHeadRequest]) (*connect.Response[v1.WalHeadResponse], error)
 }
 
 // NewWorkerServiceClient constructs a client for the weft.worker.v1.WorkerService service. By
@@ -73,6 +79,13 @@ func NewWorkerServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 			connect.WithSchema(workerServiceMethods.ByName("Warm")),
 			connect.WithClientOptions(opts...),
 		),
+		walHead: connect.NewClient[v1.WalHeadRequest, v1.WalHeadResponse](
+			httpClient,
+			baseURL+WorkerServiceWalHeadProcedure,
+			connect.WithSchema(workerServiceMethods.ByName("WalHead")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -80,6 +93,7 @@ func NewWorkerServiceClient(httpClient connect.HTTPClient, baseURL string, opts 
 type workerServiceClient struct {
 	searchShards *connect.Client[v1.SearchShardsRequest, v1.SearchShardsResponse]
 	warm         *connect.Client[v1.WarmRequest, v1.WarmResponse]
+	walHead      *connect.Client[v1.WalHeadRequest, v1.WalHeadResponse]
 }
 
 // SearchShards calls weft.worker.v1.WorkerService.SearchShards.
@@ -92,6 +106,11 @@ func (c *workerServiceClient) Warm(ctx context.Context, req *connect.Request[v1.
 	return c.warm.CallUnary(ctx, req)
 }
 
+// WalHead calls weft.worker.v1.WorkerService.WalHead.
+func (c *workerServiceClient) WalHead(ctx context.Context, req *connect.Request[v1.WalHeadRequest]) (*connect.Response[v1.WalHeadResponse], error) {
+	return c.walHead.CallUnary(ctx, req)
+}
+
 // WorkerServiceHandler is an implementation of the weft.worker.v1.WorkerService service.
 type WorkerServiceHandler interface {
 	// SearchShards searches the named shards of a namespace and returns each
@@ -99,6 +118,10 @@ type WorkerServiceHandler interface {
 	SearchShards(context.Context, *connect.Request[v1.SearchShardsRequest]) (*connect.Response[v1.SearchShardsResponse], error)
 	// Warm loads the named shards' navigation data into the worker's cache.
 	Warm(context.Context, *connect.Request[v1.WarmRequest]) (*connect.Response[v1.WarmResponse], error)
+	// WalHead asks the process holding a namespace's write lease for the
+	// last WAL entry: while the lease holds it knows every entry, so a
+	// fabric's STRONG query learns the head from it instead of the bucket.
+	WalHead(context.Context, *connect.Request[v1.WalHeadRequest]) (*connect.Response[v1.WalHeadResponse], error)
 }
 
 // NewWorkerServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -121,12 +144,21 @@ func NewWorkerServiceHandler(svc WorkerServiceHandler, opts ...connect.HandlerOp
 		connect.WithSchema(workerServiceMethods.ByName("Warm")),
 		connect.WithHandlerOptions(opts...),
 	)
+	workerServiceWalHeadHandler := connect.NewUnaryHandler(
+		WorkerServiceWalHeadProcedure,
+		svc.WalHead,
+		connect.WithSchema(workerServiceMethods.ByName("WalHead")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/weft.worker.v1.WorkerService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case WorkerServiceSearchShardsProcedure:
 			workerServiceSearchShardsHandler.ServeHTTP(w, r)
 		case WorkerServiceWarmProcedure:
 			workerServiceWarmHandler.ServeHTTP(w, r)
+		case WorkerServiceWalHeadProcedure:
+			workerServiceWalHeadHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -142,4 +174,8 @@ func (UnimplementedWorkerServiceHandler) SearchShards(context.Context, *connect.
 
 func (UnimplementedWorkerServiceHandler) Warm(context.Context, *connect.Request[v1.WarmRequest]) (*connect.Response[v1.WarmResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("weft.worker.v1.WorkerService.Warm is not implemented"))
+}
+
+func (UnimplementedWorkerServiceHandler) WalHead(context.Context, *connect.Request[v1.WalHeadRequest]) (*connect.Response[v1.WalHeadResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("weft.worker.v1.WorkerService.WalHead is not implemented"))
 }
