@@ -76,8 +76,8 @@ type namespace struct {
 	trustUntil  atomic.Int64 // Unix ns
 	// holder is the process whose write lease the newest batch took, when
 	// another one that takes forwarded writes; nil: none.
-	holder atomic.Pointer[leaseHolder]
-	renewing    atomic.Bool
+	holder   atomic.Pointer[leaseHolder]
+	renewing atomic.Bool
 
 	recall recallSamples // sampled recall (recall.go)
 
