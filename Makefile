@@ -80,6 +80,10 @@ bench-query: ## weft serve through its API after indexing (DATASETS=..., docs/be
 bench-cache: ## cold first queries of new processes and lazy segments under a RAM budget (docs/benchmarks.md)
 	scripts/bench-cache.sh
 
+.PHONY: bench-cluster
+bench-cluster: ## weft fabric over 3 weft workers and an indexer, beside one weft serve: QPS, p50, p99 at concurrency 8 (docs/benchmarks.md)
+	scripts/bench-cluster.sh
+
 .PHONY: bench-ann
 bench-ann: ## Weft HNSW against hnswlib on fashion-mnist, side by side
 	scripts/bench-ann.sh
