@@ -460,7 +460,7 @@ func (s *Server) walHead(ctx context.Context, ns *namespace, authorization strin
 			r.Header().Set("Authorization", authorization)
 		}
 		hctx, cancel := context.WithTimeout(ctx, s.pool.cfg.ShardTimeout)
-		resp, err := workerv1connect.NewWorkerServiceClient(s.forwardTo, lh.url).WalHead(hctx, r)
+		resp, err := workerv1connect.NewWorkerServiceClient(s.forwardTo, lh.url, s.clientOpts...).WalHead(hctx, r)
 		cancel()
 		if err == nil && resp.Msg.GetHoldsLease() {
 			return max(resp.Msg.GetWalSequence(), applied()), nil

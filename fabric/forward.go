@@ -41,7 +41,7 @@ func (s *Server) holderFor(ctx context.Context, ns *namespace, h http.Header) (w
 	if lh == nil || lh.url == s.advertise || time.Now().After(lh.until) {
 		return nil, false
 	}
-	return weftv1connect.NewDocumentServiceClient(s.forwardTo, lh.url), true
+	return weftv1connect.NewDocumentServiceClient(s.forwardTo, lh.url, s.clientOpts...), true
 }
 
 // forward sends a write to the lease holder. ok is false when it could

@@ -2,6 +2,8 @@ package fabric
 
 import (
 	"hash/fnv"
+
+	"connectrpc.com/connect"
 	"net/http"
 	"slices"
 	"sync"
@@ -48,7 +50,8 @@ type ClusterConfig struct {
 // workerPool is the fabric's view of its workers: one client each, and a
 // circuit breaker each.
 type workerPool struct {
-	cfg ClusterConfig
+	cfg  ClusterConfig
+	opts []connect.ClientOption
 
 	mu      sync.Mutex
 	workers map[string]*worker
@@ -64,7 +67,7 @@ type worker struct {
 	openTill time.Time // routing skips it until then; after it, the next request tries it
 }
 
-func newWorkerPool(cfg ClusterConfig) *workerPool {
+func newWorkerPool(cfg ClusterConfig, opts ...connect.ClientOption) *workerPool {
 	if cfg.Client == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 64
@@ -83,7 +86,7 @@ func newWorkerPool(cfg ClusterConfig) *workerPool {
 	if cfg.BreakerCooldown == 0 {
 		cfg.BreakerCooldown = 5 * time.Second
 	}
-	return &workerPool{cfg: cfg, workers: map[string]*worker{}}
+	return &workerPool{cfg: cfg, opts: opts, workers: map[string]*worker{}}
 }
 
 // current returns the workers the membership lists now, in its order.
@@ -95,7 +98,7 @@ func (p *workerPool) current() []*worker {
 	for _, u := range urls {
 		w := p.workers[u]
 		if w == nil {
-			w = &worker{url: u, client: workerv1connect.NewWorkerServiceClient(p.cfg.Client, u)}
+			w = &worker{url: u, client: workerv1connect.NewWorkerServiceClient(p.cfg.Client, u, p.opts...)}
 			p.workers[u] = w
 		}
 		out = append(out, w)

@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/weftdb/weft/auth"
 	"github.com/weftdb/weft/objstore"
@@ -85,6 +86,9 @@ type Config struct {
 	// Cluster, when it names workers, makes this server a fabric: queries
 	// fan out to the workers (fanout.go).
 	Cluster ClusterConfig
+	// Tracer, when set, traces every request this server answers or sends
+	// (tracing.go); nil traces nothing.
+	Tracer trace.TracerProvider
 	// Advertise is the URL other processes reach this one's API at. When
 	// set, the WAL batches it writes name it, and while its write lease
 	// holds other processes forward their writes to it (forward.go)
@@ -122,6 +126,8 @@ type Server struct {
 	pool          *workerPool // nil: queries search this process's state
 	advertise     string
 	forwardTo     *http.Client // carries writes forwarded to a lease holder
+	tracer        trace.TracerProvider
+	clientOpts    []connect.ClientOption // of calls to other Weft processes
 
 	// ctx ends when the server closes: it stops indexers and pending
 	// garbage collection.
@@ -186,8 +192,9 @@ func New(cfg Config) (*Server, error) {
 		close:         cancel,
 		namespaces:    make(map[string]*namespace),
 	}
+	s.tracer, s.clientOpts = cfg.Tracer, clientOptions(cfg.Tracer)
 	if cfg.Cluster.Members != nil {
-		s.pool = newWorkerPool(cfg.Cluster)
+		s.pool = newWorkerPool(cfg.Cluster, s.clientOpts...)
 	}
 	s.advertise = strings.TrimRight(cfg.Advertise, "/")
 	s.forwardTo = &http.Client{Transport: http.DefaultTransport}
@@ -233,23 +240,32 @@ func (s *Server) Close() {
 // plugins, 4 MiB for queries, 1 MiB for namespaces and keys) gets
 // ResourceExhausted before it is read.
 func (s *Server) Handle(mux *http.ServeMux, opts ...connect.HandlerOption) {
-	interceptors := []connect.Interceptor{s.errorInterceptor()}
-	if s.auth != nil {
-		interceptors = append(interceptors, s.authInterceptor())
+	// internal: the WorkerService, called by other Weft processes, whose
+	// traces it continues.
+	options := func(internal bool) []connect.HandlerOption {
+		var interceptors []connect.Interceptor
+		if t := tracingInterceptor(s.tracer, internal); t != nil {
+			interceptors = append(interceptors, t) // outermost: the span covers the rest
+		}
+		interceptors = append(interceptors, s.errorInterceptor())
+		if s.auth != nil {
+			interceptors = append(interceptors, s.authInterceptor())
+		}
+		return append([]connect.HandlerOption{
+			connect.WithInterceptors(interceptors...),
+			// Compressing small responses costs more than it saves on any
+			// network a query crosses (gzip of a top-10 answer: ~20 µs).
+			connect.WithCompressMinBytes(compressMinBytes),
+		}, opts...)
 	}
-	base := append([]connect.HandlerOption{
-		connect.WithInterceptors(interceptors...),
-		// Compressing small responses costs more than it saves on any
-		// network a query crosses (gzip of a top-10 answer: ~20 µs).
-		connect.WithCompressMinBytes(compressMinBytes),
-	}, opts...)
+	base, internal := options(false), options(true)
 	limit := func(n int, more ...connect.HandlerOption) []connect.HandlerOption {
 		return append(append(slices.Clip(base), connect.WithReadMaxBytes(n)), more...)
 	}
 	mux.Handle(weftv1connect.NewNamespaceServiceHandler(namespaceService{s}, limit(maxAdminRequestBytes)...))
 	mux.Handle(weftv1connect.NewDocumentServiceHandler(documentService{s}, limit(MaxRequestBytes, connect.WithCodec(wireCodec{s.wire}))...))
 	mux.Handle(weftv1connect.NewQueryServiceHandler(queryService{s}, limit(maxQueryRequestBytes)...))
-	mux.Handle(workerv1connect.NewWorkerServiceHandler(workerService{s}, limit(maxQueryRequestBytes)...))
+	mux.Handle(workerv1connect.NewWorkerServiceHandler(workerService{s}, append(slices.Clip(internal), connect.WithReadMaxBytes(maxQueryRequestBytes))...))
 	if s.auth != nil {
 		mux.Handle(weftv1connect.NewAuthServiceHandler(authService{s}, limit(maxAdminRequestBytes)...))
 	} else {

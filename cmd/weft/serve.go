@@ -61,6 +61,7 @@ type serveFlags struct {
 	pinned          []string
 	unloadIdle      time.Duration
 	timeouts        httpTimeouts
+	tracing         tracingFlags
 }
 
 // httpTimeouts bound how long a client may take, so slow or stalled
@@ -80,6 +81,7 @@ func (c *serveFlags) register(fs *flag.FlagSet) {
 	c.plugins.RegisterFlags("plugins.", fs)
 	c.pluginStore.RegisterFlags("plugins.", fs)
 	c.index.RegisterFlags("index.", fs)
+	c.tracing.register(fs)
 	fs.Float64Var(&c.recallSample, "recall-sample", 0, "Share of approximate queries re-run exactly in the background to measure recall (weft_recall_sampled, GetNamespace's sampled_recall); 0 samples none.")
 	fs.Float64Var(&c.recallSampleCPU, "recall-sample-cpu", 0.05, "Share of one core the recall sampler's exact re-runs may take.")
 	fs.Float64Var(&c.recallAlarm, "recall-alarm", 0.9, "Sampled recall under which a namespace's alarm fires (weft_recall_alarm and a log line); a namespace's default recall_target overrides it; 0: none.")
@@ -193,10 +195,15 @@ func runServe(ctx context.Context, r role, args []string, stderr io.Writer) erro
 	case roleWorker:
 		c.index.Disabled = true
 	}
+	tracer, stopTracing, err := c.tracing.tracer(ctx, "weft-"+string(r), log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	srv, err := fabric.New(fabric.Config{Bucket: bucket, Logger: log, Registerer: reg, Plugins: store, Index: c.index, WriteLease: writeLease(c.writeLease),
 		RecallSample: c.recallSample, RecallSampleCPU: c.recallSampleCPU, RecallAlarm: c.recallAlarm, Auth: keys,
 		KeyRate: c.keyRate, KeyInFlight: c.keyInFlight, MaxDocuments: c.maxDocuments, UnloadIdle: c.unloadIdle, ColdQueries: c.coldQueries,
-		Cache: segCache, Pinned: c.pinned, Cluster: cluster, Advertise: advertise})
+		Cache: segCache, Pinned: c.pinned, Cluster: cluster, Advertise: advertise, Tracer: tracer})
 	if err != nil {
 		return err
 	}
