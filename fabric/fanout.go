@@ -205,12 +205,20 @@ func shardKey(name, shard string) string {
 }
 
 // assign groups shards by the first worker of each one's rendezvous order
-// that tried does not hold.
+// that tried does not hold; a hot shard's first assignments alternate
+// between its first two workers (ClusterConfig.HotShardRate).
 func (s *Server) assign(name string, members []*worker, shards []string, tried map[*worker]bool) map[*worker][]string {
 	now := time.Now()
 	groups := map[*worker][]string{}
 	for _, id := range shards {
-		for _, w := range rank(members, shardKey(name, id), now) {
+		key := shardKey(name, id)
+		order := rank(members, key, now)
+		if len(tried) == 0 { // a first assignment, not a retry
+			if n, hot := s.pool.heat.hit(key, now, s.pool.cfg.HotShardRate); hot && len(order) > 1 && !order[1].isOpen(now) {
+				order = order[n%2:] // a hot shard: its first two workers in turn
+			}
+		}
+		for _, w := range order {
 			if !tried[w] {
 				groups[w] = append(groups[w], id)
 				break

@@ -210,3 +210,35 @@ func TestWorkerFromZeroAnswersCold(t *testing.T) {
 	}
 	checkResults(t, resp.GetResults(), reference(all, q, 10, weftv1.Metric_METRIC_L2, nil))
 }
+
+// A hot shard (past HotShardRate requests a second) is searched by its
+// first two workers in turn; a cool one always by its first.
+func TestHotShardSpreadsOverTwoWorkers(t *testing.T) {
+	bucket := objstore.NewInMemory()
+	ws := []*testWorker{startWorker(t, bucket), startWorker(t, bucket)}
+	members := fabric.StaticMembers{ws[0].hs.URL, ws[1].hs.URL}
+	c := serveFabric(t, fabric.Config{Bucket: bucket, Index: eagerIndex, WriteLease: testLease,
+		Cluster: fabric.ClusterConfig{Members: members, HedgeAfter: -1, HotShardRate: -1}})
+	createNamespace(t, c, "hot", 8, weftv1.Metric_METRIC_L2)
+	r := rand.New(rand.NewPCG(61, 62))
+	upsert(t, c, "hot", randomDocs(r, 500, 8, "d"))
+	if st := waitIndexed(t, c, "hot"); st.GetSegments() != 1 {
+		t.Fatalf("%d segments, want 1", st.GetSegments())
+	}
+	hot := serveFabric(t, fabric.Config{Bucket: bucket, Index: fabric.IndexConfig{Disabled: true}, WriteLease: testLease,
+		Cluster: fabric.ClusterConfig{Members: members, HedgeAfter: -1, HotShardRate: 3}})
+	for _, f := range []struct {
+		c    clients
+		both bool
+	}{{c, false}, {hot, true}} {
+		before := []int64{ws[0].searches.Load(), ws[1].searches.Load()}
+		for range 20 {
+			q := randomDocs(r, 1, 8, "q")[0].Vector
+			query(t, f.c, &weftv1.QueryRequest{Namespace: "hot", Vector: q, TopK: 5, Consistency: weftv1.Consistency_CONSISTENCY_EVENTUAL})
+		}
+		got := []int64{ws[0].searches.Load() - before[0], ws[1].searches.Load() - before[1]}
+		if f.both && (got[0] < 5 || got[1] < 5) || !f.both && got[0]*got[1] != 0 {
+			t.Fatalf("shard requests per worker %v for 20 queries of one shard: want both workers (hot: %v) or one (cool)", got, f.both)
+		}
+	}
+}

@@ -45,6 +45,11 @@ type ClusterConfig struct {
 	// tries it again.
 	BreakerFailures int
 	BreakerCooldown time.Duration
+	// HotShardRate is the requests per second past which a shard is hot:
+	// its requests then alternate between the first two workers of its
+	// rendezvous order, so one worker does not carry it alone (both keep
+	// it cached). 0 means 200; negative, never.
+	HotShardRate int
 }
 
 // workerPool is the fabric's view of its workers: one client each, and a
@@ -55,6 +60,7 @@ type workerPool struct {
 
 	mu      sync.Mutex
 	workers map[string]*worker
+	heat    shardHeat
 }
 
 // worker is one worker as the pool sees it.
@@ -85,6 +91,9 @@ func newWorkerPool(cfg ClusterConfig, opts ...connect.ClientOption) *workerPool 
 	}
 	if cfg.BreakerCooldown == 0 {
 		cfg.BreakerCooldown = 5 * time.Second
+	}
+	if cfg.HotShardRate == 0 {
+		cfg.HotShardRate = 200
 	}
 	return &workerPool{cfg: cfg, opts: opts, workers: map[string]*worker{}}
 }
@@ -183,4 +192,34 @@ func (w *worker) failed(p *workerPool, now time.Time) {
 	if w.failures >= p.cfg.BreakerFailures {
 		w.openTill = now.Add(p.cfg.BreakerCooldown)
 	}
+}
+
+// shardHeat counts each shard's requests in the current second and the
+// one before.
+type shardHeat struct {
+	mu     sync.Mutex
+	second int64
+	now    map[string]int
+	before map[string]int
+}
+
+// hit counts a request for shard and returns how many came this second,
+// and whether the shard is hot: at least rate requests this second or the
+// last.
+func (h *shardHeat) hit(shard string, at time.Time, rate int) (int, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch sec := at.Unix(); {
+	case sec == h.second:
+	case sec == h.second+1:
+		h.second, h.before, h.now = sec, h.now, map[string]int{}
+	default:
+		h.second, h.before, h.now = sec, nil, map[string]int{}
+	}
+	if h.now == nil {
+		h.now = map[string]int{}
+	}
+	h.now[shard]++
+	n := h.now[shard]
+	return n, rate > 0 && (n >= rate || h.before[shard] >= rate)
 }

@@ -32,6 +32,7 @@ type clusterFlags struct {
 	workersPoll  time.Duration // fabric: how often DNS or heartbeats are read
 	hedgeAfter   time.Duration
 	shardTimeout time.Duration
+	hotShardRate int
 	advertise    string        // the URL other processes reach it at; default from the listener
 	heartbeat    time.Duration // worker: 0 writes none
 }
@@ -43,6 +44,7 @@ func (c *clusterFlags) register(r role, fs flagSet) {
 		fs.DurationVar(&c.workersPoll, "workers.poll", 2*time.Second, "How often dns: and bucket membership is read again.")
 		fs.DurationVar(&c.hedgeAfter, "hedge-after", 50*time.Millisecond, "Send a shard request that has not answered after this long to the next worker as well; the first answer wins. Negative: never.")
 		fs.DurationVar(&c.shardTimeout, "shard-timeout", 10*time.Second, "The longest one shard request may take before the fabric tries another worker.")
+		fs.IntVar(&c.hotShardRate, "hot-shard-rate", 200, "Requests per second past which a shard is hot: its requests then alternate between its first two workers. Negative: never.")
 		fs.StringVar(&c.advertise, "advertise", "", "The URL other fabrics reach this one's API at: while it holds a namespace's write lease they forward writes to it (default: http:// and the address it listens on; for 0.0.0.0, this machine's first non-loopback IPv4 address).")
 	case roleWorker:
 		fs.StringVar(&c.advertise, "advertise", "", "The URL fabrics reach this worker at, written into its heartbeat (default: http:// and the address it listens on; for 0.0.0.0, this machine's first non-loopback IPv4 address).")
@@ -54,6 +56,7 @@ func (c *clusterFlags) register(r role, fs flagSet) {
 type flagSet interface {
 	StringVar(p *string, name, value, usage string)
 	DurationVar(p *time.Duration, name string, value time.Duration, usage string)
+	IntVar(p *int, name string, value int, usage string)
 }
 
 // members turns --workers into the fabric's membership; it runs until

@@ -188,7 +188,7 @@ func runServe(ctx context.Context, r role, args []string, stderr io.Writer) erro
 		if cluster.Members, err = cl.members(ctx, bucket, log); err != nil {
 			return err
 		}
-		cluster.HedgeAfter, cluster.ShardTimeout = cl.hedgeAfter, cl.shardTimeout
+		cluster.HedgeAfter, cluster.ShardTimeout, cluster.HotShardRate = cl.hedgeAfter, cl.shardTimeout, cl.hotShardRate
 		if advertise, err = cl.advertiseURL(ln.Addr().String(), tlsCfg != nil); err != nil {
 			return err
 		}
