@@ -54,21 +54,26 @@ func DNSMembers(ctx context.Context, scheme, host, port string, period time.Dura
 		return nil
 	}
 	err := lookup()
-	go func() {
-		t := time.NewTicker(period)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := lookup(); err != nil && log != nil {
-					log.Warn("worker lookup failed; keeping the last list", "host", host, "err", err)
-				}
-			}
+	go every(ctx, period, func() {
+		if err := lookup(); err != nil && log != nil {
+			log.Warn("worker lookup failed; keeping the last list", "host", host, "err", err)
 		}
-	}()
+	})
 	return m, err
+}
+
+// every calls f every period until ctx ends.
+func every(ctx context.Context, period time.Duration, f func()) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
 }
 
 // heartbeat is a worker's heartbeat object: where fabrics reach it, and a
@@ -167,17 +172,6 @@ func BucketMembers(ctx context.Context, bucket objstore.Bucket, period time.Dura
 		}
 	}
 	report(poll())
-	go func() {
-		t := time.NewTicker(period)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				report(poll())
-			}
-		}
-	}()
+	go every(ctx, period, func() { report(poll()) })
 	return m
 }

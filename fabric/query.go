@@ -162,18 +162,7 @@ func (h queryService) Query(ctx context.Context, req *connect.Request[weftv1.Que
 		st.RUnlock()
 		return nil, lazyUnavailable(ns, found.Err)
 	}
-	if f := found.Fetched; f != nil {
-		switch {
-		case f.Bucket() > 0:
-			stats.CacheTemperature = weftv1.CacheTemperature_CACHE_TEMPERATURE_COLD
-		case f.Disk() > 0:
-			stats.CacheTemperature = weftv1.CacheTemperature_CACHE_TEMPERATURE_WARM
-		}
-		stats.BucketRequests, stats.BytesFetched = uint32(f.Bucket()), f.Bytes()
-		if f.Bucket() > 0 {
-			stats.BucketRoundTrips = 1 // the blocks' reads run at once
-		}
-	}
+	stats.CacheTemperature, stats.BucketRequests, stats.BucketRoundTrips, stats.BytesFetched = fetchStats(found.Fetched)
 	stats.DocumentsScanned, stats.DocumentsMatched, stats.GraphDistances = found.Matched, found.Matched, found.Graph
 	if !chain.Has(plugins.HookRoute) { // segments; with route hooks, the partitions they probed
 		stats.ShardsProbed = uint32(found.Segments)
@@ -452,4 +441,21 @@ func lazyPlan(opts *workers.SearchOptions) bool {
 	}
 	opts.Refine = opts.Ef
 	return true
+}
+
+// fetchStats says where a search's data came from (HOT without fetches,
+// WARM from the disk tier, COLD from the bucket) and what the bucket
+// reads cost: a lazy search reads its blocks at once, one round trip.
+func fetchStats(f *workers.FetchStats) (temp weftv1.CacheTemperature, requests, roundTrips uint32, bytes uint64) {
+	temp = weftv1.CacheTemperature_CACHE_TEMPERATURE_HOT
+	if f == nil {
+		return temp, 0, 0, 0
+	}
+	switch {
+	case f.Bucket() > 0:
+		temp, roundTrips = weftv1.CacheTemperature_CACHE_TEMPERATURE_COLD, 1
+	case f.Disk() > 0:
+		temp = weftv1.CacheTemperature_CACHE_TEMPERATURE_WARM
+	}
+	return temp, uint32(f.Bucket()), roundTrips, f.Bytes()
 }

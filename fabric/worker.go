@@ -104,19 +104,7 @@ func (h workerService) SearchShards(ctx context.Context, req *connect.Request[wo
 		return nil, lazyUnavailable(ns, found.Err)
 	}
 	resp.DocumentsScanned, resp.ShardsProbed, resp.GraphDistances = found.Matched, uint32(found.Segments), found.Graph
-	resp.CacheTemperature = weftv1.CacheTemperature_CACHE_TEMPERATURE_HOT
-	if f := found.Fetched; f != nil {
-		switch {
-		case f.Bucket() > 0:
-			resp.CacheTemperature = weftv1.CacheTemperature_CACHE_TEMPERATURE_COLD
-		case f.Disk() > 0:
-			resp.CacheTemperature = weftv1.CacheTemperature_CACHE_TEMPERATURE_WARM
-		}
-		resp.BucketRequests, resp.BytesFetched = uint32(f.Bucket()), f.Bytes()
-		if f.Bucket() > 0 {
-			resp.BucketRoundTrips = 1 // the blocks' reads run at once
-		}
-	}
+	resp.CacheTemperature, resp.BucketRequests, resp.BucketRoundTrips, resp.BytesFetched = fetchStats(found.Fetched)
 	if opts.Tail && st.Base < len(st.IDs) {
 		resp.ShardsProbed++
 	}

@@ -8,8 +8,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -68,7 +66,7 @@ func TestCluster(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("indexed after %.1f s: %v", time.Since(start).Seconds(), stats)
-	tenth := tenthDistances(train, test)
+	tenth := tenthDistances(train, test, nil)
 	vec := func(img []uint8) []float32 {
 		v := make([]float32, len(img))
 		for i, x := range img {
@@ -268,38 +266,4 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("%d of %d acknowledged documents found after the writer fabric was killed", len(resp.Msg.GetDocuments()), len(ids))
 		}
 	}
-}
-
-// tenthDistances is the exact squared distance of each test image's
-// tenth-nearest training image, by an integer scan.
-func tenthDistances(train, test [][]uint8) []int32 {
-	tenth := make([]int32, len(test))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
-			best := make([]int32, 0, 10)
-			for qi := range next {
-				best = best[:0]
-				for _, x := range train {
-					if len(best) < 10 {
-						best = append(best, l2sq(test[qi], x, math.MaxInt32))
-						slices.Sort(best)
-						continue
-					}
-					if d := l2sq(test[qi], x, best[9]); d < best[9] {
-						best[9] = d
-						slices.Sort(best)
-					}
-				}
-				tenth[qi] = best[9]
-			}
-		})
-	}
-	for qi := range test {
-		next <- qi
-	}
-	close(next)
-	wg.Wait()
-	return tenth
 }
