@@ -102,6 +102,8 @@ type importConfig struct {
 	idPrefix    string
 	limit       int
 	array       string // of an .npz archive
+	vectorCol   string // of a Parquet file
+	idCol       string // of a Parquet file
 }
 
 const importSynopsis = `usage: weft import --namespace NAME --file PATH [flags]
@@ -110,7 +112,10 @@ Bulk-loads vectors or documents into a namespace, in batches sent
 concurrently. Rows of .fvecs, IDX (MNIST's *-images-idx3-ubyte.gz) and
 NumPy files (.npy, or an array of an .npz: float32, float64, float16 or
 uint8, rows × vector size) get the ids <id-prefix><row number>, counting
-from 0; JSON lines
+from 0. Parquet files: the vector from a list column of floats or doubles
+(--vector-column), the id from --id-column (or "id", else row numbers as
+above), every other column of strings, numbers, booleans or string lists
+as an attribute. JSON lines
 ({"id": …, "vector": […], "attributes": {…}}) keep their ids, and the server
 assigns one to documents without. Prints one line: rows, seconds, rows/s.`
 
@@ -125,8 +130,10 @@ func parseImportFlags(args []string, stderr io.Writer) (importConfig, error) {
 	var format, metric string
 	fs.StringVar(&c.namespace, "namespace", "", "namespace to write to (required)")
 	fs.StringVar(&c.file, "file", "", "`path` of the data (required); gzip is undone")
-	fs.StringVar(&format, "format", "", "fvecs, idx, jsonl, npy or npz (default: from the file name; other .gz files are taken for IDX)")
+	fs.StringVar(&format, "format", "", "fvecs, idx, jsonl, npy, npz or parquet (default: from the file name; other .gz files are taken for IDX)")
 	fs.StringVar(&c.array, "array", "", "the array of an .npz archive to import (default: its only one)")
+	fs.StringVar(&c.vectorCol, "vector-column", "", "the Parquet column of the vectors, a list of floats or doubles (default: the only one)")
+	fs.StringVar(&c.idCol, "id-column", "", `the Parquet column of the ids, strings or integers (default: "id" if there is one, else row numbers)`)
 	fs.BoolVar(&c.create, "create", false, "create the namespace first (with --dim and --metric)")
 	fs.IntVar(&c.dim, "dim", 0, "dimension for --create (default: the file's)")
 	fs.StringVar(&metric, "metric", "l2", "metric for --create: l2, cosine or dot")
@@ -164,6 +171,9 @@ func parseImportFlags(args []string, stderr io.Writer) (importConfig, error) {
 		if c.array != "" && c.format != dataset.NPZ {
 			errs = append(errs, errors.New("--array names an array of an .npz archive"))
 		}
+		if (c.vectorCol != "" || c.idCol != "") && c.format != dataset.Parquet {
+			errs = append(errs, errors.New("--vector-column and --id-column name columns of a Parquet file"))
+		}
 	}
 	m, err := parseMetric(metric)
 	if err != nil {
@@ -194,7 +204,7 @@ type docSource struct {
 
 // openSource opens the file for its format; vector rows get the ids
 // prefix+row.
-func openSource(path string, format dataset.Format, prefix, array string) (*docSource, error) {
+func openSource(path string, format dataset.Format, prefix, array, vectorCol, idCol string) (*docSource, error) {
 	rowDoc := func(read func() ([]float32, error)) func() (*weftv1.Document, error) {
 		row := 0
 		return func() (*weftv1.Document, error) {
@@ -206,6 +216,13 @@ func openSource(path string, format dataset.Format, prefix, array string) (*docS
 			row++
 			return d, nil
 		}
+	}
+	if format == dataset.Parquet { // read in place: columns, row groups
+		r, err := dataset.OpenParquet(path, vectorCol, idCol)
+		if err != nil {
+			return nil, err
+		}
+		return &docSource{file: r, next: func() (*weftv1.Document, error) { return r.Next(prefix) }, total: r.Count()}, nil
 	}
 	if format == dataset.NPZ { // a zip archive: read in place, not streamed
 		a, err := dataset.OpenNPZ(path)
@@ -266,7 +283,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer cl.Close()
-	src, err := openSource(c.file, c.format, c.idPrefix, c.array)
+	src, err := openSource(c.file, c.format, c.idPrefix, c.array, c.vectorCol, c.idCol)
 	if err != nil {
 		return err
 	}

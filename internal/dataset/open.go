@@ -22,22 +22,24 @@ const (
 	JSONL Format = "jsonl"
 	NPY   Format = "npy" // a NumPy array (numpy.save)
 	NPZ   Format = "npz" // an archive of NumPy arrays (numpy.savez)
+	// Parquet files: a list column of vectors, other columns attributes.
+	Parquet Format = "parquet"
 )
 
-// ParseFormat returns the format called s (fvecs, ivecs, idx, jsonl, npy
-// or npz).
+// ParseFormat returns the format called s (fvecs, ivecs, idx, jsonl, npy,
+// npz or parquet).
 func ParseFormat(s string) (Format, error) {
 	switch f := Format(strings.ToLower(s)); f {
-	case Fvecs, Ivecs, IDX, JSONL, NPY, NPZ:
+	case Fvecs, Ivecs, IDX, JSONL, NPY, NPZ, Parquet:
 		return f, nil
 	}
-	return "", fmt.Errorf("unknown format %q: want fvecs, ivecs, idx, jsonl, npy or npz", s)
+	return "", fmt.Errorf("unknown format %q: want fvecs, ivecs, idx, jsonl, npy, npz or parquet", s)
 }
 
 // FormatOf guesses a file's format from its name: .fvecs, .ivecs, .jsonl
 // (or .ndjson), .npy, IDX names ending in -ubyte or .idx, each optionally
-// followed by .gz; .npz; any other .gz file is taken for gzipped IDX, as
-// MNIST ships.
+// followed by .gz; .npz; .parquet (or .pq); any other .gz file is taken
+// for gzipped IDX, as MNIST ships.
 func FormatOf(path string) (Format, error) {
 	base := strings.ToLower(filepath.Base(path))
 	inner, gz := strings.CutSuffix(base, ".gz")
@@ -52,10 +54,12 @@ func FormatOf(path string) (Format, error) {
 		return NPY, nil
 	case strings.HasSuffix(base, ".npz"):
 		return NPZ, nil
+	case strings.HasSuffix(base, ".parquet"), strings.HasSuffix(base, ".pq"):
+		return Parquet, nil
 	case strings.HasSuffix(inner, "-ubyte"), strings.HasSuffix(inner, ".idx"), gz:
 		return IDX, nil
 	}
-	return "", fmt.Errorf("%s: cannot tell the format from the name: name it (fvecs, ivecs, idx, jsonl, npy or npz)", path)
+	return "", fmt.Errorf("%s: cannot tell the format from the name: name it (fvecs, ivecs, idx, jsonl, npy, npz or parquet)", path)
 }
 
 // File is an open data file, decompressed if it was gzipped.
