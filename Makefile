@@ -16,13 +16,15 @@ run: ## start weft serve on 127.0.0.1:7600 with ./weft-data
 	$(GO) run ./cmd/weft serve --listen 127.0.0.1:7600 --data ./weft-data
 
 .PHONY: generate
-generate: ## regenerate proto/gen from proto/
+generate: ## regenerate proto/gen from proto/, and the Python client's messages (with Debian's protoc)
 	$(BUF) lint
 	$(BUF) generate
+	@if command -v protoc >/dev/null; then $(BUF) generate --template buf.gen.python.yaml; \
+	else echo "no protoc: sdk/python/weft/v1 left as it is (scripts/test-deps.sh installs protoc)"; fi
 
 .PHONY: checkgenerate
-checkgenerate: generate ## fail when proto/gen is stale
-	@test -z "$$(git status --porcelain -- proto/gen)" || { git status --porcelain -- proto/gen; echo "proto/gen is stale: run make generate and commit"; exit 1; }
+checkgenerate: generate ## fail when proto/gen or sdk/python/weft/v1 is stale
+	@test -z "$$(git status --porcelain -- proto/gen sdk/python/weft/v1)" || { git status --porcelain -- proto/gen sdk/python/weft/v1; echo "generated code is stale: run make generate and commit"; exit 1; }
 
 .PHONY: lint
 lint: ## go vet and staticcheck
@@ -30,8 +32,9 @@ lint: ## go vet and staticcheck
 	$(GO) tool -modfile=tools/go.mod staticcheck ./...
 
 .PHONY: test
-test: checkgenerate ## everything CI runs
+test: ## everything CI runs
 	scripts/test-deps.sh
+	$(MAKE) checkgenerate
 	test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^proto/gen/'))" || { gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	$(GO) build ./...
@@ -41,6 +44,7 @@ test: checkgenerate ## everything CI runs
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 	$(MAKE) test-s3
 	$(MAKE) test-deploy
+	$(MAKE) test-python
 	$(MAKE) test-cluster
 
 .PHONY: test-s3
@@ -51,6 +55,15 @@ test-s3: ## the bucket acceptance suite and weft serve's S3 test against a real 
 test-cluster: ## 2 weft fabric + 3 weft worker + weft indexer processes on loopback over one bucket: Fashion-MNIST recall, nprobe, SIGKILL of a worker under load and of the writing fabric under writes
 	scripts/test-deps.sh
 	$(GO) test -count=1 -tags cluster -run 'TestCluster' -v -timeout 20m ./cmd/weft | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|cluster_test.go'
+
+.PHONY: test-python
+test-python: ## install the Python client offline into a venv (Debian's packages) and run its pytest tests against a real weft serve
+	scripts/test-deps.sh
+	rm -rf .cache/pyvenv && /usr/bin/python3 -m venv --system-site-packages .cache/pyvenv
+	.cache/pyvenv/bin/pip install -q --no-index --no-build-isolation ./sdk/python
+	$(GO) build -o .cache/weft-py ./cmd/weft
+	rm -rf sdk/python/build sdk/python/*.egg-info
+	cd .cache && WEFT_BIN=$(CURDIR)/.cache/weft-py WEFT_TEST_INSTALLED=1 pyvenv/bin/python -m pytest -q -p no:cacheprovider ../sdk/python/tests
 
 .PHONY: test-deploy
 test-deploy: ## decode examples/deploy's manifests strictly with the Kubernetes API types and check every weft command line in them (a module of its own)

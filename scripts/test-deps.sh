@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# Installs what `make test` needs beyond Go: Debian's Fashion-MNIST, which
-# the end-to-end tests import through `weft import` and search exactly.
+# Installs what `make test` needs beyond Go, from Debian's packages:
+#   - dataset-fashion-mnist: the end-to-end tests import it and search it;
+#   - protobuf-compiler: generates the Python client's messages (make generate);
+#   - python3-protobuf, python3-numpy, python3-pytest, python3-venv: the
+#     Python client, its tests and its offline install (make test-python).
 set -euo pipefail
 
-want=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
-if [[ -r $want ]]; then
+have() {
+	[[ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] &&
+		command -v protoc >/dev/null &&
+		/usr/bin/python3 -c 'import google.protobuf, numpy, pytest, venv, ensurepip' 2>/dev/null
+}
+if have; then
 	exit 0
 fi
 sudo=""
 if [[ $(id -u) != 0 ]]; then
 	sudo=sudo
 fi
-echo "installing dataset-fashion-mnist (Debian) for the end-to-end tests" >&2
+echo "installing Debian packages for the tests: Fashion-MNIST, protoc, Python's protobuf, NumPy, pytest, venv" >&2
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq >&2
-$sudo apt-get install -y -qq --no-install-recommends dataset-fashion-mnist >&2
-test -r "$want"
+$sudo apt-get install -y -qq --no-install-recommends dataset-fashion-mnist protobuf-compiler \
+	python3-protobuf python3-numpy python3-pytest python3-venv python3-pip >&2
+have
