@@ -21,10 +21,16 @@ generate: ## regenerate proto/gen from proto/, and the Python client's messages 
 	$(BUF) generate
 	@if command -v protoc >/dev/null; then $(BUF) generate --template buf.gen.python.yaml; \
 	else echo "no protoc: sdk/python/weft/v1 left as it is (scripts/test-deps.sh installs protoc)"; fi
+	@if [ -x sdk/ts/node_modules/.bin/protoc-gen-es ]; then $(BUF) generate --template buf.gen.ts.yaml; \
+	else echo "no protoc-gen-es: sdk/ts/src/gen left as it is (make ts-deps installs it)"; fi
 
 .PHONY: checkgenerate
-checkgenerate: generate ## fail when proto/gen or sdk/python/weft/v1 is stale
-	@test -z "$$(git status --porcelain -- proto/gen sdk/python/weft/v1)" || { git status --porcelain -- proto/gen sdk/python/weft/v1; echo "generated code is stale: run make generate and commit"; exit 1; }
+checkgenerate: generate ## fail when proto/gen, sdk/python/weft/v1 or sdk/ts/src/gen is stale
+	@test -z "$$(git status --porcelain -- proto/gen sdk/python/weft/v1 sdk/ts/src/gen)" || { git status --porcelain -- proto/gen sdk/python/weft/v1 sdk/ts/src/gen; echo "generated code is stale: run make generate and commit"; exit 1; }
+
+.PHONY: ts-deps
+ts-deps: ## install the TypeScript client's packages (npm ci in sdk/ts, from its package-lock.json)
+	cd sdk/ts && npm ci --no-audit --no-fund --loglevel=error
 
 .PHONY: lint
 lint: ## go vet and staticcheck
@@ -34,6 +40,7 @@ lint: ## go vet and staticcheck
 .PHONY: test
 test: ## everything CI runs
 	scripts/test-deps.sh
+	$(MAKE) ts-deps
 	$(MAKE) checkgenerate
 	test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^proto/gen/'))" || { gofmt -l .; exit 1; }
 	$(GO) vet ./...
@@ -45,6 +52,7 @@ test: ## everything CI runs
 	$(MAKE) test-s3
 	$(MAKE) test-deploy
 	$(MAKE) test-python
+	$(MAKE) test-ts
 	$(MAKE) test-cluster
 
 .PHONY: test-s3
@@ -64,6 +72,13 @@ test-python: ## install the Python client offline into a venv (Debian's packages
 	$(GO) build -o .cache/weft-py ./cmd/weft
 	rm -rf sdk/python/build sdk/python/*.egg-info
 	cd .cache && WEFT_BIN=$(CURDIR)/.cache/weft-py WEFT_TEST_INSTALLED=1 pyvenv/bin/python -m pytest -q -p no:cacheprovider ../sdk/python/tests
+
+.PHONY: test-ts
+test-ts: ts-deps ## the TypeScript client: build, node's test runner against a real weft serve (Connect, gRPC, gRPC-web), the cross-client test against the Go SDK
+	cd sdk/ts && npm run --silent build
+	$(GO) build -o .cache/weft-ts ./cmd/weft
+	cd sdk/ts && WEFT_BIN=$(CURDIR)/.cache/weft-ts node --test test/*.test.mjs
+	$(GO) test -count=1 -tags tsclient -run TestTypeScriptClientMatchesGo ./cmd/weft
 
 .PHONY: test-deploy
 test-deploy: ## decode examples/deploy's manifests strictly with the Kubernetes API types and check every weft command line in them (a module of its own)

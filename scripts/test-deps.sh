@@ -3,11 +3,14 @@
 #   - dataset-fashion-mnist: the end-to-end tests import it and search it;
 #   - protobuf-compiler: generates the Python client's messages (make generate);
 #   - python3-protobuf, python3-numpy, python3-pytest, python3-venv: the
-#     Python client, its tests and its offline install (make test-python).
+#     Python client, its tests and its offline install (make test-python);
+#   - nodejs and npm, when the machine has no Node.js: the TypeScript
+#     client (make test-ts; its packages come from the npm registry).
 set -euo pipefail
 
 have() {
-	[[ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] &&
+	command -v node >/dev/null && command -v npm >/dev/null &&
+		[[ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]] &&
 		command -v protoc >/dev/null &&
 		/usr/bin/python3 -c 'import google.protobuf, numpy, pytest, venv, ensurepip' 2>/dev/null
 }
@@ -23,4 +26,7 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq >&2
 $sudo apt-get install -y -qq --no-install-recommends dataset-fashion-mnist protobuf-compiler \
 	python3-protobuf python3-numpy python3-pytest python3-venv python3-pip >&2
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	$sudo apt-get install -y -qq --no-install-recommends nodejs npm >&2
+fi
 have

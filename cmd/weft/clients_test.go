@@ -30,8 +30,30 @@ func TestPythonClientMatchesGo(t *testing.T) {
 	if err := exec.Command(python, "-c", "import google.protobuf, numpy").Run(); err != nil {
 		t.Fatalf("%s cannot import protobuf and numpy (%v): run scripts/test-deps.sh (make test does)", python, err)
 	}
+	dir, addr, goAnswers := crossClientRun(t)
+	cmd := exec.Command(python, filepath.Join("..", "..", "sdk", "python", "tests", "crossclient.py"), addr, "py",
+		filepath.Join(dir, "vectors.npy"), filepath.Join(dir, "attrs.json"), filepath.Join(dir, "queries.npy"), "attrfilter")
+	compareAnswers(t, "the Python client", cmd, goAnswers)
+}
+
+// crossAnswer is one query's answer: ids and float32 distance bits.
+type crossAnswer struct {
+	IDs  []string `json:"ids"`
+	Bits []uint32 `json:"bits"`
+}
+
+// crossQueries is how many queries a cross-client test compares.
+const crossQueries = 20
+
+// crossClientRun writes the cross-client test's documents (vectors.npy,
+// attrs.json) and queries (queries.npy) into a folder, starts a weft serve
+// with the attrfilter plugin, upserts the documents with the Go SDK in one
+// request and answers the queries; it returns the folder, the server's
+// address and the Go SDK's answers.
+func crossClientRun(t *testing.T) (string, string, []crossAnswer) {
+	t.Helper()
 	dir := t.TempDir()
-	const n, dim, queries = 10_000, 16, 20
+	const n, dim, queries = 10_000, 16, crossQueries
 	r := rand.New(rand.NewPCG(71, 72))
 	vecs := make([][]float32, n)
 	attrs := make([]map[string]any, n)
@@ -78,18 +100,14 @@ func TestPythonClientMatchesGo(t *testing.T) {
 	if _, err := ns.Upsert(ctx, docs...); err != nil {
 		t.Fatal(err)
 	}
-	type answer struct {
-		IDs  []string `json:"ids"`
-		Bits []uint32 `json:"bits"`
-	}
-	var goAnswers []answer
+	var goAnswers []crossAnswer
 	for _, q := range qs {
 		resp, err := ns.Query(ctx, q, 10, weft.RecallTarget(1), weft.Filter(weft.Eq("lang", weft.String("de"))),
 			weft.UsePlugin("attrfilter", map[string]string{"attr": "n", "min": "1000"}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var a answer
+		var a crossAnswer
 		for _, res := range resp.GetResults() {
 			a.IDs = append(a.IDs, res.GetId())
 			a.Bits = append(a.Bits, math.Float32bits(res.GetDistance()))
@@ -106,28 +124,33 @@ func TestPythonClientMatchesGo(t *testing.T) {
 		goAnswers = append(goAnswers, a)
 	}
 
-	cmd := exec.Command(python, filepath.Join("..", "..", "sdk", "python", "tests", "crossclient.py"), p.addr, "py",
-		filepath.Join(dir, "vectors.npy"), filepath.Join(dir, "attrs.json"), filepath.Join(dir, "queries.npy"), "attrfilter")
+	return dir, p.addr, goAnswers
+}
+
+// compareAnswers runs another client's half of the test and checks that
+// its answers, one JSON line each, equal the Go SDK's.
+func compareAnswers(t *testing.T, who string, cmd *exec.Cmd, goAnswers []crossAnswer) {
+	t.Helper()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("the Python client: %v\n%s", err, stderr.String())
+		t.Fatalf("%s: %v\n%s", who, err, stderr.String())
 	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for i := 0; sc.Scan(); i++ {
-		var a answer
+		var a crossAnswer
 		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
-			t.Fatalf("the Python client's answer %d: %v", i, err)
+			t.Fatalf("%s's answer %d: %v", who, i, err)
 		}
 		if i >= len(goAnswers) || !slices.Equal(a.IDs, goAnswers[i].IDs) || !slices.Equal(a.Bits, goAnswers[i].Bits) {
-			t.Fatalf("query %d: Python %v, Go %v", i, a, goAnswers[min(i, len(goAnswers)-1)])
+			t.Fatalf("query %d: %s %v, Go %v", i, who, a, goAnswers[min(i, len(goAnswers)-1)])
 		}
-		if i == queries-1 {
+		if i == crossQueries-1 {
 			return
 		}
 	}
-	t.Fatalf("the Python client answered fewer than %d queries:\n%s", queries, out)
+	t.Fatalf("%s answered fewer than %d queries:\n%s", who, crossQueries, out)
 }
 
 // writeNPY writes rows as a float32 NumPy array.
