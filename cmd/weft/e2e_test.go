@@ -191,3 +191,45 @@ func TestServeObjstoreLatency(t *testing.T) {
 		t.Fatalf("a negative latency: %v\n%s", err, out)
 	}
 }
+
+// --cors.origins lets pages of the named origins call the API from a
+// browser (preflight and the call itself carry the CORS headers); other
+// origins get none; a bad origin is refused at start.
+func TestServeCORS(t *testing.T) {
+	p := startServe(t, t.TempDir(), "--cors.origins", "http://app.example, https://b.example")
+	preflight := func(origin string) http.Header {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodOptions, p.addr+"/weft.v1.QueryService/Query", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization,connect-protocol-version,content-type") // as browsers send them: sorted, lower case
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header
+	}
+	h := preflight("http://app.example")
+	if h.Get("Access-Control-Allow-Origin") != "http://app.example" || !strings.Contains(strings.ToLower(h.Get("Access-Control-Allow-Headers")), "authorization") {
+		t.Fatalf("preflight from an allowed origin: %v", h)
+	}
+	if h := preflight("http://evil.example"); h.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("preflight from another origin: %v", h)
+	}
+	req, _ := http.NewRequest(http.MethodPost, p.addr+"/weft.v1.NamespaceService/ListNamespaces", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", "https://b.example")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != "https://b.example" {
+		t.Fatalf("a call from an allowed origin: %s, %v", resp.Status, resp.Header)
+	}
+	out, err := exec.Command(weftBin, "serve", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--cors.origins", "app.example").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "want scheme://host") {
+		t.Fatalf("an origin without a scheme: %v\n%s", err, out)
+	}
+}

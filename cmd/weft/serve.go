@@ -14,7 +14,9 @@ import (
 	"strings"
 	"time"
 
+	connectcors "connectrpc.com/cors"
 	"github.com/grafana/pyroscope-go"
+	"github.com/rs/cors"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -62,6 +64,7 @@ type serveFlags struct {
 	unloadIdle      time.Duration
 	timeouts        httpTimeouts
 	tracing         tracingFlags
+	corsOrigins     []string
 }
 
 // httpTimeouts bound how long a client may take, so slow or stalled
@@ -82,6 +85,17 @@ func (c *serveFlags) register(fs *flag.FlagSet) {
 	c.pluginStore.RegisterFlags("plugins.", fs)
 	c.index.RegisterFlags("index.", fs)
 	c.tracing.register(fs)
+	fs.Func("cors.origins", "Origins whose pages may call the API from a browser (CORS), e.g. https://app.example.com (repeat the flag, or a comma-separated list; * for any). Default: none, only same-origin pages such as /console.", func(v string) error {
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+					return fmt.Errorf("origin %q: want scheme://host[:port], or *", o)
+				}
+				c.corsOrigins = append(c.corsOrigins, strings.TrimRight(o, "/"))
+			}
+		}
+		return nil
+	})
 	fs.Float64Var(&c.recallSample, "recall-sample", 0, "Share of approximate queries re-run exactly in the background to measure recall (weft_recall_sampled, GetNamespace's sampled_recall); 0 samples none.")
 	fs.Float64Var(&c.recallSampleCPU, "recall-sample-cpu", 0.05, "Share of one core the recall sampler's exact re-runs may take.")
 	fs.Float64Var(&c.recallAlarm, "recall-alarm", 0.9, "Sampled recall under which a namespace's alarm fires (weft_recall_alarm and a log line); a namespace's default recall_target overrides it; 0: none.")
@@ -221,7 +235,7 @@ func runServe(ctx context.Context, r role, args []string, stderr io.Writer) erro
 		}
 		defer stop()
 	}
-	return serveListener(ctx, "weft "+string(r), ln, mux, tlsCfg, c.timeouts, c.shutdownTimeout, log, "bucket", p.where)
+	return serveListener(ctx, "weft "+string(r), ln, withCORS(mux, c.corsOrigins), tlsCfg, c.timeouts, c.shutdownTimeout, log, "bucket", p.where)
 }
 
 // process is what every role's process sets up first: its logger, its
@@ -319,6 +333,21 @@ func startProfiling(c serveFlags, log *slog.Logger) (func(), error) {
 	}
 	log.Info("continuous profiling on", "url", c.pyroscopeURL, "app", c.pyroscopeApp)
 	return func() { _ = prof.Stop() }, nil
+}
+
+// withCORS answers browsers' CORS requests for origins, with the headers
+// Connect, gRPC-web and API keys need; h alone without origins.
+func withCORS(h http.Handler, origins []string) http.Handler {
+	if len(origins) == 0 {
+		return h
+	}
+	return cors.New(cors.Options{
+		AllowedOrigins: origins,
+		AllowedMethods: connectcors.AllowedMethods(),
+		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization"),
+		ExposedHeaders: connectcors.ExposedHeaders(),
+		MaxAge:         7200,
+	}).Handler(h)
 }
 
 // opsMux is a mux with /metrics, /healthz and /readyz (ready checks the
