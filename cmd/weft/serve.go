@@ -16,10 +16,10 @@ import (
 
 	connectcors "connectrpc.com/cors"
 	"github.com/grafana/pyroscope-go"
-	"github.com/rs/cors"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/cors"
 
 	"github.com/weftdb/weft/auth"
 	"github.com/weftdb/weft/cache"
