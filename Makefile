@@ -73,8 +73,14 @@ test-python: ## install the Python client offline into a venv (Debian's packages
 	rm -rf sdk/python/build sdk/python/*.egg-info
 	cd .cache && WEFT_BIN=$(CURDIR)/.cache/weft-py WEFT_TEST_INSTALLED=1 pyvenv/bin/python -m pytest -q -p no:cacheprovider ../sdk/python/tests
 
+.PHONY: console
+console: ts-deps ## type-check the web console and bundle console/web/app.js (committed, embedded in the binary)
+	sdk/ts/node_modules/.bin/tsc -p console
+	sdk/ts/node_modules/.bin/esbuild console/src/app.ts --bundle --format=esm --target=es2020 --minify --legal-comments=none --log-level=warning --outfile=console/web/app.js
+
 .PHONY: test-ts
-test-ts: ts-deps ## the TypeScript client: build, node's test runner against a real weft serve (Connect, gRPC, gRPC-web), the cross-client test against the Go SDK
+test-ts: ts-deps console ## the TypeScript client and the console: build, node's test runner against a real weft serve (Connect, gRPC, gRPC-web), the cross-client test against the Go SDK, the console in headless Chromium
+	@test -z "$$(git status --porcelain -- console/web)" || { git status --porcelain -- console/web; echo "console/web/app.js is stale: run make console and commit"; exit 1; }
 	cd sdk/ts && npm run --silent build
 	$(GO) build -o .cache/weft-ts ./cmd/weft
 	cd sdk/ts && WEFT_BIN=$(CURDIR)/.cache/weft-ts node --test test/*.test.mjs

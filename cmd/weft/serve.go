@@ -23,6 +23,7 @@ import (
 
 	"github.com/weftdb/weft/auth"
 	"github.com/weftdb/weft/cache"
+	"github.com/weftdb/weft/console"
 	"github.com/weftdb/weft/fabric"
 	"github.com/weftdb/weft/objstore"
 	"github.com/weftdb/weft/plugins"
@@ -65,6 +66,7 @@ type serveFlags struct {
 	timeouts        httpTimeouts
 	tracing         tracingFlags
 	corsOrigins     []string
+	console         bool
 }
 
 // httpTimeouts bound how long a client may take, so slow or stalled
@@ -85,6 +87,7 @@ func (c *serveFlags) register(fs *flag.FlagSet) {
 	c.pluginStore.RegisterFlags("plugins.", fs)
 	c.index.RegisterFlags("index.", fs)
 	c.tracing.register(fs)
+	fs.BoolVar(&c.console, "console", true, "Serve the web console at /console (namespaces, a query playground, plugins, live latency); weft worker never does.")
 	fs.Func("cors.origins", "Origins whose pages may call the API from a browser (CORS), e.g. https://app.example.com (repeat the flag, or a comma-separated list; * for any). Default: none, only same-origin pages such as /console.", func(v string) error {
 		for _, o := range strings.Split(v, ",") {
 			if o = strings.TrimSpace(o); o != "" {
@@ -228,6 +231,9 @@ func runServe(ctx context.Context, r role, args []string, stderr io.Writer) erro
 	}
 	mux := opsMux(reg, srv.Ready, metricsKeys, log)
 	srv.Handle(mux)
+	if c.console && r != roleWorker {
+		console.Handle(mux)
+	}
 	if r == roleWorker { // fabrics find it by its heartbeats from now on
 		stop, err := cl.startHeartbeat(ctx, bucket, ln.Addr().String(), tlsCfg != nil, log)
 		if err != nil {

@@ -8,6 +8,7 @@ import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/conn
 
 import { DocumentService } from "./gen/weft/v1/document_pb.js";
 import { NamespaceService, NamespaceSchema, type GetNamespaceResponse, type Namespace } from "./gen/weft/v1/namespace_pb.js";
+import { PluginService } from "./gen/weft/v1/plugin_pb.js";
 import { Consistency, QueryService, type QueryStats } from "./gen/weft/v1/query_pb.js";
 import {
   AttributeType,
@@ -70,6 +71,7 @@ export class Weft {
   readonly namespaces: Client<typeof NamespaceService>;
   readonly documents: Client<typeof DocumentService>;
   readonly queries: Client<typeof QueryService>;
+  readonly plugins: Client<typeof PluginService>;
   private readonly timeoutMs: number;
   private readonly retries: number;
 
@@ -77,6 +79,7 @@ export class Weft {
     this.namespaces = createClient(NamespaceService, transport);
     this.documents = createClient(DocumentService, transport);
     this.queries = createClient(QueryService, transport);
+    this.plugins = createClient(PluginService, transport);
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.retries = opts.retries ?? 2;
   }
