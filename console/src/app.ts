@@ -12,7 +12,10 @@ let selected = "";
 
 function client(): Weft {
   const key = sessionStorage.getItem("weft-api-key") ?? "";
-  return connectWeb(location.origin, { apiKey: key || undefined, timeoutMs: 15_000 });
+  const c = connectWeb(location.origin, { apiKey: key || undefined, timeoutMs: 15_000 });
+  // The page's client, for the browser's developer console (and tests).
+  (window as unknown as { weft: Weft }).weft = c;
+  return c;
 }
 
 function status(text: string) {

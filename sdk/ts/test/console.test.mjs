@@ -91,3 +91,43 @@ test("the console shows namespaces and runs a query by clicking", async () => {
   await page.locator("#query-error", { hasText: "no document" }).waitFor();
   assert.deepEqual(errors, []);
 });
+
+// The TypeScript client in the browser (the console's, window.weft, over
+// Connect with fetch) creates a namespace, upserts 10,000 documents in one
+// request and runs queries with a filter and a plugin; the Node client's
+// answers to the same requests have the same ids and the same float32
+// distances (and the Node client's equal the Go SDK's: cmd/weft
+// TestTypeScriptClientMatchesGo).
+test("the client in the browser answers as the Node client does", async () => {
+  const own = await startServer(); // a plugin registry of its own
+  after(() => own.stop());
+  const page = await browser.newPage();
+  await page.goto(own.addr + "/console/");
+  await page.waitForFunction(() => window.weft !== undefined);
+  const queries = [];
+  for (let i = 0; i < 10; i++) queries.push(Array.from({ length: 16 }, (_, j) => Math.sin(i * 16 + j)));
+  const wasm = readFileSync(new URL("../../../examples/plugins/attrfilter/go/attrfilter.wasm", import.meta.url));
+  await connectNode(own.addr).plugins.registerPlugin({ name: "attrfilter", wasm, deadlineMs: 100 });
+  const request = { topK: 10, recallTarget: 1, filter: { eq: { attribute: "lang", value: { stringValue: "de" } } }, plugins: [{ name: "attrfilter", params: { attr: "n", min: "1000" } }] };
+  const inBrowser = await page.evaluate(async ({ queries, request }) => {
+    const w = window.weft;
+    await w.createNamespace("browser", { dimension: 16, metric: "l2" });
+    const docs = [];
+    for (let i = 0; i < 10_000; i++) {
+      docs.push({ id: `d${i}`, vector: Float32Array.from({ length: 16 }, (_, j) => Math.cos(i * 16 + j)), attributes: { lang: ["en", "de", "fr"][i % 3], n: i } });
+    }
+    await w.namespace("browser").upsert(docs);
+    const out = [];
+    for (const q of queries) {
+      const a = await w.namespace("browser").query(q, request);
+      out.push(a.results.map((r) => [r.id, r.distance]));
+    }
+    return out;
+  }, { queries, request });
+  const weft = connectNode(own.addr);
+  for (const [i, q] of queries.entries()) {
+    const a = await weft.namespace("browser").query(q, request);
+    assert.equal(a.results.length, 10);
+    assert.deepEqual(inBrowser[i], a.results.map((r) => [r.id, r.distance]), `query ${i}`);
+  }
+});
