@@ -16,8 +16,8 @@ import (
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 )
 
-// Tenant groups: 1,000 tenants in one namespace with a shard key fold into
-// 12 segments by tenant group; a query that pins the key (eq, in, under
+// Tenant groups: 1,000 tenants (5 documents each) in one namespace with a
+// shard key fold into 12 segments by tenant group; a query that pins the key (eq, in, under
 // and) searches only its tenants' segments (stats, explain), on one server
 // and through a fabric of workers, and returns exactly the tenant's
 // brute-force top k. An idle namespace is not re-partitioned again and
@@ -28,11 +28,11 @@ func TestTenantGroups(t *testing.T) {
 	bucket := objstore.NewInMemory()
 	w := startWorker(t, bucket)
 	cfg := eagerIndex
-	cfg.ShardRows, cfg.Idle = 2000, 300*time.Millisecond
+	cfg.ShardRows, cfg.Idle = 500, 300*time.Millisecond
 	c := serveFabric(t, fabric.Config{Bucket: bucket, Index: cfg, WriteLease: testLease})
 	fab := serveFabric(t, fabric.Config{Bucket: bucket, Index: fabric.IndexConfig{Disabled: true, Idle: 20 * time.Millisecond}, WriteLease: testLease,
 		Cluster: fabric.ClusterConfig{Members: fabric.StaticMembers{w.hs.URL}}})
-	const dim, tenants, perTenant = 8, 1000, 20
+	const dim, tenants, perTenant = 8, 1000, 5
 	if _, err := c.ns.CreateNamespace(ctx, connect.NewRequest(&weftv1.CreateNamespaceRequest{
 		Namespace: &weftv1.Namespace{Name: "mt", Dimension: dim, Metric: weftv1.Metric_METRIC_L2, ShardKey: "tenant"}})); err != nil {
 		t.Fatal(err)
@@ -51,11 +51,10 @@ func TestTenantGroups(t *testing.T) {
 		byTenant[tenant][d.Id] = d
 		docs = append(docs, d)
 	}
-	upsert(t, c, "mt", docs[:10000]) // the limit of one request; the fold waits for a pause
-	upsert(t, c, "mt", docs[10000:])
+	upsert(t, c, "mt", docs) // one request: one fold
 	st := waitIndexed(t, c, "mt")
 	if st.GetSegments() != 12 {
-		t.Fatalf("%d segments: want 12 tenant groups (⌈1.2·20,000/2,000⌉)", st.GetSegments())
+		t.Fatalf("%d segments: want 12 tenant groups (⌈1.2·5,000/500⌉)", st.GetSegments())
 	}
 	v := newestManifest(t, bucket, "mt").GetVersion()
 	for _, ref := range newestManifest(t, bucket, "mt").GetSegments() {
