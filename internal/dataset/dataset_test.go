@@ -275,6 +275,7 @@ func TestFormatOf(t *testing.T) {
 	for path, want := range map[string]Format{
 		"d/base.fvecs": Fvecs, "base.fvecs.gz": Fvecs, "gt.IVECS": Ivecs, "docs.jsonl": JSONL, "docs.ndjson.gz": JSONL,
 		"t10k-images-idx3-ubyte": IDX, "train-images-idx3-ubyte.gz": IDX, "x.idx": IDX, "weird.gz": IDX,
+		"emb.parquet": Parquet, "EMB.PQ": Parquet,
 	} {
 		if got, err := FormatOf(path); err != nil || got != want {
 			t.Errorf("FormatOf(%q) = %q, %v; want %q", path, got, err, want)
@@ -286,8 +287,11 @@ func TestFormatOf(t *testing.T) {
 	if f, err := ParseFormat("FVECS"); err != nil || f != Fvecs {
 		t.Error(f, err)
 	}
-	if _, err := ParseFormat("parquet"); err == nil {
-		t.Error("ParseFormat(parquet) succeeded")
+	if f, err := ParseFormat("parquet"); err != nil || f != Parquet {
+		t.Error(f, err)
+	}
+	if _, err := ParseFormat("csv"); err == nil {
+		t.Error("ParseFormat(csv) succeeded")
 	}
 }
 
