@@ -253,18 +253,17 @@ func TestColdQueryPassesLeaseRenewals(t *testing.T) {
 	}
 }
 
-// segmentObjects returns the names of namespace ns's segment objects.
+// segmentObjects returns the names of the segment objects of namespace ns's
+// newest manifest.
 func segmentObjects(t *testing.T, bucket objstore.Bucket, ns string) []string {
 	t.Helper()
-	names, err := bucket.List(t.Context(), objstore.NamespacePrefix(ns))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The newest manifest's: an earlier fold's segment may still be in the
+	// bucket, waiting for the grace period.
+	man := newestManifest(t, bucket, ns)
+	gen := objstore.Generation{Namespace: ns, ID: man.GetGeneration()}
 	var segs []string
-	for _, n := range names {
-		if strings.Contains(n, "/segments/") {
-			segs = append(segs, n)
-		}
+	for _, ref := range man.GetSegments() {
+		segs = append(segs, gen.SegmentKey(ref.GetId()))
 	}
 	if len(segs) == 0 {
 		t.Fatalf("namespace %s has no segment", ns)
