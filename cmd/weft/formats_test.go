@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
-	"fmt"
-	"math"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -29,32 +25,22 @@ func TestImportFormatsAgreeOnFashionMNIST(t *testing.T) {
 	dim := len(train[0])
 
 	// The .npy: a float32 array, rows × 784.
-	hdr := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", len(train), dim)
-	for (10+len(hdr)+1)%64 != 0 {
-		hdr += " "
-	}
-	hdr += "\n"
-	npy := append([]byte("\x93NUMPY\x01\x00"), byte(len(hdr)), byte(len(hdr)>>8))
-	npy = append(npy, hdr...)
-	for _, img := range train {
-		for _, px := range img {
-			npy = binary.LittleEndian.AppendUint32(npy, math.Float32bits(float32(px)))
+	rows32 := make([][]float32, len(train))
+	for i, img := range train {
+		rows32[i] = make([]float32, dim)
+		for j, px := range img {
+			rows32[i][j] = float32(px)
 		}
 	}
 	npyPath := filepath.Join(dir, "fashion.npy")
-	if err := os.WriteFile(npyPath, npy, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeNPY(t, npyPath, rows32)
 	// The Parquet file: one list<float> column, no ids (row numbers).
 	type image struct {
 		Pixels []float32 `parquet:"pixels,list"`
 	}
 	rows := make([]image, len(train))
-	for i, img := range train {
-		rows[i].Pixels = make([]float32, dim)
-		for j, px := range img {
-			rows[i].Pixels[j] = float32(px)
-		}
+	for i := range train {
+		rows[i].Pixels = rows32[i]
 	}
 	pqPath := filepath.Join(dir, "fashion.parquet")
 	if err := parquet.WriteFile(pqPath, rows); err != nil {
