@@ -56,11 +56,7 @@ var errNotCold = errors.New("not answerable cold")
 // (and starts the load when nothing did); ok is false when the query must
 // wait for the load instead.
 func (s *Server) coldQuery(ctx context.Context, m *weftv1.QueryRequest) (resp *weftv1.QueryResponse, ok bool, err error) {
-	if !s.coldQueries || m.GetFilter() != nil || len(m.GetPlugins()) > 0 || m.GetIncludeVectors() ||
-		m.GetIncludeAttributes() || m.GetExplain() || m.GetExplainExact() || m.GetSearch().GetRecallTarget() >= 1 {
-		return nil, false, nil
-	}
-	if validNamespaceName(m.GetNamespace()) != nil || !s.loading(m.GetNamespace()) {
+	if !s.answersCold(m) {
 		return nil, false, nil
 	}
 	resp, err = s.answerCold(ctx, m)
@@ -68,6 +64,18 @@ func (s *Server) coldQuery(ctx context.Context, m *weftv1.QueryRequest) (resp *w
 		return nil, false, nil
 	}
 	return resp, true, err
+}
+
+// answersCold reports whether query m may be answered cold: this server
+// answers cold queries, m asks for nothing but ids and distances of an
+// approximate search, and its namespace is still loading (the load is
+// started if nothing did).
+func (s *Server) answersCold(m *weftv1.QueryRequest) bool {
+	if !s.coldQueries || m.GetFilter() != nil || len(m.GetPlugins()) > 0 || m.GetIncludeVectors() ||
+		m.GetIncludeAttributes() || m.GetExplain() || m.GetExplainExact() || m.GetSearch().GetRecallTarget() >= 1 {
+		return false
+	}
+	return validNamespaceName(m.GetNamespace()) == nil && s.loading(m.GetNamespace())
 }
 
 // loading reports whether namespace name is not yet in memory, and
@@ -253,15 +261,11 @@ func (s *Server) searchCold(ctx context.Context, req coldRequest) (*coldAnswer, 
 // coldShards answers a shard request from the bucket when its namespace
 // is still loading in this worker (a worker scaled from zero), as
 // coldQuery does a query; ok is false when it must wait for the load.
-func (s *Server) coldShards(ctx context.Context, m *workerv1.SearchShardsRequest) (resp *workerv1.SearchShardsResponse, ok bool, err error) {
-	if !s.coldQueries || m.GetFilter() != nil || len(m.GetPlugins()) > 0 || m.GetIncludeVectors() ||
-		m.GetIncludeAttributes() || m.GetExplain() || m.GetSearch().GetRecallTarget() >= 1 {
+// q is the shard request's query (shardQuery).
+func (s *Server) coldShards(ctx context.Context, m *workerv1.SearchShardsRequest, q *weftv1.QueryRequest) (resp *workerv1.SearchShardsResponse, ok bool, err error) {
+	if !s.answersCold(q) {
 		return nil, false, nil
 	}
-	if validNamespaceName(m.GetNamespace()) != nil || !s.loading(m.GetNamespace()) {
-		return nil, false, nil
-	}
-	q := &weftv1.QueryRequest{Namespace: m.GetNamespace(), Vector: m.GetVector(), TopK: m.GetTopK(), Search: m.GetSearch(), Consistency: m.GetConsistency()}
 	a, err := s.searchCold(ctx, coldRequest{query: q, shards: m.GetShardIds(), version: m.GetManifestVersion()})
 	if errors.Is(err, errNotCold) || (err == nil && a.stats.GetWalSequence() < m.GetMinWalSequence()) {
 		return nil, false, nil

@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 	workerv1 "github.com/weftdb/weft/proto/gen/weft/worker/v1"
@@ -50,6 +52,15 @@ type fanTally struct {
 	explains        []*weftv1.ShardExplain
 	fatal           error  // a worker's answer that is the query's (bad input)
 	walSequence     uint64 // the newest state a worker searched
+}
+
+// fail records shards no worker could search, and why.
+func (t *fanTally) fail(shards []string, why error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, id := range shards {
+		t.failed[id] = why
+	}
 }
 
 func (t *fanTally) add(w *worker, resp *workerv1.SearchShardsResponse) {
@@ -100,7 +111,7 @@ func (s *Server) fanOut(ctx context.Context, m *weftv1.QueryRequest, authorizati
 		}
 		tally := &fanTally{failed: map[string]error{}, workers: map[string]bool{}}
 		for _, f := range failedHere { // segments the fabric itself could not read: no route knows them
-			tally.failed[f.Key[strings.LastIndexByte(f.Key, '/')+1:]] = f.Err
+			tally.failed[f.ID()] = f.Err
 		}
 		first, later := wave(routes, opts.NProbe)
 		if strong {
@@ -128,7 +139,7 @@ func (s *Server) fanOut(ctx context.Context, m *weftv1.QueryRequest, authorizati
 		if tally.newerManifest > version && attempt == 0 {
 			// Some worker serves a newer manifest (a compaction): route
 			// again on it rather than call its shards failed.
-			if err := s.adoptVersion(ctx, ns, tally.newerManifest); err != nil {
+			if err := s.adopt(ctx, ns, tally.newerManifest); err != nil {
 				return nil, err
 			}
 			continue
@@ -182,18 +193,17 @@ func (s *Server) searchWave(ctx context.Context, name string, req *workerv1.Sear
 		return
 	}
 	members := s.pool.current()
-	if len(members) == 0 {
-		for _, id := range shards {
-			tally.failed[id] = errors.New("no workers are known (check the fabric's --workers)")
-		}
-		return
-	}
+	groups, left := s.assign(name, members, shards, nil)
+	tally.fail(left, errNoWorkers)
 	var wg sync.WaitGroup
-	for w, ids := range s.assign(name, members, shards, nil) {
-		wg.Go(func() { s.searchOn(ctx, name, req, w, ids, members, map[*worker]bool{}, authorization, tally) })
+	for w, ids := range groups {
+		wg.Go(func() { s.searchOn(ctx, name, req, w, ids, members, nil, authorization, tally) })
 	}
 	wg.Wait()
 }
+
+// errNoWorkers is why shards fail when the membership lists no worker.
+var errNoWorkers = errors.New("no workers are known (check the fabric's --workers)")
 
 // shardKey is the rendezvous key of a shard: segment ids are unique, the
 // WAL tail is one per namespace.
@@ -205,11 +215,12 @@ func shardKey(name, shard string) string {
 }
 
 // assign groups shards by the first worker of each one's rendezvous order
-// that tried does not hold; a hot shard's first assignments alternate
-// between its first two workers (ClusterConfig.HotShardRate).
-func (s *Server) assign(name string, members []*worker, shards []string, tried map[*worker]bool) map[*worker][]string {
+// that tried does not hold, and returns the shards left with no such
+// worker; a hot shard's first assignments alternate between its first two
+// workers (ClusterConfig.HotShardRate).
+func (s *Server) assign(name string, members []*worker, shards []string, tried map[*worker]bool) (groups map[*worker][]string, left []string) {
 	now := time.Now()
-	groups := map[*worker][]string{}
+	groups = map[*worker][]string{}
 	for _, id := range shards {
 		key := shardKey(name, id)
 		order := rank(members, key, now)
@@ -218,21 +229,24 @@ func (s *Server) assign(name string, members []*worker, shards []string, tried m
 				order = order[n%2:] // a hot shard: its first two workers in turn
 			}
 		}
-		for _, w := range order {
-			if !tried[w] {
-				groups[w] = append(groups[w], id)
-				break
-			}
+		i := slices.IndexFunc(order, func(w *worker) bool { return !tried[w] })
+		if i < 0 {
+			left = append(left, id)
+			continue
 		}
+		groups[order[i]] = append(groups[order[i]], id)
 	}
-	return groups
+	return groups, left
 }
 
 // searchOn searches ids on w, hedged on the next worker when w is slow;
 // what neither searched goes to the workers after them (tried holds
 // those asked already, for this branch of the retry).
 func (s *Server) searchOn(ctx context.Context, name string, base *workerv1.SearchShardsRequest, w *worker, ids []string, members []*worker, tried map[*worker]bool, authorization string, tally *fanTally) {
-	tried = cloneTried(tried)
+	tried = maps.Clone(tried) // this branch's own: its retries must not see a sibling's
+	if tried == nil {
+		tried = map[*worker]bool{}
+	}
 	tried[w] = true
 	type answer struct {
 		w    *worker
@@ -305,38 +319,16 @@ func (s *Server) searchOn(ctx context.Context, name string, base *workerv1.Searc
 	if len(retry) == 0 {
 		return
 	}
-	groups := s.assign(name, members, retry, tried)
+	groups, left := s.assign(name, members, retry, tried)
+	tally.fail(left, lastErr)
 	tally.mu.Lock()
-	for _, id := range retry {
-		if !slices.ContainsFunc(mapsValues(groups), func(g []string) bool { return slices.Contains(g, id) }) {
-			tally.failed[id] = lastErr
-		}
-	}
-	if len(groups) > 0 {
-		tally.retries += uint32(len(groups))
-	}
+	tally.retries += uint32(len(groups))
 	tally.mu.Unlock()
 	var wg sync.WaitGroup
 	for w2, ids2 := range groups {
 		wg.Go(func() { s.searchOn(ctx, name, base, w2, ids2, members, tried, authorization, tally) })
 	}
 	wg.Wait()
-}
-
-func mapsValues(m map[*worker][]string) [][]string {
-	out := make([][]string, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
-}
-
-func cloneTried(t map[*worker]bool) map[*worker]bool {
-	out := make(map[*worker]bool, len(t)+1)
-	for w := range t {
-		out[w] = true
-	}
-	return out
 }
 
 // next is the worker a hedge of ids goes to: the first of their first
@@ -353,10 +345,9 @@ func (s *Server) next(name string, members []*worker, ids []string, tried map[*w
 // shardRequest is base for shards ids: a message of its own per request,
 // since the transport may still read one when a hedge's twin answers.
 func shardRequest(base *workerv1.SearchShardsRequest, ids []string) *workerv1.SearchShardsRequest {
-	return &workerv1.SearchShardsRequest{Namespace: base.GetNamespace(), ManifestVersion: base.GetManifestVersion(), ShardIds: ids,
-		Vector: base.GetVector(), TopK: base.GetTopK(), Filter: base.GetFilter(), Search: base.GetSearch(),
-		IncludeVectors: base.GetIncludeVectors(), Plugins: base.GetPlugins(), Consistency: base.GetConsistency(),
-		Explain: base.GetExplain(), MinWalSequence: base.GetMinWalSequence(), IncludeAttributes: base.GetIncludeAttributes()}
+	req := proto.CloneOf(base)
+	req.ShardIds = ids
+	return req
 }
 
 // callWorker sends one shard request, bounded by the shard timeout.
@@ -404,8 +395,9 @@ func (s *Server) fanAnswer(m *weftv1.QueryRequest, ns *namespace, tally *fanTall
 		}
 		stats.ShardsFailed, stats.FailedShardIds = uint32(len(ids)), ids
 	}
-	// Nearest first; an id two workers both returned (a hedge, a retry
-	// after a partial answer) counts once.
+	// Nearest first; an id found in two shards counts once (a worker that
+	// applied fewer WAL entries than another may still hold a row the
+	// other's tail replaced).
 	cs := tally.candidates
 	slices.SortStableFunc(cs, func(a, b *workerv1.Candidate) int { return cmp.Compare(a.GetDistance(), b.GetDistance()) })
 	seen := make(map[string]bool, len(cs))
@@ -437,30 +429,13 @@ func (s *Server) fanAnswer(m *weftv1.QueryRequest, ns *namespace, tally *fanTall
 	return &weftv1.QueryResponse{Results: results, Stats: stats, Explain: explain}, nil
 }
 
-// adoptVersion serves manifest version v or a newer one, published
-// elsewhere, unless it serves one already.
-func (s *Server) adoptVersion(ctx context.Context, ns *namespace, v uint64) error {
-	ns.walMu.Lock()
-	defer ns.walMu.Unlock()
-	if ns.deleted.Load() || ns.manifest.Load().GetVersion() >= v {
-		return nil
-	}
-	return s.adoptAndCatchUpLocked(ctx, ns)
-}
-
 // walHead is the namespace's last WAL entry for a STRONG query: known here
 // while this process holds the write lease; else asked of the process that
 // does (WalHead: one call inside the cluster instead of a bucket request);
 // else learned from the bucket (refresh).
 func (s *Server) walHead(ctx context.Context, ns *namespace, authorization string) (uint64, error) {
-	applied := func() uint64 {
-		st := ns.state()
-		st.RLock()
-		defer st.RUnlock()
-		return st.Applied
-	}
 	if ns.holdsLease() {
-		return applied(), nil
+		return ns.applied(), nil
 	}
 	if lh := ns.holder.Load(); lh != nil && time.Now().Before(lh.until) && lh.url != s.advertise {
 		r := connect.NewRequest(&workerv1.WalHeadRequest{Namespace: ns.name})
@@ -468,14 +443,14 @@ func (s *Server) walHead(ctx context.Context, ns *namespace, authorization strin
 			r.Header().Set("Authorization", authorization)
 		}
 		hctx, cancel := context.WithTimeout(ctx, s.pool.cfg.ShardTimeout)
-		resp, err := workerv1connect.NewWorkerServiceClient(s.forwardTo, lh.url, s.clientOpts...).WalHead(hctx, r)
+		resp, err := workerv1connect.NewWorkerServiceClient(s.peers, lh.url, s.clientOpts...).WalHead(hctx, r)
 		cancel()
 		if err == nil && resp.Msg.GetHoldsLease() {
-			return max(resp.Msg.GetWalSequence(), applied()), nil
+			return max(resp.Msg.GetWalSequence(), ns.applied()), nil
 		}
 	}
 	if err := s.refresh(ctx, ns); err != nil {
 		return 0, err
 	}
-	return applied(), nil
+	return ns.applied(), nil
 }

@@ -9,7 +9,6 @@ import (
 
 	"connectrpc.com/connect"
 
-	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 	"github.com/weftdb/weft/proto/gen/weft/v1/weftv1connect"
 )
 
@@ -41,19 +40,25 @@ func (s *Server) holderFor(ctx context.Context, ns *namespace, h http.Header) (w
 	if lh == nil || lh.url == s.advertise || time.Now().After(lh.until) {
 		return nil, false
 	}
-	return weftv1connect.NewDocumentServiceClient(s.forwardTo, lh.url, s.clientOpts...), true
+	return weftv1connect.NewDocumentServiceClient(s.peers, lh.url, s.clientOpts...), true
 }
 
-// forward sends a write to the lease holder. ok is false when it could
-// not be delivered (the holder is gone): the caller writes it itself.
-func forward[Req, Resp any](ctx context.Context, s *Server, from http.Header, req *Req,
-	call func(context.Context, *connect.Request[Req]) (*connect.Response[Resp], error)) (resp *connect.Response[Resp], ok bool, err error) {
-	r := connect.NewRequest(req)
-	if a := from.Get("Authorization"); a != "" {
+// forward sends write req to ns's lease holder, when another process
+// holds the lease, with method (a DocumentServiceClient method) and the
+// caller's key. ok is false when there is no holder or it could not be
+// reached: the caller writes it itself.
+func forward[Req, Resp any](ctx context.Context, s *Server, ns *namespace, req *connect.Request[Req],
+	method func(weftv1connect.DocumentServiceClient, context.Context, *connect.Request[Req]) (*connect.Response[Resp], error)) (resp *connect.Response[Resp], ok bool, err error) {
+	holder, ok := s.holderFor(ctx, ns, req.Header())
+	if !ok {
+		return nil, false, nil
+	}
+	r := connect.NewRequest(req.Msg)
+	if a := req.Header().Get("Authorization"); a != "" {
 		r.Header().Set("Authorization", a)
 	}
 	r.Header().Set(forwardedHeader, s.id)
-	resp, err = call(ctx, r)
+	resp, err = method(holder, ctx, r)
 	// Only a holder that could not be dialled surely did not take the
 	// write: any other failure is the caller's to retry, since writing it
 	// here too could store it twice (documents whose ids the server makes).
@@ -66,31 +71,4 @@ func forward[Req, Resp any](ctx context.Context, s *Server, from http.Header, re
 		resp.Header().Set(forwardedHeader, s.id)
 	}
 	return resp, true, err
-}
-
-// forwardUpsert forwards req to ns's lease holder when there is one.
-func (s *Server) forwardUpsert(ctx context.Context, ns *namespace, req *connect.Request[weftv1.UpsertRequest]) (*connect.Response[weftv1.UpsertResponse], bool, error) {
-	c, ok := s.holderFor(ctx, ns, req.Header())
-	if !ok {
-		return nil, false, nil
-	}
-	return forward(ctx, s, req.Header(), req.Msg, c.Upsert)
-}
-
-// forwardDelete forwards req to ns's lease holder when there is one.
-func (s *Server) forwardDelete(ctx context.Context, ns *namespace, req *connect.Request[weftv1.DeleteRequest]) (*connect.Response[weftv1.DeleteResponse], bool, error) {
-	c, ok := s.holderFor(ctx, ns, req.Header())
-	if !ok {
-		return nil, false, nil
-	}
-	return forward(ctx, s, req.Header(), req.Msg, c.Delete)
-}
-
-// forwardUpdate forwards req to ns's lease holder when there is one.
-func (s *Server) forwardUpdate(ctx context.Context, ns *namespace, req *connect.Request[weftv1.UpdateAttributesRequest]) (*connect.Response[weftv1.UpdateAttributesResponse], bool, error) {
-	c, ok := s.holderFor(ctx, ns, req.Header())
-	if !ok {
-		return nil, false, nil
-	}
-	return forward(ctx, s, req.Header(), req.Msg, c.UpdateAttributes)
 }

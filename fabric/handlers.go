@@ -10,6 +10,7 @@ import (
 
 	storagev1 "github.com/weftdb/weft/proto/gen/weft/storage/v1"
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
+	"github.com/weftdb/weft/proto/gen/weft/v1/weftv1connect"
 )
 
 // namespaceService implements weftv1connect.NamespaceServiceHandler.
@@ -78,7 +79,7 @@ func (h documentService) Upsert(ctx context.Context, req *connect.Request[weftv1
 	if err := validUpsert(ns, docs); err != nil {
 		return nil, err
 	}
-	if resp, ok, err := h.s.forwardUpsert(ctx, ns, req); ok {
+	if resp, ok, err := forward(ctx, h.s, ns, req, weftv1connect.DocumentServiceClient.Upsert); ok {
 		return resp, err
 	}
 	ids := make([]string, len(docs))
@@ -174,7 +175,7 @@ func (h documentService) Delete(ctx context.Context, req *connect.Request[weftv1
 	default:
 		return nil, invalid("delete-empty", "set ids or filter: a delete must say what to delete")
 	}
-	if resp, ok, err := h.s.forwardDelete(ctx, ns, req); ok {
+	if resp, ok, err := forward(ctx, h.s, ns, req, weftv1connect.DocumentServiceClient.Delete); ok {
 		return resp, err
 	}
 	seq, result, err := h.s.write(ctx, ns, op, nil)
@@ -257,7 +258,7 @@ func (h documentService) UpdateAttributes(ctx context.Context, req *connect.Requ
 			}
 		}
 	}
-	if resp, ok, err := h.s.forwardUpdate(ctx, ns, req); ok {
+	if resp, ok, err := forward(ctx, h.s, ns, req, weftv1connect.DocumentServiceClient.UpdateAttributes); ok {
 		return resp, err
 	}
 	op := &storagev1.WALOp{Op: &storagev1.WALOp_UpdateAttributes{UpdateAttributes: &storagev1.UpdateAttributesOp{Updates: updates}}}

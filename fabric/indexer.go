@@ -146,7 +146,7 @@ func (s *Server) followManifests(ctx context.Context, ns *namespace) {
 		if err == nil && v > ns.manifest.Load().GetVersion() {
 			wctx, cancel := context.WithTimeout(ctx, 10*s.bucketTimeout)
 			s.prewarm(wctx, ns)
-			err = s.adopt(wctx, ns)
+			err = s.adopt(wctx, ns, v)
 			cancel()
 		}
 		if err != nil && ctx.Err() == nil && !generationClosed(err) {
@@ -425,7 +425,7 @@ func (s *Server) fold(ctx context.Context, ns *namespace, all bool) error {
 	if v, err := ns.manifests.Head(ctx); err != nil {
 		return err
 	} else if v > cur.GetVersion() {
-		return s.adopt(ctx, ns)
+		return s.adopt(ctx, ns, v)
 	}
 	st := ns.state()
 	st.RLock()
@@ -544,11 +544,13 @@ func segmentRef(g *workers.Segment) *storagev1.SegmentRef {
 		Centroid: g.Centroid, Radius: g.Radius, IvfList: g.List, NavBytes: uint64(g.NavBytes), TenantGroup: g.Group, TenantGroups: g.Groups}
 }
 
-// adopt serves the newest manifest in the bucket, published elsewhere.
-func (s *Server) adopt(ctx context.Context, ns *namespace) error {
+// adopt serves the newest manifest in the bucket, published elsewhere,
+// unless the one served is version v or newer already (another caller
+// adopted it meanwhile).
+func (s *Server) adopt(ctx context.Context, ns *namespace, v uint64) error {
 	ns.walMu.Lock()
 	defer ns.walMu.Unlock()
-	if ns.deleted.Load() {
+	if ns.deleted.Load() || ns.manifest.Load().GetVersion() >= v {
 		return nil
 	}
 	return s.adoptAndCatchUpLocked(ctx, ns)

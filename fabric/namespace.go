@@ -105,6 +105,15 @@ type appliedBatch struct {
 
 func (ns *namespace) state() *workers.State { return ns.st.Load() }
 
+// applied is the last WAL entry the served state applied. A writer,
+// holding walMu, may be applying: it is read under the state's lock.
+func (ns *namespace) applied() uint64 {
+	st := ns.state()
+	st.RLock()
+	defer st.RUnlock()
+	return st.Applied
+}
+
 func (ns *namespace) config() (*weftv1.Namespace, map[string]weftv1.AttributeType) {
 	ns.metaMu.RLock()
 	defer ns.metaMu.RUnlock()
@@ -638,10 +647,7 @@ func (s *Server) refresh(ctx context.Context, ns *namespace) error {
 		}
 		return nil
 	}
-	st := ns.state()
-	st.RLock() // a writer, holding walMu, may be applying
-	next := st.Applied + 1
-	st.RUnlock()
+	next := ns.applied() + 1
 	ok, err := ns.wal.Exists(ctx, next)
 	if err != nil {
 		return fmt.Errorf("check WAL of %s: %w", ns.name, err)

@@ -1,13 +1,14 @@
 package fabric
 
 import (
+	"cmp"
 	"hash/fnv"
-
-	"connectrpc.com/connect"
 	"net/http"
 	"slices"
 	"sync"
 	"time"
+
+	"connectrpc.com/connect"
 
 	"github.com/weftdb/weft/proto/gen/weft/worker/v1/workerv1connect"
 )
@@ -30,8 +31,8 @@ func (m StaticMembers) Members() []string { return m }
 // instead of searching this process's own state.
 type ClusterConfig struct {
 	Members Members
-	// Client carries the shard requests; nil means a client made for many
-	// connections to few hosts.
+	// Client carries the shard requests (and the server's other calls to
+	// Weft processes); nil means peerClient's.
 	Client *http.Client
 	// HedgeAfter sends a shard request that has not answered after this
 	// long to the next worker as well, and takes the first answer; 0 means
@@ -73,13 +74,15 @@ type worker struct {
 	openTill time.Time // routing skips it until then; after it, the next request tries it
 }
 
+// peerClient is a client for many requests in flight to few hosts: other
+// Weft processes.
+func peerClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return &http.Client{Transport: t}
+}
+
 func newWorkerPool(cfg ClusterConfig, opts ...connect.ClientOption) *workerPool {
-	if cfg.Client == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 64
-		t.ResponseHeaderTimeout = 0
-		cfg.Client = &http.Client{Transport: t}
-	}
 	if cfg.HedgeAfter == 0 {
 		cfg.HedgeAfter = 50 * time.Millisecond
 	}
@@ -104,6 +107,15 @@ func (p *workerPool) current() []*worker {
 	out := make([]*worker, 0, len(urls))
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(p.workers) > 2*len(urls)+8 { // members came and went (DNS, heartbeats): forget the gone
+		kept := make(map[string]*worker, len(urls))
+		for _, u := range urls {
+			if w := p.workers[u]; w != nil {
+				kept[u] = w
+			}
+		}
+		p.workers = kept
+	}
 	for _, u := range urls {
 		w := p.workers[u]
 		if w == nil {
@@ -131,18 +143,13 @@ func rank(ws []*worker, shard string, now time.Time) []*worker {
 		s[i] = scored{w: w, open: w.isOpen(now), h: weight(w.url, shard)}
 	}
 	slices.SortFunc(s, func(a, b scored) int {
-		switch {
-		case a.open != b.open:
+		if a.open != b.open {
 			if a.open {
 				return 1
 			}
 			return -1
-		case a.h > b.h:
-			return -1
-		case a.h < b.h:
-			return 1
 		}
-		return 0
+		return cmp.Compare(b.h, a.h) // highest weight first
 	})
 	out := make([]*worker, len(s))
 	for i := range s {

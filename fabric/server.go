@@ -125,7 +125,7 @@ type Server struct {
 	pinned        map[string]bool
 	pool          *workerPool // nil: queries search this process's state
 	advertise     string
-	forwardTo     *http.Client // carries writes forwarded to a lease holder
+	peers         *http.Client // carries calls to other Weft processes: shard searches, WAL heads, forwarded writes
 	tracer        trace.TracerProvider
 	clientOpts    []connect.ClientOption // of calls to other Weft processes
 
@@ -193,11 +193,15 @@ func New(cfg Config) (*Server, error) {
 		namespaces:    make(map[string]*namespace),
 	}
 	s.tracer, s.clientOpts = cfg.Tracer, clientOptions(cfg.Tracer)
+	s.peers = cfg.Cluster.Client
+	if s.peers == nil {
+		s.peers = peerClient()
+	}
 	if cfg.Cluster.Members != nil {
+		cfg.Cluster.Client = s.peers
 		s.pool = newWorkerPool(cfg.Cluster, s.clientOpts...)
 	}
 	s.advertise = strings.TrimRight(cfg.Advertise, "/")
-	s.forwardTo = &http.Client{Transport: http.DefaultTransport}
 	for _, name := range cfg.Pinned {
 		if err := validNamespaceName(name); err != nil {
 			cancel()

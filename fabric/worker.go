@@ -3,7 +3,6 @@ package fabric
 import (
 	"context"
 	"slices"
-	"strings"
 
 	"connectrpc.com/connect"
 
@@ -22,11 +21,9 @@ type workerService struct{ s *Server }
 
 func (h workerService) SearchShards(ctx context.Context, req *connect.Request[workerv1.SearchShardsRequest]) (*connect.Response[workerv1.SearchShardsResponse], error) {
 	m := req.Msg
-	// The query it is part of, for validation and the search plan.
-	q := &weftv1.QueryRequest{Namespace: m.GetNamespace(), Vector: m.GetVector(), TopK: m.GetTopK(), Filter: m.GetFilter(),
-		Search: m.GetSearch(), Consistency: m.GetConsistency(), Plugins: m.GetPlugins()}
+	q := shardQuery(m)
 	strong := m.GetConsistency() != weftv1.Consistency_CONSISTENCY_EVENTUAL
-	if resp, ok, err := h.s.coldShards(ctx, m); ok { // a worker scaled from zero
+	if resp, ok, err := h.s.coldShards(ctx, m, q); ok { // a worker scaled from zero
 		if err != nil {
 			return nil, err
 		}
@@ -64,7 +61,7 @@ func (h workerService) SearchShards(ctx context.Context, req *connect.Request[wo
 	resp := &workerv1.SearchShardsResponse{WalSequence: st.Applied, ManifestVersion: ns.manifest.Load().GetVersion()}
 	unreadable := map[string]bool{}
 	for _, f := range st.Failed { // failed whether named or not
-		id := f.Key[strings.LastIndexByte(f.Key, '/')+1:]
+		id := f.ID()
 		if names := m.GetShardIds(); len(names) == 0 || slices.Contains(names, id) {
 			resp.FailedShardIds = append(resp.FailedShardIds, id)
 			unreadable[id] = true
@@ -127,6 +124,14 @@ func (h workerService) SearchShards(ctx context.Context, req *connect.Request[wo
 	return connect.NewResponse(resp), nil
 }
 
+// shardQuery is the query a shard request is part of, for validation, the
+// search plan and the cold path.
+func shardQuery(m *workerv1.SearchShardsRequest) *weftv1.QueryRequest {
+	return &weftv1.QueryRequest{Namespace: m.GetNamespace(), Vector: m.GetVector(), TopK: m.GetTopK(), Filter: m.GetFilter(),
+		Search: m.GetSearch(), Consistency: m.GetConsistency(), Plugins: m.GetPlugins(), IncludeVectors: m.GetIncludeVectors(),
+		IncludeAttributes: m.GetIncludeAttributes(), Explain: m.GetExplain()}
+}
+
 // forShards returns the namespace ready for a shard search: for a STRONG
 // one that names the fabric's WAL head, without a bucket request once this
 // worker has applied it, else caught up to it; for one that names a newer
@@ -144,11 +149,7 @@ func (s *Server) forShards(ctx context.Context, m *workerv1.SearchShardsRequest)
 	}
 	s.heal(ctx, ns)
 	behind := func() (seq, version bool) {
-		st := ns.state()
-		st.RLock()
-		applied := st.Applied
-		st.RUnlock()
-		return strong && applied < minSeq, ns.manifest.Load().GetVersion() < minVersion
+		return strong && ns.applied() < minSeq, ns.manifest.Load().GetVersion() < minVersion
 	}
 	if seq, version := behind(); !seq && !version {
 		return ns, nil
@@ -204,10 +205,7 @@ func (h workerService) WalHead(ctx context.Context, req *connect.Request[workerv
 		return nil, err
 	}
 	holds := ns.holdsLease()
-	st := ns.state()
-	st.RLock()
-	seq := st.Applied
-	st.RUnlock()
+	seq := ns.applied()
 	// Checked again after reading applied: the lease must have held
 	// throughout (a lapse between the two would let another append).
 	return connect.NewResponse(&workerv1.WalHeadResponse{HoldsLease: holds && ns.holdsLease(), WalSequence: seq}), nil

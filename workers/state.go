@@ -7,6 +7,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/weftdb/weft/index/distance"
@@ -80,6 +81,9 @@ type FailedSegment struct {
 	Key string // its object
 	Err error
 }
+
+// ID is the segment's id: the last element of its object's name.
+func (f FailedSegment) ID() string { return f.Key[strings.LastIndexByte(f.Key, '/')+1:] }
 
 // SegmentPart is one segment of a state being assembled and its rows'
 // ids, "" for a dead row.

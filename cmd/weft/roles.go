@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -37,7 +38,7 @@ type clusterFlags struct {
 	heartbeat    time.Duration // worker: 0 writes none
 }
 
-func (c *clusterFlags) register(r role, fs flagSet) {
+func (c *clusterFlags) register(r role, fs *flag.FlagSet) {
 	switch r {
 	case roleFabric:
 		fs.StringVar(&c.workers, "workers", "", "The workers queries fan out to: a comma-separated list of URLs (http://10.0.0.7:7600,...), dns:HOST:PORT for every address HOST resolves to (a Kubernetes headless Service), or bucket for the workers that write heartbeats into the bucket (weft worker --heartbeat).")
@@ -50,13 +51,6 @@ func (c *clusterFlags) register(r role, fs flagSet) {
 		fs.StringVar(&c.advertise, "advertise", "", "The URL fabrics reach this worker at, written into its heartbeat (default: http:// and the address it listens on; for 0.0.0.0, this machine's first non-loopback IPv4 address).")
 		fs.DurationVar(&c.heartbeat, "heartbeat", 0, "Write a heartbeat object into the bucket this often, for fabrics started with --workers bucket; 0 writes none.")
 	}
-}
-
-// flagSet is the part of flag.FlagSet the registrations use.
-type flagSet interface {
-	StringVar(p *string, name, value, usage string)
-	DurationVar(p *time.Duration, name string, value time.Duration, usage string)
-	IntVar(p *int, name string, value int, usage string)
 }
 
 // members turns --workers into the fabric's membership; it runs until

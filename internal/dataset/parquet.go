@@ -28,18 +28,18 @@ type ParquetReader struct {
 	next   int // of buf
 	n      int // rows in buf
 
-	vector, id int // leaf column index; id -1: row numbers
-	attrs      []parquetAttr
+	vector, id int            // leaf column index; id -1: row numbers
+	idKind     parquet.Kind   // of the id column
+	attrs      []*parquetAttr // by leaf column index; nil: not an attribute
 	count, row int
 	dim        int
 }
 
 // parquetAttr is a leaf column read as an attribute.
 type parquetAttr struct {
-	name   string
-	column int
-	kind   parquet.Kind
-	list   bool // a list of strings
+	name string
+	kind parquet.Kind
+	list bool // a list of strings
 }
 
 // OpenParquet opens a Parquet file. vectorColumn names the vector column
@@ -72,6 +72,7 @@ func OpenParquet(path, vectorColumn, idColumn string) (*ParquetReader, error) {
 // mapColumns finds the vector, id and attribute columns.
 func (r *ParquetReader) mapColumns(schema *parquet.Schema, vectorColumn, idColumn string) error {
 	var floatLists []string
+	r.attrs = make([]*parquetAttr, len(schema.Columns()))
 	for _, path := range schema.Columns() {
 		leaf, _ := schema.Lookup(path...)
 		kind := leaf.Node.Type().Kind()
@@ -86,15 +87,14 @@ func (r *ParquetReader) mapColumns(schema *parquet.Schema, vectorColumn, idColum
 			if kind != parquet.ByteArray && kind != parquet.Int32 && kind != parquet.Int64 {
 				return fmt.Errorf("%s: id column %q holds %s: want strings or integers", r.name, name, kind)
 			}
-			r.id = leaf.ColumnIndex
-			r.attrs = append(r.attrs, parquetAttr{name: "\x00id", column: leaf.ColumnIndex, kind: kind})
+			r.id, r.idKind = leaf.ColumnIndex, kind
 		case !repeated && len(path) == 1:
 			switch kind {
 			case parquet.ByteArray, parquet.Int32, parquet.Int64, parquet.Float, parquet.Double, parquet.Boolean:
-				r.attrs = append(r.attrs, parquetAttr{name: name, column: leaf.ColumnIndex, kind: kind})
+				r.attrs[leaf.ColumnIndex] = &parquetAttr{name: name, kind: kind}
 			}
 		case repeated && kind == parquet.ByteArray && leaf.MaxRepetitionLevel == 1:
-			r.attrs = append(r.attrs, parquetAttr{name: name, column: leaf.ColumnIndex, kind: kind, list: true})
+			r.attrs[leaf.ColumnIndex] = &parquetAttr{name: name, kind: kind, list: true}
 		}
 	}
 	switch {
@@ -125,38 +125,30 @@ func (r *ParquetReader) Next(prefix string) (*weftv1.Document, error) {
 		if v.IsNull() {
 			continue
 		}
-		c := v.Column()
-		if c == r.vector {
+		switch c := v.Column(); {
+		case c == r.vector:
 			switch v.Kind() {
 			case parquet.Float:
 				d.Vector = append(d.Vector, v.Float())
 			case parquet.Double:
 				d.Vector = append(d.Vector, float32(v.Double()))
 			}
-			continue
-		}
-		for _, a := range r.attrs {
-			if a.column != c {
-				continue
+		case c == r.id:
+			if r.idKind == parquet.ByteArray {
+				d.Id = string(v.ByteArray())
+			} else {
+				d.Id = fmt.Sprint(parquetInt(v))
 			}
-			if a.name == "\x00id" {
-				if a.kind == parquet.ByteArray {
-					d.Id = string(v.ByteArray())
-				} else {
-					d.Id = fmt.Sprint(parquetInt(v))
-				}
-				break
+		case r.attrs[c] != nil && r.attrs[c].list:
+			a := r.attrs[c]
+			old := d.Attributes[a.name].GetStringListValue()
+			if old == nil {
+				old = &weftv1.StringList{}
+				d.Attributes[a.name] = &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_StringListValue{StringListValue: old}}
 			}
-			if a.list {
-				old := d.Attributes[a.name].GetStringListValue()
-				if old == nil {
-					old = &weftv1.StringList{}
-					d.Attributes[a.name] = &weftv1.AttributeValue{Kind: &weftv1.AttributeValue_StringListValue{StringListValue: old}}
-				}
-				old.Values = append(old.Values, string(v.ByteArray()))
-				break
-			}
-			d.Attributes[a.name] = parquetValue(a.kind, v)
+			old.Values = append(old.Values, string(v.ByteArray()))
+		case r.attrs[c] != nil:
+			d.Attributes[r.attrs[c].name] = parquetValue(r.attrs[c].kind, v)
 		}
 	}
 	if r.id < 0 {
