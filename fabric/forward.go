@@ -67,6 +67,11 @@ func forward[Req, Resp any](ctx context.Context, s *Server, ns *namespace, req *
 		s.log.Warn("the write lease holder cannot be reached; writing here after its lease", "err", err)
 		return nil, false, nil
 	}
+	if err != nil && ctx.Err() == nil && connect.CodeOf(err) == connect.CodeCanceled {
+		// The connection broke mid-request (the holder went away): it may
+		// have taken the write, so the caller, not this process, retries.
+		err = unavailable("lease-holder-gone", "namespace %q: the process holding its write lease went away while taking this write (%v); retry it", ns.name, err)
+	}
 	if resp != nil {
 		resp.Header().Set(forwardedHeader, s.id)
 	}
