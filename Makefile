@@ -54,6 +54,7 @@ test: ## everything CI runs
 	$(MAKE) test-python
 	$(MAKE) test-ts
 	$(MAKE) test-cluster
+	$(MAKE) test-rag
 
 .PHONY: test-s3
 test-s3: ## the bucket acceptance suite and weft serve's S3 test against a real S3-compatible server on loopback (versitygw, built on first use)
@@ -63,6 +64,13 @@ test-s3: ## the bucket acceptance suite and weft serve's S3 test against a real 
 test-cluster: ## 2 weft fabric + 3 weft worker + weft indexer processes on loopback over one bucket: Fashion-MNIST recall, nprobe, SIGKILL of a worker under load and of the writing fabric under writes
 	scripts/test-deps.sh
 	$(GO) test -count=1 -tags cluster -run 'TestCluster' -v -timeout 20m ./cmd/weft | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|cluster_test.go'
+
+.PHONY: test-rag
+test-rag: ## examples/rag: GCIDE stored in a real weft serve by the Go and the Python example, 20 questions each (word vectors trained on first use: a few minutes)
+	scripts/test-deps.sh
+	$(GO) build -o .cache/weft-rag ./cmd/weft
+	vectors=$$(GO="$(GO)" scripts/rag-model.sh) && cd examples/rag && WEFT_BIN=$(CURDIR)/.cache/weft-rag WEFT_RAG_VECTORS=$$vectors \
+		$(GO) test -count=1 -tags rag -run TestRAG -v -timeout 20m . | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|e2e_test.go|"(correct|question)"'
 
 .PHONY: test-python
 test-python: ## install the Python client offline into a venv (Debian's packages) and run its pytest tests against a real weft serve

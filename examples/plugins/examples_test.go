@@ -256,3 +256,34 @@ func TestAttrFilterStringLengths(t *testing.T) {
 		})
 	}
 }
+
+func TestKeywords(t *testing.T) {
+	h := newHost(t)
+	text := plugins.Column{Name: "body", Type: plugins.TypeString,
+		Strings: []string{"The young of the SHEEP.", "Sheep and goats; young goats are kids.", "A lamb", "ignored", "Wolves: of the Glasses!"},
+		Valid:   []bool{true, true, true, false, true}}
+	b := &plugins.Batch{IDs: []string{"a", "b", "c", "d", "e"}, Distances: []float32{0.1, 0.2, 0.3, 0.05, 0.4}, Attributes: []plugins.Column{text}}
+	// young weighs 2, sheep 1, glass 1 (total 4). a holds young and sheep
+	// (3/4), b the same (repeats count once), c neither, d has no text,
+	// e holds "glasses" (a plural of glass: 1/4); "wolf:x" is no weight.
+	params := map[string]string{"attr": "body", "weight": "0.5", "terms": "young:2 Sheep glass:1 wolf:x"}
+	want := make([]float32, len(b.IDs))
+	for i, boost := range []float32{0.375, 0.375, 0, 0, 0.125} {
+		want[i] = -b.Distances[i] + boost
+	}
+	p := load(t, h, "keywords", "go")
+	res, err := p.Rerank(context.Background(), params, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Scores, want) || !slices.Equal(res.Order, []int{0, 1, 3, 4, 2}) {
+		t.Errorf("scores %v order %v, want %v [0 1 3 4 2]", res.Scores, res.Order, want)
+	}
+	// Without terms, or with an attribute nobody has, the distance order stays.
+	for _, params := range []map[string]string{{"attr": "body"}, {"terms": "young", "attr": "none"}} {
+		res, err = p.Rerank(context.Background(), params, b)
+		if err != nil || !slices.Equal(res.Order, []int{3, 0, 1, 2, 4}) {
+			t.Errorf("%v: %+v %v", params, res, err)
+		}
+	}
+}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import weft
-from conftest import BOOTSTRAP_KEY
+from conftest import BOOTSTRAP_KEY, ROOT
 
 
 def brute_force(vectors, q, k, keep=None):
@@ -85,3 +85,24 @@ def test_api_keys(server_with_key):
 def test_the_installed_package_is_tested():
     if os.environ.get("WEFT_TEST_INSTALLED"):
         assert "site-packages" in weft.__file__, weft.__file__
+
+
+def test_plugins_register_list_run_delete(server):
+    c = weft.Client(server.addr)
+    wasm = (ROOT / "examples" / "plugins" / "attrfilter" / "go" / "attrfilter.wasm").read_bytes()
+    p = c.register_plugin("keep", wasm, failure_policy="fail_open", deadline_ms=500, description="attrfilter")
+    assert p.name == "keep" and p.size_bytes == len(wasm) and p.deadline_ms == 500
+    assert [q.name for q in c.list_plugins()] == ["keep"]
+    c.create_namespace("pl", dimension=2, metric="l2", schema={"n": "int"})
+    ns = c.namespace("pl")
+    ns.upsert(ids=[f"d{i}" for i in range(10)], vectors=[[float(i), 0.0] for i in range(10)],
+              attributes=[{"n": i} for i in range(10)])
+    answer = ns.query([0.0, 0.0], top_k=3, plugins=[("keep", {"attr": "n", "min": "5"})])
+    assert [r.id for r in answer] == ["d5", "d6", "d7"]
+    with pytest.raises(ValueError):
+        c.register_plugin("x", wasm, failure_policy="sometimes")
+    with pytest.raises(weft.WeftError) as e:
+        c.register_plugin("bad", b"not wasm")
+    assert e.value.code == "invalid_argument"
+    c.delete_plugin("keep")
+    assert c.list_plugins() == []

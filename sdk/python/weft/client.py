@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from .v1 import document_pb2, namespace_pb2, query_pb2, types_pb2
+from .v1 import document_pb2, namespace_pb2, plugin_pb2, query_pb2, types_pb2
 
 _METRICS = {
     "cosine": types_pb2.METRIC_COSINE,
@@ -170,6 +170,31 @@ class Client:
 
     def namespace(self, name: str) -> "Namespace":
         return Namespace(self, name)
+
+    # Plugins.
+
+    def register_plugin(self, name: str, wasm: bytes, failure_policy: str = "fail_closed",
+                        deadline_ms: int = 0, description: str = "") -> Any:
+        """Registers a WebAssembly plugin module; returns its weft.v1.Plugin.
+
+        ``failure_policy`` is fail_closed (a failing plugin fails the
+        query) or fail_open (its hook is skipped).
+        """
+        if failure_policy not in ("fail_closed", "fail_open"):
+            raise ValueError(f"failure_policy {failure_policy!r}: want fail_closed or fail_open")
+        req = plugin_pb2.RegisterPluginRequest(
+            name=name, wasm=wasm, deadline_ms=deadline_ms, description=description,
+            failure_policy=plugin_pb2.FailurePolicy.Value("FAILURE_POLICY_" + failure_policy.upper()))
+        return self._call("PluginService", "RegisterPlugin", req, plugin_pb2.RegisterPluginResponse()).plugin
+
+    def list_plugins(self) -> list:
+        """The registered plugins (weft.v1.Plugin)."""
+        return list(self._call("PluginService", "ListPlugins", plugin_pb2.ListPluginsRequest(),
+                               plugin_pb2.ListPluginsResponse(), idempotent=True).plugins)
+
+    def delete_plugin(self, name: str) -> None:
+        self._call("PluginService", "DeletePlugin", plugin_pb2.DeletePluginRequest(name=name),
+                   plugin_pb2.DeletePluginResponse())
 
 
 class Namespace:

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// words returns text's lower-case runs of ASCII letters: what the
+// embedders, the keyword weights and the keywords plugin read.
+func words(text string) []string {
+	var out []string
+	start := -1
+	lower := strings.ToLower(text)
+	for i := 0; i <= len(lower); i++ {
+		if i < len(lower) && lower[i] >= 'a' && lower[i] <= 'z' {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 {
+			out = append(out, lower[start:i])
+			start = -1
+		}
+	}
+	return out
+}
+
+// stopWords carry no subject: a question's "what", "is", "called".
+var stopWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`a an the of to in on at by for from with without as and or but not no nor is are
+		was were be been being am do does did done have has had having it its this that these those there here what
+		which who whom whose why how when where whatever any some each every all both either neither one ones other
+		another such than then so very can could may might must shall should will would you your yours we our us they
+		them their he him his she her i me my mine called call make made used use like into out up down over under
+		about`) {
+		m[w] = true
+	}
+	return m
+}()
+
+// stem strips a plural ending, as the keywords plugin does to the text's
+// words: -ies → -y; -es after ss, x, zz, ch or sh; else -s, but not of -ss
+// or -us. Words of three letters or fewer stay as they are.
+func stem(w string) string {
+	switch {
+	case len(w) <= 3:
+		return w
+	case strings.HasSuffix(w, "ies"):
+		return w[:len(w)-3] + "y"
+	case strings.HasSuffix(w, "sses"), strings.HasSuffix(w, "xes"), strings.HasSuffix(w, "zzes"),
+		strings.HasSuffix(w, "ches"), strings.HasSuffix(w, "shes"):
+		return w[:len(w)-2]
+	case strings.HasSuffix(w, "s") && !strings.HasSuffix(w, "ss") && !strings.HasSuffix(w, "us"):
+		return w[:len(w)-1]
+	}
+	return w
+}
+
+// corpusStats are what the keyword weights need: in how many passages each
+// stemmed word occurs, and how many passages there are.
+type corpusStats struct {
+	docs int
+	df   map[string]int
+}
+
+func newCorpusStats(texts []string) corpusStats {
+	s := corpusStats{docs: len(texts), df: map[string]int{}}
+	seen := map[string]bool{}
+	for _, t := range texts {
+		clear(seen)
+		for _, w := range words(t) {
+			w = stem(w)
+			if !seen[w] {
+				seen[w] = true
+				s.df[w]++
+			}
+		}
+	}
+	return s
+}
+
+// keywordTerms is the keywords plugin's terms param for a question: its
+// content words, stemmed, each with its inverse document frequency,
+// "word:idf ..." in word order.
+func (s corpusStats) keywordTerms(question string) string {
+	idf := map[string]float64{}
+	for _, w := range words(question) {
+		if stopWords[w] || len(w) < 3 {
+			continue
+		}
+		w = stem(w)
+		idf[w] = math.Log(float64(s.docs) / float64(1+s.df[w]))
+	}
+	terms := make([]string, 0, len(idf))
+	for w := range idf {
+		terms = append(terms, w)
+	}
+	slices.Sort(terms)
+	for i, w := range terms {
+		terms[i] = fmt.Sprintf("%s:%.3f", w, idf[w])
+	}
+	return strings.Join(terms, " ")
+}
