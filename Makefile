@@ -68,6 +68,7 @@ test-cluster: ## 2 weft fabric + 3 weft worker + weft indexer processes on loopb
 .PHONY: test-rag
 test-rag: ## examples/rag: GCIDE stored in a real weft serve by the Go and the Python example, 20 questions each (word vectors trained on first use: a few minutes)
 	scripts/test-deps.sh
+	cd examples/rag/python && PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m pytest -q -p no:cacheprovider test_rag.py
 	$(GO) build -o .cache/weft-rag ./cmd/weft
 	vectors=$$(GO="$(GO)" scripts/rag-model.sh) && cd examples/rag && WEFT_BIN=$(CURDIR)/.cache/weft-rag WEFT_RAG_VECTORS=$$vectors \
 		$(GO) test -count=1 -tags rag -run TestRAG -v -timeout 20m . | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|e2e_test.go|"(correct|question)"'

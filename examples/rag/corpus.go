@@ -16,6 +16,10 @@ const (
 	gcideDict  = "/usr/share/dictd/gcide.dict.dz"
 )
 
+// maxWords is how many words a passage holds before it takes no more of
+// its entry's paragraphs: 1, one sense (or note) per passage.
+const maxWords = 1
+
 // Passage is one stored chunk of the dictionary.
 type Passage struct {
 	ID       string // block/part: the entry's number in the index, the passage's in the entry
@@ -26,7 +30,7 @@ type Passage struct {
 // The parts of a GCIDE block that are not definitions. rag.py uses the
 // same expressions, so both examples store the same passages.
 var (
-	pronunciation = regexp.MustCompile(`\\[^\\]*\\`)           // \Lamb\
+	pronunciation = regexp.MustCompile(`\\[^\\]*\\`)            // \Lamb\
 	sound         = regexp.MustCompile(`\([^()]*[\["][^()]*\)`) // (h[u^]n"[y^])
 	source        = regexp.MustCompile(`\[(?:1913 Webster|WordNet 1\.5|PJC|Century Dict\.|Webster 1828)[^\]]*\]`)
 	etymology     = regexp.MustCompile(`\[[^\[\]]*\]`) // [AS. lamb; akin to ...]

@@ -36,7 +36,6 @@ import (
 
 // Settings both examples share.
 const (
-	maxWords      = 1   // a passage's words before it takes no more paragraphs: one sense each
 	keywordWeight = 0.5 // the keywords plugin's weight against cosine distance
 	topK          = 5
 	minCorrect    = 16 // eval fails below this many answers in the top 5
@@ -106,6 +105,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(out, "stored %d passages of %d entries in %s in %.1fs\n", len(ps), countEntries(ps), o.namespace, time.Since(start).Seconds())
+		start = time.Now()
+		st, err := rag.WaitIndexed(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "indexed in %.1fs more: %d segments\n", time.Since(start).Seconds(), st.GetSegments())
 		return nil
 	case "ask":
 		if fs.NArg() == 0 {

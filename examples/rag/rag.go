@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	weftv1 "github.com/weftdb/weft/proto/gen/weft/v1"
 	"github.com/weftdb/weft/sdk/weft"
@@ -55,6 +57,26 @@ func (r *RAG) Load(ctx context.Context, ps []Passage, keywordsWasm []byte) error
 	return nil
 }
 
+// WaitIndexed waits until the indexer has folded every passage into
+// indexed segments, so that questions are answered by the ANN index
+// rather than by an exact scan of the unindexed WAL tail.
+func (r *RAG) WaitIndexed(ctx context.Context) (*weftv1.NamespaceStats, error) {
+	for {
+		ns, err := r.Client.GetNamespace(ctx, r.Namespace)
+		if err != nil {
+			return nil, err
+		}
+		if st := ns.GetStats(); st.GetUnindexedDocuments() == 0 && !st.GetIndexing() {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
 // Ask returns the passages that best answer question: the nearest ones,
 // reranked by the keywords plugin with the question's keywords, one per
 // entry (an entry's senses often crowd each other out), topK of them.
@@ -92,6 +114,7 @@ func (r *RAG) Ask(ctx context.Context, question string) ([]Passage, error) {
 // the passages found; it writes one JSON line per question.
 func (r *RAG) Eval(ctx context.Context, qs []Question, out io.Writer) (int, error) {
 	correct := 0
+	enc := json.NewEncoder(out)
 	for _, q := range qs {
 		found, err := r.Ask(ctx, q.Question)
 		if err != nil {
@@ -107,10 +130,17 @@ func (r *RAG) Eval(ctx context.Context, qs []Question, out io.Writer) (int, erro
 		for i, p := range found {
 			heads[i] = p.Headword
 		}
-		fmt.Fprintf(out, "{\"question\":%q,\"answer\":%q,\"rank\":%d,\"found\":%q}\n", q.Question, q.Answer, rank+1, heads)
+		line := struct {
+			Question string   `json:"question"`
+			Answer   []string `json:"answer"`
+			Rank     int      `json:"rank"` // 1..topK; 0 when not found
+			Found    []string `json:"found"`
+		}{q.Question, q.Answer, rank + 1, heads}
+		if err := enc.Encode(line); err != nil {
+			return 0, err
+		}
 	}
-	fmt.Fprintf(out, "{\"correct\":%d,\"questions\":%d,\"top_k\":%d}\n", correct, len(qs), topK)
-	return correct, nil
+	return correct, enc.Encode(map[string]int{"correct": correct, "questions": len(qs), "top_k": topK})
 }
 
 func stringAttr(res *weftv1.QueryResult, name string) string {

@@ -251,6 +251,19 @@ class RAG:
             ns.upsert(ids=[part[i][0] for i in keep], vectors=vecs[keep],
                       attributes=[{"headword": part[i][1], "text": part[i][2]} for i in keep])
 
+    def wait_indexed(self, timeout=600):
+        """Waits until the indexer has folded every passage into indexed
+        segments, so that questions are answered by the ANN index rather
+        than by an exact scan of the unindexed WAL tail."""
+        deadline = time.time() + timeout
+        while True:
+            st = self.client.get_namespace(self.namespace).stats
+            if st.unindexed_documents == 0 and not st.indexing:
+                return st
+            if time.time() > deadline:
+                raise TimeoutError(f"{self.namespace}: {st.unindexed_documents} passages still unindexed after {timeout}s")
+            time.sleep(0.5)
+
     def ask(self, question):
         """The passages that best answer question, (id, headword, text):
         the nearest, reranked by the keywords plugin, one per entry (an
@@ -320,6 +333,9 @@ def main(argv=None):
         with open(args.plugin, "rb") as f:
             rag.load(ps, f.read())
         print(f"stored {len(ps)} passages in {args.namespace} in {time.time() - start:.1f}s")
+        start = time.time()
+        st = rag.wait_indexed()
+        print(f"indexed in {time.time() - start:.1f}s more: {st.segments} segments")
     elif args.command == "ask":
         if not args.question:
             sys.exit('rag: ask: give a question, e.g. rag.py ask "What do you call a young sheep?"')
