@@ -39,7 +39,7 @@ func TestRAG(t *testing.T) {
 		if err := run(ctx, append([]string{"load", "-namespace", "gcide-go"}, common...), &out); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s(load took %.1fs)", out.String(), time.Since(start).Seconds())
+		t.Logf("%s (load took %.1fs)", strings.ReplaceAll(strings.TrimSpace(out.String()), "\n", "; "), time.Since(start).Seconds())
 		out.Reset()
 		err := run(ctx, append([]string{"eval", "-namespace", "gcide-go"}, common...), &out)
 		checkEval(t, out.Bytes(), err)
@@ -58,7 +58,7 @@ func TestRAG(t *testing.T) {
 		if err != nil {
 			t.Fatalf("rag.py load: %v", err)
 		}
-		t.Logf("%s(load took %.1fs)", out, time.Since(start).Seconds())
+		t.Logf("%s (load took %.1fs)", strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "; "), time.Since(start).Seconds())
 		out, err = py("eval")
 		checkEval(t, out, err)
 	})
