@@ -1,6 +1,7 @@
 package main
 
 import (
+	_ "embed"
 	"fmt"
 	"math"
 	"slices"
@@ -29,15 +30,19 @@ func words(text string) []string {
 }
 
 // stopWords carry no subject: a question's "what", "is", "called".
+// python/rag.py reads the same file.
+//
+//go:embed stopwords.txt
+var stopWordsFile string
+
 var stopWords = func() map[string]bool {
 	m := map[string]bool{}
-	for _, w := range strings.Fields(`a an the of to in on at by for from with without as and or but not no nor is are
-		was were be been being am do does did done have has had having it its this that these those there here what
-		which who whom whose why how when where whatever any some each every all both either neither one ones other
-		another such than then so very can could may might must shall should will would you your yours we our us they
-		them their he him his she her i me my mine called call make made used use like into out up down over under
-		about`) {
-		m[w] = true
+	for _, line := range strings.Split(stopWordsFile, "\n") {
+		if !strings.HasPrefix(line, "#") {
+			for _, w := range strings.Fields(line) {
+				m[w] = true
+			}
+		}
 	}
 	return m
 }()

@@ -36,11 +36,8 @@ KEYWORD_WEIGHT = 0.5  # the keywords plugin's weight against cosine distance
 TOP_K = 5
 MIN_CORRECT = 16      # eval fails below this many answers in the top 5
 WORD = re.compile(r"[a-z]+")
-STOP = frozenset("""a an the of to in on at by for from with without as and or but not no nor is are was were
-be been being am do does did done have has had having it its this that these those there here what which who whom
-whose why how when where whatever any some each every all both either neither one ones other another such
-than then so very can could may might must shall should will would you your yours we our us they them their he
-him his she her i me my mine called call make made used use like into out up down over under about""".split())
+with open(os.path.join(os.path.dirname(HERE), "stopwords.txt")) as _f:
+    STOP = frozenset(w for line in _f if not line.startswith("#") for w in line.split())
 
 _B64 = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
 
