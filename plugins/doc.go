@@ -2,7 +2,7 @@
 // pools and calls user modules that route, filter and rerank inside queries,
 // on wazero, sandboxed. docs/plugins.md specifies the ABI (version 1) that
 // modules implement; sdk/plugin/go and sdk/plugin/c implement it for
-// plugin authors; examples/plugins has four plugins in both languages.
+// plugin authors; examples/plugins has five plugins in both languages.
 //
 // The package owns the wazero runtime, the compile cache, instance pools,
 // the limits and the wire format, and the registry: Store keeps registered

@@ -6,8 +6,8 @@
 //   - attrfilter: keep candidates by an attribute (pre- or post-ANN)
 //   - recency: boost recent documents
 //   - mmr: maximal-marginal-relevance diversity
-//   - keywords: promote candidates holding the query's keywords (Go only;
-//     examples/rag uses it)
+//   - keywords: promote candidates holding the query's keywords
+//     (examples/rag uses it)
 //
 // The tests here load both builds of every example into a plugins.Host and
 // check that each gives exactly the ids and scores its logic says.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -263,27 +264,74 @@ func TestKeywords(t *testing.T) {
 		Strings: []string{"The young of the SHEEP.", "Sheep and goats; young goats are kids.", "A lamb", "ignored", "Wolves: of the Glasses!"},
 		Valid:   []bool{true, true, true, false, true}}
 	b := &plugins.Batch{IDs: []string{"a", "b", "c", "d", "e"}, Distances: []float32{0.1, 0.2, 0.3, 0.05, 0.4}, Attributes: []plugins.Column{text}}
-	// young weighs 2, sheep 1, glass 1 (total 4). a holds young and sheep
-	// (3/4), b the same (repeats count once), c neither, d has no text,
-	// e holds "glasses" (a plural of glass: 1/4); "wolf:x" is no weight.
-	params := map[string]string{"attr": "body", "weight": "0.5", "terms": "young:2 Sheep glass:1 wolf:x"}
+	// young weighs 2 (its last weight), sheep 1, glass 1: total 4. a holds
+	// young and sheep (3/4), b the same (repeats count once), c neither, d
+	// has no text, e holds "glasses" (a plural of glass: 1/4). "wolf:x",
+	// "wolf:-1", "wolf:1e999" and a 65-letter word are left out.
+	params := map[string]string{"attr": "body", "weight": "0.5",
+		"terms": "young:7 Sheep glass:1 wolf:x wolf:-1 wolf:1e999 young:2 " + strings.Repeat("w", 65)}
 	want := make([]float32, len(b.IDs))
 	for i, boost := range []float32{0.375, 0.375, 0, 0, 0.125} {
 		want[i] = -b.Distances[i] + boost
 	}
-	p := load(t, h, "keywords", "go")
-	res, err := p.Rerank(context.Background(), params, b)
-	if err != nil {
-		t.Fatal(err)
+	for _, lang := range langs {
+		t.Run(lang, func(t *testing.T) {
+			p := load(t, h, "keywords", lang)
+			res, err := p.Rerank(context.Background(), params, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(res.Scores, want) || !slices.Equal(res.Order, []int{0, 1, 3, 4, 2}) {
+				t.Errorf("scores %v order %v, want %v [0 1 3 4 2]", res.Scores, res.Order, want)
+			}
+			// Without terms, or with an attribute nobody has, the distance order stays.
+			for _, params := range []map[string]string{{"attr": "body"}, {"terms": "young", "attr": "none"}} {
+				res, err = p.Rerank(context.Background(), params, b)
+				if err != nil || !slices.Equal(res.Order, []int{3, 0, 1, 2, 4}) {
+					t.Errorf("%v: %+v %v", params, res, err)
+				}
+			}
+			many := make([]string, 257)
+			for i := range many {
+				many[i] = fmt.Sprintf("w%c%c", 'a'+i/26%26, 'a'+i%26)
+			}
+			_, err = p.Rerank(context.Background(), map[string]string{"attr": "body", "terms": strings.Join(many, " ")}, b)
+			if err == nil || !strings.Contains(err.Error(), "more than 256 terms") {
+				t.Errorf("257 terms: %v", err)
+			}
+		})
 	}
-	if !slices.Equal(res.Scores, want) || !slices.Equal(res.Order, []int{0, 1, 3, 4, 2}) {
-		t.Errorf("scores %v order %v, want %v [0 1 3 4 2]", res.Scores, res.Order, want)
+}
+
+// The Go and C builds of keywords give the same scores, bit for bit, on
+// texts and weighted terms drawn at random (plurals, case, punctuation).
+func TestKeywordsBuildsAgree(t *testing.T) {
+	h := newHost(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	vocab := []string{"sheep", "Sheep", "sheeps", "glass", "glasses", "boxes", "box", "studies", "study", "bus", "genus", "wool", "lamb", "lambs", "kids", "churches"}
+	const n = 300
+	texts, dists := make([]string, n), make([]float32, n)
+	ids := make([]string, n)
+	for i := range texts {
+		var sb strings.Builder
+		for range 1 + r.IntN(30) {
+			sb.WriteString(vocab[r.IntN(len(vocab))])
+			sb.WriteString([]string{" ", ", ", "; ", "-", ". "}[r.IntN(5)])
+		}
+		texts[i], dists[i], ids[i] = sb.String(), r.Float32(), fmt.Sprint(i)
 	}
-	// Without terms, or with an attribute nobody has, the distance order stays.
-	for _, params := range []map[string]string{{"attr": "body"}, {"terms": "young", "attr": "none"}} {
-		res, err = p.Rerank(context.Background(), params, b)
-		if err != nil || !slices.Equal(res.Order, []int{3, 0, 1, 2, 4}) {
-			t.Errorf("%v: %+v %v", params, res, err)
+	b := &plugins.Batch{IDs: ids, Distances: dists, Attributes: []plugins.Column{{Name: "text", Type: plugins.TypeString, Strings: texts}}}
+	goP, cP := load(t, h, "keywords", "go"), load(t, h, "keywords", "c")
+	for q := range 20 {
+		var terms []string
+		for range 1 + r.IntN(6) {
+			terms = append(terms, fmt.Sprintf("%s:%.3f", strings.ToLower(vocab[r.IntN(len(vocab))]), 20*r.Float64()))
+		}
+		params := map[string]string{"terms": strings.Join(terms, " "), "weight": fmt.Sprintf("%.2f", r.Float64())}
+		a, errA := goP.Rerank(context.Background(), params, b)
+		c, errC := cP.Rerank(context.Background(), params, b)
+		if errA != nil || errC != nil || !slices.Equal(a.Scores, c.Scores) {
+			t.Fatalf("query %d %v: go %v %v, c %v %v", q, params, a.Scores[:5], errA, c.Scores[:5], errC)
 		}
 	}
 }

@@ -9,7 +9,10 @@
 //
 // Params:
 //   - terms: the query's keywords with their weights, "word:w word:w ..."
-//     (a word without ":w" weighs 1), lower-case and without plural
+//     (at most 256; a word without ":w" weighs 1; words longer than 64
+//     letters and weights that are not positive decimals are left out;
+//     keywords/c matches this build bit for bit when weights have at most
+//     15 significant digits), lower-case and without plural
 //     endings: the text's words are read as runs of ASCII letters, case
 //     folded, with -ies → -y, -es after ss, x, zz, ch or sh, else -s (not
 //     of -ss, -us) stripped from words longer than three letters
@@ -20,6 +23,8 @@
 package main
 
 import (
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -27,6 +32,9 @@ import (
 )
 
 func main() {}
+
+// maxTerms bounds the terms param (keywords/c holds them in fixed arrays).
+const maxTerms = 256
 
 //go:wasmexport weft_rerank
 func rerank(ptr, n uint32) uint64 {
@@ -37,12 +45,21 @@ func rerank(ptr, n uint32) uint64 {
 		}
 		weight := in.ParamFloat("weight", 1)
 		spec, _ := in.Param("terms")
-		terms, total := parseTerms(spec)
+		terms, err := parseTerms(spec)
+		if err != nil {
+			return err
+		}
+		var total float64
+		index := make(map[string]int, len(terms))
+		for i, t := range terms {
+			total += t.weight
+			index[t.word] = i
+		}
 		col, ok := in.Column(attr)
 		if !ok || col.Type() != weftplugin.TypeString || total <= 0 {
 			return nil
 		}
-		seen := make(map[string]bool, len(terms))
+		seen := make([]bool, len(terms))
 		for i := range in.Count() {
 			if !col.Valid(i) {
 				continue
@@ -50,10 +67,9 @@ func rerank(ptr, n uint32) uint64 {
 			clear(seen)
 			var matched float64
 			forWords(col.String(i), func(w string) {
-				w = stem(w)
-				if tw, ok := terms[w]; ok && !seen[w] {
-					seen[w] = true
-					matched += tw
+				if t, ok := index[stem(w)]; ok && !seen[t] {
+					seen[t] = true
+					matched += terms[t].weight
 				}
 			})
 			scores[i] += float32(weight * matched / total)
@@ -62,28 +78,57 @@ func rerank(ptr, n uint32) uint64 {
 	})
 }
 
-// parseTerms reads "word:w word ..." into weights (the last of a repeated
-// word wins) and their sum.
-func parseTerms(spec string) (map[string]float64, float64) {
-	terms := map[string]float64{}
-	for _, f := range strings.Fields(spec) {
+type term struct {
+	word   string
+	weight float64
+}
+
+// parseTerms reads "word:w word ..." (split at ASCII spaces) in order; a
+// repeated word keeps its first place and its last weight. A weight that
+// is not a positive decimal ("2", "0.5", "1e-3"), or a word longer than
+// maxWord, leaves the word out. Words are lower-cased (ASCII).
+func parseTerms(spec string) ([]term, error) {
+	var terms []term
+	for _, f := range strings.FieldsFunc(spec, isSpace) {
 		word, w, found := strings.Cut(f, ":")
 		weight := 1.0
 		if found {
 			var err error
-			if weight, err = strconv.ParseFloat(w, 64); err != nil {
-				continue // not a weight: the term is ignored
+			if strings.Trim(w, "0123456789.eE+-") != "" {
+				continue
+			}
+			if weight, err = strconv.ParseFloat(w, 64); err != nil || !(weight > 0) {
+				continue
 			}
 		}
-		if word != "" && weight > 0 {
-			terms[strings.ToLower(word)] = weight
+		if word == "" || len(word) > maxWord {
+			continue
+		}
+		word = asciiLower(word)
+		if i := slices.IndexFunc(terms, func(t term) bool { return t.word == word }); i >= 0 {
+			terms[i].weight = weight
+			continue
+		}
+		if len(terms) == maxTerms {
+			return nil, fmt.Errorf("more than %d terms", maxTerms)
+		}
+		terms = append(terms, term{word, weight})
+	}
+	return terms, nil
+}
+
+func isSpace(r rune) bool {
+	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f'
+}
+
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
 		}
 	}
-	var total float64
-	for _, w := range terms {
-		total += w
-	}
-	return terms, total
+	return string(b)
 }
 
 // stem strips a plural ending (examples/rag's stem does the same).
@@ -103,9 +148,13 @@ func stem(w string) string {
 	return w
 }
 
-// forWords calls f with every run of ASCII letters of s, lower-cased.
+// maxWord is the longest word read; longer ones match no term.
+const maxWord = 64
+
+// forWords calls f with every run of ASCII letters of s, lower-cased, of
+// at most maxWord letters.
 func forWords(s string, f func(string)) {
-	var buf [64]byte
+	var buf [maxWord]byte
 	n, long := 0, false
 	flush := func() {
 		if n > 0 && !long {
