@@ -77,6 +77,11 @@ func (r *RAG) WaitIndexed(ctx context.Context) (*weftv1.NamespaceStats, error) {
 	}
 }
 
+// searchEf is the HNSW beam: wide enough that the 100 candidates the
+// rerank sees are the nearest 100 almost always, so the answers do not
+// depend on how the index happened to be built.
+const searchEf = 400
+
 // Ask returns the passages that best answer question: the nearest ones,
 // reranked by the keywords plugin with the question's keywords, one per
 // entry (an entry's senses often crowd each other out), topK of them.
@@ -88,7 +93,7 @@ func (r *RAG) Ask(ctx context.Context, question string) ([]Passage, error) {
 	if allZero(vecs[0]) {
 		return nil, fmt.Errorf("%q has no word the embedder knows", question)
 	}
-	resp, err := r.Client.Namespace(r.Namespace).Query(ctx, vecs[0], 4*topK, weft.IncludeAttributes(),
+	resp, err := r.Client.Namespace(r.Namespace).Query(ctx, vecs[0], 4*topK, weft.IncludeAttributes(), weft.Search(0, searchEf),
 		weft.UsePlugin("keywords", map[string]string{
 			"terms":  r.stats.keywordTerms(question),
 			"attr":   "text",

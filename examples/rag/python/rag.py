@@ -34,6 +34,7 @@ GCIDE_DICT = "/usr/share/dictd/gcide.dict.dz"
 MAX_WORDS = 1         # a passage's words before it takes no more paragraphs: one sense each
 KEYWORD_WEIGHT = 0.5  # the keywords plugin's weight against cosine distance
 TOP_K = 5
+SEARCH_EF = 400       # the HNSW beam: the rerank's 100 candidates are the nearest almost always
 MIN_CORRECT = 16      # eval fails below this many answers in the top 5
 WORD = re.compile(r"[a-z]+")
 with open(os.path.join(os.path.dirname(HERE), "stopwords.txt")) as _f:
@@ -270,7 +271,7 @@ class RAG:
             raise ValueError(f"{question!r} has no word the embedder knows")
         terms = keyword_terms(question, self.df, self.n_docs)
         answer = self.client.namespace(self.namespace).query(
-            v, top_k=4 * TOP_K, include_attributes=True,
+            v, top_k=4 * TOP_K, include_attributes=True, ef=SEARCH_EF,
             plugins=[("keywords", {"terms": terms, "attr": "text", "weight": KEYWORD_WEIGHT})])
         out, seen = [], set()
         for r in answer:
