@@ -6,6 +6,9 @@ GO ?= go
 BUF := $(GO) tool -modfile=tools/buf/go.mod buf
 FUZZTIME ?= 5s
 COUNT ?= 50
+# The one weft binary the Python, TypeScript and RAG tests start; each of
+# those targets rebuilds it (a cached build, seconds), so it is never stale.
+TEST_BIN := .cache/weft-test
 
 .PHONY: help
 help: ## list the targets
@@ -69,8 +72,8 @@ test-cluster: ## 2 weft fabric + 3 weft worker + weft indexer processes on loopb
 test-rag: ## examples/rag: GCIDE stored in a real weft serve by the Go and the Python example, 20 questions each (word vectors trained on first use: a few minutes)
 	scripts/test-deps.sh
 	cd examples/rag/python && PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m pytest -q -p no:cacheprovider test_rag.py
-	$(GO) build -o .cache/weft-rag ./cmd/weft
-	vectors=$$(GO="$(GO)" scripts/rag-model.sh) && cd examples/rag && WEFT_BIN=$(CURDIR)/.cache/weft-rag WEFT_RAG_VECTORS=$$vectors \
+	$(GO) build -o $(TEST_BIN) ./cmd/weft
+	vectors=$$(GO="$(GO)" scripts/rag-model.sh) && cd examples/rag && WEFT_BIN=$(CURDIR)/$(TEST_BIN) WEFT_RAG_VECTORS=$$vectors \
 		$(GO) test -count=1 -tags rag -run TestRAG -v -timeout 20m . | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|e2e_test.go|"(correct|question)"'
 
 .PHONY: test-python
@@ -78,9 +81,9 @@ test-python: ## install the Python client offline into a venv (Debian's packages
 	scripts/test-deps.sh
 	rm -rf .cache/pyvenv && /usr/bin/python3 -m venv --system-site-packages .cache/pyvenv
 	.cache/pyvenv/bin/pip install -q --no-index --no-build-isolation ./sdk/python
-	$(GO) build -o .cache/weft-py ./cmd/weft
+	$(GO) build -o $(TEST_BIN) ./cmd/weft
 	rm -rf sdk/python/build sdk/python/*.egg-info
-	cd .cache && WEFT_BIN=$(CURDIR)/.cache/weft-py WEFT_TEST_INSTALLED=1 pyvenv/bin/python -m pytest -q -p no:cacheprovider ../sdk/python/tests
+	cd .cache && WEFT_BIN=$(CURDIR)/$(TEST_BIN) WEFT_TEST_INSTALLED=1 pyvenv/bin/python -m pytest -q -p no:cacheprovider ../sdk/python/tests
 
 .PHONY: console
 console: ts-deps ## type-check the web console and bundle console/web/app.js (committed, embedded in the binary)
@@ -91,8 +94,8 @@ console: ts-deps ## type-check the web console and bundle console/web/app.js (co
 test-ts: ts-deps console ## the TypeScript client and the console: build, node's test runner against a real weft serve (Connect, gRPC, gRPC-web), the cross-client test against the Go SDK, the console in headless Chromium
 	@test -z "$$(git status --porcelain -- console/web)" || { git status --porcelain -- console/web; echo "console/web/app.js is stale: run make console and commit"; exit 1; }
 	cd sdk/ts && npm run --silent build
-	$(GO) build -o .cache/weft-ts ./cmd/weft
-	cd sdk/ts && WEFT_BIN=$(CURDIR)/.cache/weft-ts node --test test/*.test.mjs
+	$(GO) build -o $(TEST_BIN) ./cmd/weft
+	cd sdk/ts && WEFT_BIN=$(CURDIR)/$(TEST_BIN) node --test test/*.test.mjs
 	$(GO) test -count=1 -tags tsclient -run TestTypeScriptClientMatchesGo ./cmd/weft
 
 .PHONY: test-deploy

@@ -65,19 +65,23 @@ func stem(w string) string {
 	return w
 }
 
-// corpusStats are what the keyword weights need: in how many passages each
-// stemmed word occurs, and how many passages there are.
+// corpusStats are counts over the stored passages, from one pass: how
+// often each word occurs (the word vectors' weights), in how many passages
+// each stemmed word occurs and how many passages there are (the keyword
+// weights).
 type corpusStats struct {
-	docs int
-	df   map[string]int
+	count map[string]int
+	docs  int
+	df    map[string]int
 }
 
 func newCorpusStats(texts []string) corpusStats {
-	s := corpusStats{docs: len(texts), df: map[string]int{}}
+	s := corpusStats{count: map[string]int{}, docs: len(texts), df: map[string]int{}}
 	seen := map[string]bool{}
 	for _, t := range texts {
 		clear(seen)
 		for _, w := range words(t) {
+			s.count[w]++
 			w = stem(w)
 			if !seen[w] {
 				seen[w] = true

@@ -84,7 +84,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if cmd == "corpus" {
 		return writeCorpus(out, ps)
 	}
-	emb, err := newEmbedder(o, ps)
+	stats := newCorpusStats(texts(ps))
+	emb, err := newEmbedder(o, stats)
 	if err != nil {
 		return err
 	}
@@ -93,7 +94,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer c.Close()
-	rag := &RAG{Client: c, Namespace: o.namespace, Embedder: emb, stats: newCorpusStats(texts(ps))}
+	rag := &RAG{Client: c, Namespace: o.namespace, Embedder: emb, stats: stats}
 	switch cmd {
 	case "load":
 		wasm, err := os.ReadFile(o.plugin)
@@ -149,14 +150,14 @@ func readPassages(o options) ([]Passage, error) {
 	return passages(es, maxWords), nil
 }
 
-func newEmbedder(o options, ps []Passage) (Embedder, error) {
+func newEmbedder(o options, stats corpusStats) (Embedder, error) {
 	if o.openAIURL != "" {
 		return &OpenAIEmbeddings{BaseURL: o.openAIURL, Model: o.openAIModel, APIKey: os.Getenv("WEFT_RAG_OPENAI_KEY"), Dim: o.openAIDim}, nil
 	}
 	if o.vectors == "" {
 		return nil, errors.New("give -vectors (word vectors: scripts/rag-model.sh trains them) or -openai-url")
 	}
-	return LoadWordVectors(o.vectors, wordCounts(texts(ps)))
+	return LoadWordVectors(o.vectors, stats.count)
 }
 
 // writeCorpus writes the passages' words, a passage per line: what
@@ -176,16 +177,6 @@ func texts(ps []Passage) []string {
 		out[i] = p.Text
 	}
 	return out
-}
-
-func wordCounts(ts []string) map[string]int {
-	m := map[string]int{}
-	for _, t := range ts {
-		for _, w := range words(t) {
-			m[w]++
-		}
-	}
-	return m
 }
 
 func countEntries(ps []Passage) int {

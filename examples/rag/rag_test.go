@@ -121,6 +121,9 @@ func TestStemAndKeywordTerms(t *testing.T) {
 		}
 	}
 	s := newCorpusStats([]string{"The young of the sheep.", "A sheep's wool.", "Stars in the sky."})
+	if s.count["sheep"] != 2 || s.count["s"] != 1 || s.df["star"] != 1 {
+		t.Fatalf("counts %v, document frequencies %v", s.count, s.df)
+	}
 	// "what", "do", "you", "call", "a" are stop words; "young" is in 1 of 3
 	// texts, "sheep" in 2 (log(3/2) and log(3/3)).
 	if got, want := s.keywordTerms("What do you call a young Sheep?"), "sheep:0.000 young:0.405"; got != want {

@@ -205,12 +205,16 @@ def stem(word):
     return word
 
 
-def document_frequency(texts):
-    """How many texts hold each stemmed word."""
-    df = collections.Counter()
+def corpus_stats(texts):
+    """Counts over the stored passages, from one pass: how often each word
+    occurs (the word vectors' weights) and how many texts hold each stemmed
+    word (the keyword weights)."""
+    count, df = collections.Counter(), collections.Counter()
     for t in texts:
-        df.update({stem(w) for w in words(t)})
-    return df
+        ws = words(t)
+        count.update(ws)
+        df.update({stem(w) for w in ws})
+    return count, df
 
 
 def keyword_terms(question, df, n_docs):
@@ -230,9 +234,9 @@ def keyword_terms(question, df, n_docs):
 class RAG:
     """Passages in a Weft namespace, and the questions they answer."""
 
-    def __init__(self, client, namespace, embedder, texts):
+    def __init__(self, client, namespace, embedder, df, n_docs):
         self.client, self.namespace, self.embedder = client, namespace, embedder
-        self.df, self.n_docs = document_frequency(texts), len(texts)
+        self.df, self.n_docs = df, n_docs
 
     def load(self, passages, keywords_wasm, batch=5000):
         """Registers the keywords plugin, creates the namespace (cosine,
@@ -315,17 +319,14 @@ def main(argv=None):
         import weft
 
     ps = passages()
-    texts = [t for _, _, t in ps]
+    count, df = corpus_stats(t for _, _, t in ps)
     if args.openai_url:
         emb = OpenAIEmbeddings(args.openai_url, args.openai_model, args.openai_dim, os.environ.get("WEFT_RAG_OPENAI_KEY"))
     elif args.vectors:
-        freq = collections.Counter()
-        for t in texts:
-            freq.update(words(t))
-        emb = WordVectors(args.vectors, freq)
+        emb = WordVectors(args.vectors, count)
     else:
         sys.exit("rag: give --vectors (scripts/rag-model.sh trains word vectors) or --openai-url")
-    rag = RAG(weft.Client(args.addr, timeout=300), args.namespace, emb, texts)
+    rag = RAG(weft.Client(args.addr, timeout=300), args.namespace, emb, df, len(ps))
     if args.command == "load":
         start = time.time()
         with open(args.plugin, "rb") as f:

@@ -65,7 +65,8 @@ def test_stem_and_keyword_terms():
                     "teeth": "teeth", "horses": "horse"}.items():
         assert rag.stem(w) == want, w
     texts = ["The young of the sheep.", "A sheep's wool.", "Stars in the sky."]
-    df = rag.document_frequency(texts)
+    count, df = rag.corpus_stats(texts)
+    assert count["sheep"] == 2 and count["s"] == 1 and df["star"] == 1
     assert rag.keyword_terms("What do you call a young Sheep?", df, len(texts)) == \
         f"sheep:{math.log(3 / 3):.3f} young:{math.log(3 / 2):.3f}"
 
