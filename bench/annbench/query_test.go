@@ -19,7 +19,7 @@ import (
 // plain and filtered.
 func TestRunQueryThroughTheAPI(t *testing.T) {
 	dir := writeDataset(t, 2000, 30, 16, 20)
-	srv, err := fabric.New(fabric.Config{Bucket: objstore.NewInMemory(), Index: fabric.IndexConfig{Idle: 20 * time.Millisecond, M: 12, EfConstruction: 100}})
+	srv, err := fabric.New(fabric.Config{Bucket: objstore.NewInMemory(), Index: fabric.IndexConfig{Idle: 20 * time.Millisecond, M: 12, EfConstruction: 100, Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
